@@ -1,0 +1,352 @@
+/*
+ * ipmonitor.h - the public API of libipmonitor.
+ *
+ * libipmonitor is the IPMonitor class of the PCAP Filter reference
+ * (shared/spec/IPMonitor-reference.txt) as a C library on libpcap. The
+ * members appear here in the reference's order: properties, methods, events,
+ * config settings, errors. Each reference property `foo` is ipm_get_foo()
+ * and, where writable, ipm_set_foo(); each adapter property `adapter_foo` is
+ * ipm_get_adapter_foo(m, index) / ipm_set_adapter_foo(m, index, value).
+ *
+ * Conventions (as in curl's easy API):
+ *  - ipm_monitor is an opaque handle; monitors share no state, so two
+ *    monitors on two adapters in one process are independent.
+ *  - Calls that return int return 0 (IPM_OK) or a negative IPM_E_* code.
+ *    Integer getters return the value (never negative) or a negative
+ *    IPM_E_* code. String getters return a string owned by the monitor
+ *    (valid until the next call that changes it) or NULL on error.
+ *  - After any failed call, ipm_last_error(m) holds a message that says what
+ *    went wrong and what to do, and ipm_last_error_code(m) the code. A failed
+ *    call changes nothing: the monitor keeps working.
+ *  - Booleans are int: 0 is false, anything else is true.
+ *
+ * Threads: a monitor is used from one thread at a time, except that
+ * ipm_deactivate() may be called from another thread while ipm_do_events()
+ * waits or dispatches, and from inside any event callback.
+ */
+#ifndef IPMONITOR_H
+#define IPMONITOR_H
+
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define IPM_API __attribute__((visibility("default")))
+#else
+#define IPM_API
+#endif
+
+#define IPM_VERSION_MAJOR 1
+#define IPM_VERSION_MINOR 0
+#define IPM_VERSION_PATCH 0
+#define IPM_VERSION_STRING "1.0.0"
+
+/* ------------------------------------------------------------------ */
+/* Constants                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Packet directions: the `direction` property and ipm_packet_event.direction.
+ * Values follow the vendor's constants page (ANY 0, INCOMING 1, OUTGOING 2);
+ * see README "Deviations from the reference". */
+#define IPM_PACKET_DIRECTION_ANY 0
+#define IPM_PACKET_DIRECTION_INCOMING 1
+#define IPM_PACKET_DIRECTION_OUTGOING 2
+/* Only in events: the OS did not say which way the packet went. */
+#define IPM_PACKET_DIRECTION_UNKNOWN (-1)
+
+/* Operation modes: the `operation_mode` property. */
+#define IPM_OM_CAPTURE 0 /* an on_packet event per packet */
+#define IPM_OM_STAT 1    /* an on_statistics event per adapter per do_events */
+
+/* IANA ifType values reported by ipm_get_adapter_interface_type(). */
+#define IPM_IFTYPE_OTHER 1
+#define IPM_IFTYPE_ETHERNET_CSMACD 6
+#define IPM_IFTYPE_PPP 23
+#define IPM_IFTYPE_SOFTWARE_LOOPBACK 24
+#define IPM_IFTYPE_IEEE80211 71
+#define IPM_IFTYPE_TUNNEL 131
+
+/* Error codes. ipm_strerror() gives the generic text of each. */
+typedef enum ipm_error {
+    IPM_OK = 0,
+    IPM_E_INVALID_ARGUMENT = -1, /* NULL pointer or a value out of its range */
+    IPM_E_INDEX_OUT_OF_RANGE = -2, /* adapter index not in 0..adapter_count-1 */
+    IPM_E_ACTIVE = -3,           /* not allowed while the monitor is active */
+    IPM_E_NOT_ACTIVE = -4,       /* needs an active monitor */
+    IPM_E_ADAPTER_NOT_FOUND = -5, /* no adapter or file by that name */
+    IPM_E_BAD_FILTER = -6,       /* filter expression does not compile */
+    IPM_E_PERMISSION = -7,       /* missing CAP_NET_RAW / CAP_NET_ADMIN */
+    IPM_E_CAPTURE = -8,          /* libpcap failed to open or read */
+    IPM_E_NO_MEMORY = -9,
+    IPM_E_CONFIG = -10,          /* unknown config setting or bad value */
+    IPM_E_HANDLER = -11,         /* an event handler returned non-zero */
+    IPM_E_UNSUPPORTED = -12,     /* not supported by this adapter or platform */
+    IPM_E_ADAPTER_GONE = -13,    /* the adapter disappeared while monitored */
+    IPM_E_FILE = -14,            /* a capture file could not be read */
+    IPM_E_BUSY = -15             /* not allowed from inside an event handler */
+} ipm_error;
+
+/* The generic message of an error code ("unknown error" for others). */
+IPM_API const char *ipm_strerror(int code);
+
+/* ------------------------------------------------------------------ */
+/* The handle                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct ipm_monitor ipm_monitor;
+
+/* A new monitor with the reference's defaults, or NULL if out of memory. */
+IPM_API ipm_monitor *ipm_new(void);
+/* Deactivates (if active) and frees. NULL is ignored. Not from a callback. */
+IPM_API void ipm_free(ipm_monitor *m);
+
+/* The specific message of the last failed call on this monitor ("" if none). */
+IPM_API const char *ipm_last_error(const ipm_monitor *m);
+/* The code of the last failed call on this monitor (IPM_OK if none). */
+IPM_API int ipm_last_error_code(const ipm_monitor *m);
+
+/* ------------------------------------------------------------------ */
+/* Properties                                                          */
+/* ------------------------------------------------------------------ */
+
+/* active: 1 while monitoring (after activate, until deactivate or the end of
+ * a capture file), else 0. Read-only. */
+IPM_API int ipm_get_active(const ipm_monitor *m);
+
+/* adapter_count: number of adapters found by the last ipm_list_adapters(). */
+IPM_API int ipm_get_adapter_count(const ipm_monitor *m);
+
+/* adapter_buffer_size: kernel capture buffer (ring) in KB; 0 = libpcap's
+ * default (2 MB on Linux). Default 1024. Settable only while inactive. */
+IPM_API int ipm_get_adapter_buffer_size(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_set_adapter_buffer_size(ipm_monitor *m, int adapter_index, int kb);
+
+/* adapter_collect_statistics: whether on_statistics reports this adapter in
+ * statistics mode. Default 1. */
+IPM_API int ipm_get_adapter_collect_statistics(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_set_adapter_collect_statistics(ipm_monitor *m, int adapter_index, int value);
+
+/* adapter_description: libpcap's description, or one made from the kind of
+ * interface and its driver where libpcap has none. Read-only. */
+IPM_API const char *ipm_get_adapter_description(const ipm_monitor *m, int adapter_index);
+
+/* adapter_friendly_name: the interface alias (ip link set X alias ...), or
+ * the name when it has none. Read-only. */
+IPM_API const char *ipm_get_adapter_friendly_name(const ipm_monitor *m, int adapter_index);
+
+/* adapter_id: the OS interface index (ifindex); 0 for pseudo-devices with
+ * none (e.g. "any"). Read-only. */
+IPM_API int ipm_get_adapter_id(const ipm_monitor *m, int adapter_index);
+
+/* adapter_interface_type: the IANA ifType (IPM_IFTYPE_*). Read-only. */
+IPM_API int ipm_get_adapter_interface_type(const ipm_monitor *m, int adapter_index);
+
+/* adapter_mac_address: "02-FC-00-00-00-01" (bytes in transmission order,
+ * upper-case hex, separated by '-'), or "" when the adapter has none. */
+IPM_API const char *ipm_get_adapter_mac_address(const ipm_monitor *m, int adapter_index);
+
+/* adapter_max_packet_bytes: snapshot length, the most bytes of a packet
+ * passed in on_packet; 0 = 262144. Default 262144. Settable only while
+ * inactive. Statistics mode ignores it and captures only the few bytes it
+ * needs (see config StatisticsDetail). */
+IPM_API int ipm_get_adapter_max_packet_bytes(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_set_adapter_max_packet_bytes(ipm_monitor *m, int adapter_index, int bytes);
+
+/* adapter_name: the name to pass to ipm_activate(). Read-only. */
+IPM_API const char *ipm_get_adapter_name(const ipm_monitor *m, int adapter_index);
+
+/* adapter_packet_timeout: in ms, the longest ipm_do_events() waits for
+ * packets, and the longest the kernel holds packets before handing them
+ * over. Default 1000. Must be > 0. Settable only while inactive. */
+IPM_API int ipm_get_adapter_packet_timeout(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_set_adapter_packet_timeout(ipm_monitor *m, int adapter_index, int ms);
+
+/* adapter_promiscuous_mode: capture frames not addressed to this host.
+ * Default 0. Settable only while inactive. Needs CAP_NET_ADMIN. */
+IPM_API int ipm_get_adapter_promiscuous_mode(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_set_adapter_promiscuous_mode(ipm_monitor *m, int adapter_index, int value);
+
+/* adapter_wi_fi_monitor_mode: 802.11 monitor (rfmon) mode. Default 0.
+ * Settable only while inactive; activation fails with IPM_E_UNSUPPORTED if
+ * the adapter cannot do it. */
+IPM_API int ipm_get_adapter_wi_fi_monitor_mode(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_set_adapter_wi_fi_monitor_mode(ipm_monitor *m, int adapter_index, int value);
+
+/* adapter_wi_fi_monitor_mode_supported: pcap_can_set_rfmon(). Read-only. */
+IPM_API int ipm_get_adapter_wi_fi_monitor_mode_supported(const ipm_monitor *m, int adapter_index);
+
+/* Beyond the reference: what users look for first. All read-only. */
+IPM_API int ipm_get_adapter_is_up(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_get_adapter_is_running(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_get_adapter_is_loopback(const ipm_monitor *m, int adapter_index);
+IPM_API int ipm_get_adapter_is_wireless(const ipm_monitor *m, int adapter_index);
+/* MTU in bytes; 0 when unknown. */
+IPM_API int ipm_get_adapter_mtu(const ipm_monitor *m, int adapter_index);
+/* Space-separated "address/prefix" lists, e.g. "10.0.0.1/24" and
+ * "fd00::1/64 fe80::1/64"; "" when none. */
+IPM_API const char *ipm_get_adapter_ipv4_addresses(const ipm_monitor *m, int adapter_index);
+IPM_API const char *ipm_get_adapter_ipv6_addresses(const ipm_monitor *m, int adapter_index);
+
+/* direction: which packets to capture, IPM_PACKET_DIRECTION_*. Default ANY.
+ * Applied in the kernel's socket filter; settable before and while active. */
+IPM_API int ipm_get_direction(const ipm_monitor *m);
+IPM_API int ipm_set_direction(ipm_monitor *m, int direction);
+
+/* filter: a pcap-filter(7) expression; "" (default) captures everything.
+ * While active, the new expression is compiled for each monitored adapter
+ * first and applied only if it compiles; otherwise IPM_E_BAD_FILTER with
+ * libpcap's message and the old filter stays in force. While inactive, an
+ * expression that compiles for no link type is refused at once; one valid
+ * only for some link types is checked again at activation. NULL means "". */
+IPM_API const char *ipm_get_filter(const ipm_monitor *m);
+IPM_API int ipm_set_filter(ipm_monitor *m, const char *expression);
+
+/* operation_mode: IPM_OM_CAPTURE (default) or IPM_OM_STAT. Settable only
+ * while inactive. */
+IPM_API int ipm_get_operation_mode(const ipm_monitor *m);
+IPM_API int ipm_set_operation_mode(ipm_monitor *m, int mode);
+
+/* tag: application data. Default 0. */
+IPM_API int64_t ipm_get_tag(const ipm_monitor *m);
+IPM_API int ipm_set_tag(ipm_monitor *m, int64_t tag);
+
+/* ------------------------------------------------------------------ */
+/* Methods                                                             */
+/* ------------------------------------------------------------------ */
+
+/* activate: start monitoring `adapter`: an adapter name (see
+ * ipm_list_adapters; a name not listed is tried as a live interface with
+ * default settings) or the path of a pcap/pcapng file. A file's packets go
+ * through the same filter, modes and events with the file's time stamps; at
+ * the end of the file the last events fire and the monitor deactivates
+ * itself. If no adapters were listed yet, the list is read first so that
+ * per-adapter settings can apply. Errors: IPM_E_ACTIVE, IPM_E_BUSY,
+ * IPM_E_ADAPTER_NOT_FOUND, IPM_E_PERMISSION, IPM_E_BAD_FILTER,
+ * IPM_E_UNSUPPORTED, IPM_E_CAPTURE, IPM_E_FILE. */
+IPM_API int ipm_activate(ipm_monitor *m, const char *adapter);
+
+/* Beyond the reference: monitor several adapters at once with one monitor.
+ * Each gets its own settings and its own on_statistics events. All or
+ * nothing: if one fails to open, none stays open. */
+IPM_API int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count);
+
+/* config: "NAME=VALUE" sets a setting and returns ""; "NAME" returns its
+ * value. NULL on error (unknown setting, bad value, read-only setting);
+ * see ipm_last_error(). The returned string is owned by the monitor and is
+ * valid until the next ipm_config() call. Names are case-insensitive;
+ * booleans take True/False/1/0/Yes/No. Settings: see README. */
+IPM_API const char *ipm_config(ipm_monitor *m, const char *configuration_string);
+
+/* deactivate: stop monitoring; `active` is 0 when it returns. Safe from
+ * inside any callback (the capture closes when do_events unwinds) and from
+ * another thread while do_events waits or dispatches (it wakes it and
+ * waits for it). Returns 0 also when already inactive. */
+IPM_API int ipm_deactivate(ipm_monitor *m);
+
+/* do_events: wait up to the smallest packet_timeout of the monitored
+ * adapters for traffic, then process every packet that is there: in capture
+ * mode fire on_packet for each, in order; in statistics mode fire
+ * on_statistics once per monitored adapter whose collect_statistics is set,
+ * zero counts included. For a capture file it processes the whole file.
+ * Returns 0 at once when inactive. A read error fires on_error and returns
+ * the error; an adapter that disappeared is closed (IPM_E_ADAPTER_GONE). */
+IPM_API int ipm_do_events(ipm_monitor *m);
+
+/* get_statistics: since the last activate (kept after deactivate):
+ * received = packets that passed the filter, dropped = packets the kernel
+ * dropped for lack of ring space, adapter_dropped = the interface's own
+ * drops (from pcap_stats(); summed over adapters). For a capture file,
+ * received counts the packets read and the drops are 0. Any pointer may be
+ * NULL. */
+IPM_API int ipm_get_statistics(ipm_monitor *m, int64_t *received, int64_t *dropped,
+                               int64_t *adapter_dropped);
+
+/* list_adapters: read the adapters libpcap can capture on, with OS metadata.
+ * Settings of adapters already listed are kept (matched by name). */
+IPM_API int ipm_list_adapters(ipm_monitor *m);
+
+/* Beyond the reference: the index of the adapter called `name`, or
+ * IPM_E_ADAPTER_NOT_FOUND. */
+IPM_API int ipm_find_adapter(const ipm_monitor *m, const char *name);
+
+/* Beyond the reference: the libpcap link type (DLT_*) of the first monitored
+ * adapter, to decode packets or write them to a pcap file; IPM_E_NOT_ACTIVE
+ * when inactive. Each packet event also carries its own. */
+IPM_API int ipm_get_link_type(const ipm_monitor *m);
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Passed to on_packet. Valid only during the callback: copy what you keep. */
+typedef struct ipm_packet_event {
+    struct timespec time_stamp; /* when the adapter received it (ns precision) */
+    uint32_t packet_size;       /* length on the wire */
+    const uint8_t *data;        /* the captured bytes */
+    uint32_t data_size;         /* bytes in data (<= max_packet_bytes) */
+    int direction;              /* IPM_PACKET_DIRECTION_INCOMING/_OUTGOING/_UNKNOWN */
+    int adapter_index;          /* index in the adapter list, -1 if not listed */
+    const char *adapter;        /* adapter name or file path */
+    int link_type;              /* libpcap DLT_* of data */
+} ipm_packet_event;
+
+/* Protocol classes of the detailed statistics (config StatisticsDetail). */
+enum ipm_protocol { IPM_PROTO_TCP, IPM_PROTO_UDP, IPM_PROTO_ICMP, IPM_PROTO_OTHER, IPM_PROTO_COUNT };
+enum ipm_family { IPM_FAMILY_IPV4, IPM_FAMILY_IPV6, IPM_FAMILY_OTHER, IPM_FAMILY_COUNT };
+
+/* Passed to on_statistics: what was captured on one adapter since the
+ * previous on_statistics of that adapter. */
+typedef struct ipm_statistics_event {
+    struct timespec time_stamp; /* when the statistics were collected */
+    int64_t captured_packets;
+    int64_t captured_bytes;     /* sum of packet_size */
+    int adapter_index;          /* as in ipm_packet_event */
+    const char *adapter;
+    int64_t dropped;            /* kernel drops in this interval (pcap_stats) */
+    int64_t adapter_dropped;    /* interface drops in this interval */
+    /* Filled only when config StatisticsDetail is True (detail == 1); zero
+     * otherwise. Direction counts cover packets whose direction is known. */
+    int detail;
+    int64_t incoming_packets, incoming_bytes;
+    int64_t outgoing_packets, outgoing_bytes;
+    int64_t protocol_packets[IPM_PROTO_COUNT], protocol_bytes[IPM_PROTO_COUNT];
+    int64_t family_packets[IPM_FAMILY_COUNT], family_bytes[IPM_FAMILY_COUNT];
+} ipm_statistics_event;
+
+/* Passed to on_error. */
+typedef struct ipm_error_event {
+    int error_code;          /* IPM_E_* (IPM_E_HANDLER for a failed handler) */
+    const char *description; /* what went wrong */
+    int handler_result;      /* the non-zero value a handler returned, else 0 */
+    int adapter_index;
+    const char *adapter;     /* NULL when not about one adapter */
+} ipm_error_event;
+
+/* A packet or statistics handler returns 0, or non-zero for "my handler
+ * failed": the library then fires on_error (IPM_E_HANDLER) and goes on. */
+typedef int (*ipm_packet_cb)(const ipm_packet_event *event, void *user);
+typedef int (*ipm_statistics_cb)(const ipm_statistics_event *event, void *user);
+typedef void (*ipm_error_cb)(const ipm_error_event *event, void *user);
+
+/* Set or clear (NULL) a handler; `user` is passed back to it. Allowed any
+ * time, including from inside handlers. */
+IPM_API int ipm_set_on_packet(ipm_monitor *m, ipm_packet_cb cb, void *user);
+IPM_API int ipm_set_on_statistics(ipm_monitor *m, ipm_statistics_cb cb, void *user);
+IPM_API int ipm_set_on_error(ipm_monitor *m, ipm_error_cb cb, void *user);
+
+/* ------------------------------------------------------------------ */
+/* Library information                                                 */
+/* ------------------------------------------------------------------ */
+
+/* "1.0.0" */
+IPM_API const char *ipm_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IPMONITOR_H */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that building, testing and benchmarking
+# ipmonitor needs. Run as root. Idempotent: apt-get skips what is there.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  # build
+  build-essential cmake pkg-config libpcap-dev clang libclang-rt-14-dev
+  # Python package
+  python3 python3-dev python3-pytest python3-setuptools python3-pip
+  # real peers and traffic tools used by tests and benchmarks
+  iproute2 iputils-ping tcpdump tshark python3-scapy netsniff-ng valgrind
+  procps time
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

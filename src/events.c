@@ -1,0 +1,346 @@
+/*
+ * events.c - do_events: wait for traffic, dispatch it, fire the events.
+ *
+ * The way of one packet reads straight down: kernel ring -> pcap_dispatch
+ * -> one of the three handlers below (capture, count, count with detail)
+ * -> the application's on_packet. The handlers fill a per-source event in
+ * place: nothing on that way allocates, locks, formats or makes a system
+ * call. Errors, statistics events and the wait happen once per do_events.
+ */
+#include "source.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- per-packet work ------------------------------------------------- */
+
+static inline unsigned read16(const uint8_t *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/* Linux packet types, as in the cooked headers: 0-3 arrived, 4 was sent. */
+static inline int direction_of_pkttype(unsigned pkttype)
+{
+    return pkttype == 4 ? IPM_PACKET_DIRECTION_OUTGOING
+           : pkttype <= 3 ? IPM_PACKET_DIRECTION_INCOMING
+                          : IPM_PACKET_DIRECTION_UNKNOWN;
+}
+
+static inline int classify_direction(const ipm_source *s, const uint8_t *data, uint32_t caplen)
+{
+    switch (s->dir_method) {
+    case IPM_DIRMETHOD_FIXED:
+        return s->fixed_direction;
+    case IPM_DIRMETHOD_ETHER_MAC:
+        if (caplen < 12)
+            return IPM_PACKET_DIRECTION_UNKNOWN;
+        return memcmp(data + 6, s->mac, 6) == 0 ? IPM_PACKET_DIRECTION_OUTGOING
+                                                : IPM_PACKET_DIRECTION_INCOMING;
+    case IPM_DIRMETHOD_SLL:
+        return caplen < 2 ? IPM_PACKET_DIRECTION_UNKNOWN : direction_of_pkttype(read16(data));
+    case IPM_DIRMETHOD_SLL2:
+        return caplen < 11 ? IPM_PACKET_DIRECTION_UNKNOWN : direction_of_pkttype(data[10]);
+    case IPM_DIRMETHOD_INCOMING:
+        return IPM_PACKET_DIRECTION_INCOMING;
+    default:
+        return IPM_PACKET_DIRECTION_UNKNOWN;
+    }
+}
+
+/* The EtherType and network-header offset of a packet, per link type;
+ * 0 when the link type carries no EtherType we can read. */
+static unsigned network_protocol(int link_type, const uint8_t *d, uint32_t caplen, uint32_t *off)
+{
+    unsigned type;
+    switch (link_type) {
+    case DLT_EN10MB:
+        if (caplen < 14)
+            return 0;
+        type = read16(d + 12);
+        *off = 14;
+        while ((type == 0x8100 || type == 0x88a8) && caplen >= *off + 4) {
+            type = read16(d + *off + 2);
+            *off += 4;
+        }
+        return type;
+    case DLT_LINUX_SLL:
+        *off = 16;
+        return caplen < 16 ? 0 : read16(d + 14);
+    case DLT_LINUX_SLL2:
+        *off = 20;
+        return caplen < 20 ? 0 : read16(d);
+    case DLT_RAW:
+    case DLT_IPV4:
+    case DLT_IPV6:
+        *off = 0;
+        return caplen < 1 ? 0 : (d[0] >> 4) == 4 ? 0x0800 : (d[0] >> 4) == 6 ? 0x86dd : 0;
+    default:
+        return 0;
+    }
+}
+
+static void classify_protocol(int link_type, const uint8_t *d, uint32_t caplen, int *family,
+                              int *protocol)
+{
+    uint32_t off = 0;
+    unsigned type = network_protocol(link_type, d, caplen, &off);
+    unsigned ip_protocol;
+    if (type == 0x0800 && caplen >= off + 10) {
+        *family = IPM_FAMILY_IPV4;
+        ip_protocol = d[off + 9];
+    } else if (type == 0x86dd && caplen >= off + 7) {
+        *family = IPM_FAMILY_IPV6;
+        ip_protocol = d[off + 6];
+    } else {
+        *family = IPM_FAMILY_OTHER;
+        *protocol = IPM_PROTO_OTHER;
+        return;
+    }
+    *protocol = ip_protocol == 6    ? IPM_PROTO_TCP
+                : ip_protocol == 17 ? IPM_PROTO_UDP
+                : ip_protocol == 1 || ip_protocol == 58 ? IPM_PROTO_ICMP
+                                                        : IPM_PROTO_OTHER;
+}
+
+/* A stop asked for from another thread or from a handler ends the batch. */
+static inline void check_stop(ipm_source *s)
+{
+    if (__builtin_expect(atomic_load_explicit(&s->monitor->stop_requested, memory_order_relaxed), 0))
+        pcap_breakloop(s->pcap);
+}
+
+static __attribute__((noinline, cold)) void handler_failed(ipm_source *s, const char *which, int rc)
+{
+    ipm_fire_error(s->monitor, IPM_E_HANDLER, rc, s->event.adapter_index, s->name,
+                   "the %s handler failed (returned %d) on \"%s\"", which, rc, s->name);
+}
+
+static void on_capture(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    ipm_source *s = (ipm_source *)user;
+    ipm_monitor *m = s->monitor;
+    ipm_packet_event *ev = &s->event;
+    ev->time_stamp.tv_sec = h->ts.tv_sec;
+    ev->time_stamp.tv_nsec = (long)h->ts.tv_usec * s->ts_scale;
+    ev->packet_size = h->len;
+    ev->data = bytes;
+    ev->data_size = h->caplen;
+    ev->direction = classify_direction(s, bytes, h->caplen);
+    s->total_packets++;
+    if (m->on_packet) {
+        int rc = m->on_packet(ev, m->on_packet_user);
+        if (__builtin_expect(rc != 0, 0))
+            handler_failed(s, "on_packet", rc);
+    }
+    check_stop(s);
+}
+
+static void on_count(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    ipm_source *s = (ipm_source *)user;
+    (void)bytes;
+    s->interval.packets++;
+    s->interval.bytes += h->len;
+    s->last_packet_time.tv_sec = h->ts.tv_sec;
+    s->last_packet_time.tv_nsec = h->ts.tv_usec;
+    check_stop(s);
+}
+
+static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    ipm_source *s = (ipm_source *)user;
+    ipm_interval *iv = &s->interval;
+    int family, protocol, direction = classify_direction(s, bytes, h->caplen);
+    classify_protocol(s->link_type, bytes, h->caplen, &family, &protocol);
+    iv->packets++;
+    iv->bytes += h->len;
+    iv->dir_packets[direction + 1]++;
+    iv->dir_bytes[direction + 1] += h->len;
+    iv->protocol_packets[protocol]++;
+    iv->protocol_bytes[protocol] += h->len;
+    iv->family_packets[family]++;
+    iv->family_bytes[family] += h->len;
+    s->last_packet_time.tv_sec = h->ts.tv_sec;
+    s->last_packet_time.tv_nsec = h->ts.tv_usec;
+    check_stop(s);
+}
+
+/* ---- once per do_events ----------------------------------------------- */
+
+/* A live source's socket reported an error: tell gone from down. */
+static int socket_error(ipm_monitor *m, ipm_source *s)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(s->poll_fd, SOL_SOCKET, SO_ERROR, &err, &len); /* also clears it */
+    if (if_nametoindex(s->name) == 0) {
+        s->failed = 1;
+        ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
+                       "adapter \"%s\" disappeared: its capture is closed", s->name);
+        return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error_description);
+    }
+    if (err == ENETDOWN)
+        ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
+                       "adapter \"%s\" went down: monitoring resumes when it is up again",
+                       s->name);
+    return IPM_OK;
+}
+
+/* Wait up to the smallest packet timeout for any source to have packets,
+ * or for the wake-up of a deactivate from another thread. Sources that
+ * ended (a file read, a capture closed by an error) are not waited on. */
+static int wait_for_packets(ipm_monitor *m)
+{
+    struct pollfd fds[IPM_MAX_SOURCES + 1];
+    ipm_source *polled[IPM_MAX_SOURCES];
+    int n = 0, timeout = INT_MAX, rc = IPM_OK;
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_source *s = m->sources[i];
+        if (s->finished || s->failed)
+            continue;
+        if (s->poll_fd < 0) {
+            timeout = 0; /* a file is always ready */
+            continue;
+        }
+        if (s->settings.packet_timeout_ms < timeout)
+            timeout = s->settings.packet_timeout_ms;
+        polled[n] = s;
+        fds[n++] = (struct pollfd){.fd = s->poll_fd, .events = POLLIN};
+    }
+    fds[n] = (struct pollfd){.fd = m->wake_fd, .events = POLLIN};
+    if (poll(fds, n + 1, timeout) <= 0)
+        return IPM_OK; /* timeout or a signal: dispatch what is there */
+    for (int i = 0; i < n; i++)
+        if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+            int e = socket_error(m, polled[i]);
+            if (e != IPM_OK)
+                rc = e;
+        }
+    return rc;
+}
+
+static int dispatch_all(ipm_monitor *m)
+{
+    pcap_handler handler = m->operation_mode == IPM_OM_CAPTURE ? on_capture
+                           : m->statistics_detail             ? on_count_detail
+                                                              : on_count;
+    int rc = IPM_OK;
+    for (int i = 0; i < m->source_count && !atomic_load(&m->stop_requested); i++) {
+        ipm_source *s = m->sources[i];
+        if (s->finished || s->failed)
+            continue;
+        int n = pcap_dispatch(s->pcap, -1, handler, (u_char *)s);
+        if (n == PCAP_ERROR) {
+            s->failed = 1;
+            ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
+                           "reading \"%s\" failed: %s", s->name, pcap_geterr(s->pcap));
+            rc = ipm_fail(m, IPM_E_CAPTURE, "%s", m->error_description);
+        } else if (n >= 0 && s->poll_fd < 0) {
+            s->finished = 1; /* a file read to its end */
+        }
+    }
+    return rc;
+}
+
+static void statistics_time(const ipm_source *s, struct timespec *ts)
+{
+    /* A file's statistics are "collected" at its last packet's time. */
+    if (s->poll_fd < 0 && s->last_packet_time.tv_sec) {
+        ts->tv_sec = s->last_packet_time.tv_sec;
+        ts->tv_nsec = s->last_packet_time.tv_nsec * s->ts_scale;
+    } else {
+        clock_gettime(CLOCK_REALTIME, ts);
+    }
+}
+
+static void fill_statistics(ipm_source *s, ipm_statistics_event *ev, int detail)
+{
+    ipm_totals now;
+    const ipm_interval *iv = &s->interval;
+    memset(ev, 0, sizeof *ev);
+    statistics_time(s, &ev->time_stamp);
+    ev->captured_packets = iv->packets;
+    ev->captured_bytes = iv->bytes;
+    ev->adapter_index = s->event.adapter_index;
+    ev->adapter = s->name;
+    if (!s->failed && s->ops->stats(s, &now) == 0) {
+        ev->dropped = now.dropped - s->last_stats.dropped;
+        ev->adapter_dropped = now.adapter_dropped - s->last_stats.adapter_dropped;
+        s->last_stats = now;
+    }
+    if (!detail)
+        return;
+    ev->detail = 1;
+    ev->incoming_packets = iv->dir_packets[IPM_PACKET_DIRECTION_INCOMING + 1];
+    ev->incoming_bytes = iv->dir_bytes[IPM_PACKET_DIRECTION_INCOMING + 1];
+    ev->outgoing_packets = iv->dir_packets[IPM_PACKET_DIRECTION_OUTGOING + 1];
+    ev->outgoing_bytes = iv->dir_bytes[IPM_PACKET_DIRECTION_OUTGOING + 1];
+    memcpy(ev->protocol_packets, iv->protocol_packets, sizeof ev->protocol_packets);
+    memcpy(ev->protocol_bytes, iv->protocol_bytes, sizeof ev->protocol_bytes);
+    memcpy(ev->family_packets, iv->family_packets, sizeof ev->family_packets);
+    memcpy(ev->family_bytes, iv->family_bytes, sizeof ev->family_bytes);
+}
+
+static void fire_statistics(ipm_monitor *m)
+{
+    for (int i = 0; i < m->source_count && !atomic_load(&m->stop_requested); i++) {
+        ipm_source *s = m->sources[i];
+        ipm_statistics_event ev;
+        fill_statistics(s, &ev, m->statistics_detail);
+        s->total_packets += s->interval.packets;
+        memset(&s->interval, 0, sizeof s->interval);
+        if (!s->settings.collect_statistics || !m->on_statistics)
+            continue;
+        int rc = m->on_statistics(&ev, m->on_statistics_user);
+        if (rc != 0)
+            handler_failed(s, "on_statistics", rc);
+    }
+}
+
+/* Close the sources that failed; 1 when no source is left running. */
+static int sweep_sources(ipm_monitor *m)
+{
+    int running = 0;
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_source *s = m->sources[i];
+        if (!s->failed && !s->finished)
+            running++;
+    }
+    return running == 0;
+}
+
+int ipm_do_events(ipm_monitor *m)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    if (ipm_in_own_callback(m))
+        return ipm_fail(m, IPM_E_BUSY, "do_events cannot be called from inside an event handler");
+    pthread_mutex_lock(&m->run_lock);
+    if (!atomic_load(&m->active) || m->source_count == 0) {
+        pthread_mutex_unlock(&m->run_lock);
+        return IPM_OK;
+    }
+    m->dispatch_thread = pthread_self();
+    atomic_store(&m->dispatching, 1);
+
+    int rc = wait_for_packets(m);
+    int rc2 = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
+    if (rc == IPM_OK)
+        rc = rc2;
+    if (m->operation_mode == IPM_OM_STAT)
+        fire_statistics(m);
+
+    atomic_store(&m->dispatching, 0);
+    if (atomic_load(&m->stop_requested) || sweep_sources(m)) {
+        ipm_close_sources(m);
+        atomic_store(&m->active, 0);
+    }
+    pthread_mutex_unlock(&m->run_lock);
+    return rc;
+}

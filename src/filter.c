@@ -1,0 +1,231 @@
+/*
+ * filter.c - pcap-filter(7) expressions and the direction property.
+ *
+ * Direction is applied in the kernel: the socket's program is the user's
+ * expression joined with `inbound` or `outbound`, which Linux evaluates on
+ * the packet type before the packet is copied into the ring (libpcap's own
+ * pcap_setdirection filters in user space, after the copy; it is set too,
+ * for the packets already in the ring). A filter is
+ * always installed, even for "" (which compiles to "accept snaplen bytes"),
+ * because the kernel truncates packets only to what a socket filter returns.
+ */
+#include "source.h"
+
+#include <linux/filter.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Link types an expression may be meant for when it is set while inactive. */
+static const int candidate_link_types[] = {
+    DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_IEEE802_11_RADIO, DLT_IEEE802_11,
+    DLT_PRISM_HEADER, DLT_RAW, DLT_NULL, DLT_PPP, DLT_IPV4, DLT_IPV6,
+};
+
+static const char *direction_word(int direction)
+{
+    return direction == IPM_PACKET_DIRECTION_INCOMING   ? "inbound"
+           : direction == IPM_PACKET_DIRECTION_OUTGOING ? "outbound"
+                                                        : NULL;
+}
+
+/* The program text: "(expr) and inbound", "inbound", "expr" or "". On a
+ * loopback libpcap keeps only the incoming copy of each packet, so the
+ * outgoing copy is refused in the kernel too: it never takes ring space. */
+static char *compose(const ipm_source *s, const char *expression, int direction,
+                     int for_kernel)
+{
+    const char *word = direction_word(direction);
+    if (!word && for_kernel && s->base_dir_method == IPM_DIRMETHOD_INCOMING)
+        word = "inbound";
+    size_t n = strlen(expression) + 32;
+    char *text = malloc(n);
+    if (!text)
+        return NULL;
+    if (!word)
+        snprintf(text, n, "%s", expression);
+    else if (expression[0])
+        snprintf(text, n, "(%s) and %s", expression, word);
+    else
+        snprintf(text, n, "%s", word);
+    return text;
+}
+
+int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression)
+{
+    char first_error[PCAP_ERRBUF_SIZE] = "";
+    for (size_t i = 0; i < sizeof candidate_link_types / sizeof candidate_link_types[0]; i++) {
+        pcap_t *dead = pcap_open_dead(candidate_link_types[i], IPM_DEFAULT_SNAPLEN);
+        struct bpf_program prog;
+        if (!dead)
+            return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while checking the filter");
+        int rc = pcap_compile(dead, &prog, expression, 1, PCAP_NETMASK_UNKNOWN);
+        if (rc == 0)
+            pcap_freecode(&prog);
+        else if (!first_error[0])
+            snprintf(first_error, sizeof first_error, "%s", pcap_geterr(dead));
+        pcap_close(dead);
+        if (rc == 0)
+            return IPM_OK;
+    }
+    return ipm_fail(m, IPM_E_BAD_FILTER, "bad filter \"%s\": %s", expression, first_error);
+}
+
+/* How many bytes of a packet the program reads, or IPM_DEFAULT_SNAPLEN
+ * when that cannot be bounded (an indexed load whose index register may
+ * hold anything). Loads from the kernel's ancillary area (SKF_AD_OFF, the
+ * top 4 KiB of the offset space: packet type, VLAN) read no packet bytes. */
+static uint32_t bytes_read_by(const struct bpf_program *prog)
+{
+    static const uint32_t width[4] = {4, 2, 1, 0}; /* BPF_W, BPF_H, BPF_B */
+    uint32_t needed = 0, max_x = 0;
+    int x_bounded = 1;
+    for (u_int i = 0; i < prog->bf_len; i++) {
+        const struct bpf_insn *in = &prog->bf_insns[i];
+        uint32_t size = width[BPF_SIZE(in->code) >> 3], end = 0;
+        if (in->k >= 0xfffff000u)
+            continue; /* ancillary data */
+        if (BPF_CLASS(in->code) == BPF_LD && BPF_MODE(in->code) == BPF_ABS)
+            end = in->k + size;
+        else if (BPF_CLASS(in->code) == BPF_LD && BPF_MODE(in->code) == BPF_IND)
+            end = x_bounded ? max_x + in->k + size : IPM_DEFAULT_SNAPLEN;
+        else if (BPF_CLASS(in->code) == BPF_LDX && BPF_MODE(in->code) == BPF_MSH) {
+            end = in->k + 1;
+            max_x = max_x > 60 ? max_x : 60; /* 4 * (byte & 0xf) */
+        } else if (BPF_CLASS(in->code) == BPF_LDX && BPF_MODE(in->code) == BPF_IMM) {
+            max_x = max_x > in->k ? max_x : in->k;
+        } else if (BPF_CLASS(in->code) == BPF_LDX ||
+                   (BPF_CLASS(in->code) == BPF_MISC && BPF_MISCOP(in->code) == BPF_TAX)) {
+            x_bounded = 0; /* X from memory or from A: any value */
+        }
+        if (end > needed)
+            needed = end;
+    }
+    return needed < IPM_DEFAULT_SNAPLEN ? needed : IPM_DEFAULT_SNAPLEN;
+}
+
+/* libpcap re-runs the filter in user space over the ring block that was
+ * being filled when the filter was installed, on the bytes the kernel kept;
+ * with a snapshot shorter than the bytes the filter reads, it would wrongly
+ * reject those packets. So the kernel keeps at least what the filter reads
+ * (the program's return value); libpcap still hands us only the snapshot. */
+static void keep_bytes_filter_reads(struct bpf_program *prog)
+{
+    uint32_t needed = bytes_read_by(prog);
+    for (u_int i = 0; i < prog->bf_len; i++) {
+        struct bpf_insn *in = &prog->bf_insns[i];
+        if (in->code == (BPF_RET | BPF_K) && in->k != 0 && in->k < needed)
+            in->k = needed;
+    }
+}
+
+/* Compile one program text for a source; the error names the adapter. */
+static int compile_text(ipm_monitor *m, ipm_source *s, const char *expression, int direction,
+                        int with_direction, struct bpf_program *prog)
+{
+    char *text = compose(s, expression, with_direction ? direction : IPM_PACKET_DIRECTION_ANY,
+                         with_direction);
+    if (!text)
+        return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while compiling the filter");
+    int rc = pcap_compile(s->pcap, prog, text, 1, PCAP_NETMASK_UNKNOWN);
+    free(text);
+    if (rc == 0) {
+        keep_bytes_filter_reads(prog);
+        return IPM_OK;
+    }
+    if (direction_word(direction) && expression[0] == '\0')
+        return ipm_fail(m, IPM_E_UNSUPPORTED,
+                        "direction %s cannot be applied on \"%s\" (link type %s): %s; set "
+                        "direction to ANY (0)",
+                        direction == IPM_PACKET_DIRECTION_INCOMING ? "INCOMING" : "OUTGOING",
+                        s->name, pcap_datalink_val_to_name(s->link_type), pcap_geterr(s->pcap));
+    return ipm_fail(m, IPM_E_BAD_FILTER, "bad filter \"%s\" for \"%s\" (link type %s): %s",
+                    expression, s->name, pcap_datalink_val_to_name(s->link_type),
+                    pcap_geterr(s->pcap));
+}
+
+/* A live capture whose packets carry no cooked header: libpcap evaluates
+ * its filter again in user space on the block being filled when a filter
+ * is set, and user-space BPF cannot read the packet type that `inbound`
+ * tests, so it would reject that whole block. Such a source gets two
+ * programs: the user's expression for libpcap (with pcap_setdirection for
+ * the direction in user space) and the expression joined with the
+ * direction, attached to the socket for the kernel. */
+static int splits_direction(const ipm_source *s)
+{
+    return s->poll_fd >= 0 && s->link_type != DLT_LINUX_SLL && s->link_type != DLT_LINUX_SLL2;
+}
+
+typedef struct compiled_filter {
+    struct bpf_program for_pcap;
+    struct bpf_program for_kernel; /* bf_insns NULL when not split */
+} compiled_filter;
+
+static int compile_for(ipm_monitor *m, ipm_source *s, const char *expression, int direction,
+                       compiled_filter *out)
+{
+    int split = splits_direction(s);
+    memset(out, 0, sizeof *out);
+    int rc = compile_text(m, s, expression, direction, !split, &out->for_pcap);
+    if (rc == IPM_OK && split) {
+        rc = compile_text(m, s, expression, direction, 1, &out->for_kernel);
+        if (rc != IPM_OK)
+            pcap_freecode(&out->for_pcap);
+    }
+    return rc;
+}
+
+static void free_compiled(compiled_filter *c)
+{
+    pcap_freecode(&c->for_pcap);
+    if (c->for_kernel.bf_insns)
+        pcap_freecode(&c->for_kernel);
+}
+
+static pcap_direction_t pcap_direction(int direction)
+{
+    return direction == IPM_PACKET_DIRECTION_INCOMING   ? PCAP_D_IN
+           : direction == IPM_PACKET_DIRECTION_OUTGOING ? PCAP_D_OUT
+                                                        : PCAP_D_INOUT;
+}
+
+static int install(ipm_monitor *m, ipm_source *s, compiled_filter *c, int direction)
+{
+    if (s->poll_fd >= 0 && pcap_setdirection(s->pcap, pcap_direction(direction)) != 0)
+        return ipm_fail(m, IPM_E_CAPTURE, "cannot set the direction on \"%s\": %s", s->name,
+                        pcap_geterr(s->pcap));
+    if (pcap_setfilter(s->pcap, &c->for_pcap) != 0)
+        return ipm_fail(m, IPM_E_CAPTURE, "cannot install the filter on \"%s\": %s", s->name,
+                        pcap_geterr(s->pcap));
+    if (c->for_kernel.bf_insns) {
+        /* Without it the kernel still copies the other direction into the
+         * ring and libpcap drops it: slower, never wrong. */
+        struct sock_fprog fprog = {
+            .len = (unsigned short)c->for_kernel.bf_len,
+            .filter = (struct sock_filter *)c->for_kernel.bf_insns,
+        };
+        setsockopt(pcap_fileno(s->pcap), SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog);
+    }
+    ipm_source_set_direction(s, direction);
+    return IPM_OK;
+}
+
+/* Compile for every source first; install only when all compiled, so a bad
+ * expression leaves every source with its old filter. */
+int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction)
+{
+    compiled_filter progs[IPM_MAX_SOURCES];
+    int compiled = 0, rc = IPM_OK;
+    for (; compiled < m->source_count; compiled++) {
+        rc = compile_for(m, m->sources[compiled], expression, direction, &progs[compiled]);
+        if (rc != IPM_OK)
+            break;
+    }
+    for (int i = 0; i < compiled; i++) {
+        if (rc == IPM_OK)
+            rc = install(m, m->sources[i], &progs[i], direction);
+        free_compiled(&progs[i]);
+    }
+    return rc;
+}

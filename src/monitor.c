@@ -1,0 +1,366 @@
+/*
+ * monitor.c - the IPMonitor object: its life cycle, its monitor-wide
+ * properties and the idle/active state machine (activate, deactivate,
+ * get_statistics).
+ *
+ * State: idle (no sources) -> active (sources open, `active` = 1) -> idle.
+ * A deactivate from inside a handler only marks the stop; do_events closes
+ * the sources when the dispatch unwinds, so no libpcap handle is closed
+ * while libpcap is still using it.
+ */
+#include "source.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *ipm_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    return copy ? memcpy(copy, s, n) : NULL;
+}
+
+int ipm_replace_string(char **slot, const char *value)
+{
+    char *copy = ipm_strdup(value);
+    if (!copy)
+        return IPM_E_NO_MEMORY;
+    free(*slot);
+    *slot = copy;
+    return IPM_OK;
+}
+
+const char *ipm_version(void)
+{
+    return IPM_VERSION_STRING;
+}
+
+ipm_monitor *ipm_new(void)
+{
+    ipm_monitor *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->direction = IPM_PACKET_DIRECTION_ANY;
+    m->operation_mode = IPM_OM_CAPTURE;
+    m->filter = ipm_strdup("");
+    m->netfilter_guid = ipm_strdup("");
+    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!m->filter || !m->netfilter_guid || m->wake_fd < 0 ||
+        pthread_mutex_init(&m->run_lock, NULL) != 0) {
+        if (m->wake_fd >= 0)
+            close(m->wake_fd);
+        free(m->filter);
+        free(m->netfilter_guid);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void ipm_free(ipm_monitor *m)
+{
+    if (!m)
+        return;
+    ipm_deactivate(m);
+    ipm_adapters_free(m->adapters, m->adapter_count);
+    free(m->filter);
+    free(m->netfilter_guid);
+    free(m->config_value);
+    close(m->wake_fd);
+    pthread_mutex_destroy(&m->run_lock);
+    free(m);
+}
+
+int ipm_in_own_callback(const ipm_monitor *m)
+{
+    return atomic_load(&m->dispatching) && pthread_equal(m->dispatch_thread, pthread_self());
+}
+
+/* ---- monitor-wide properties ------------------------------------------ */
+
+int ipm_get_active(const ipm_monitor *m)
+{
+    return m ? atomic_load(&m->active) : IPM_E_INVALID_ARGUMENT;
+}
+
+int ipm_get_direction(const ipm_monitor *m)
+{
+    return m ? m->direction : IPM_E_INVALID_ARGUMENT;
+}
+
+int ipm_set_direction(ipm_monitor *m, int direction)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    if (direction < IPM_PACKET_DIRECTION_ANY || direction > IPM_PACKET_DIRECTION_OUTGOING)
+        return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
+                        "direction must be 0 (ANY), 1 (INCOMING) or 2 (OUTGOING), not %d",
+                        direction);
+    if (m->source_count) {
+        int rc = ipm_filter_apply_all(m, m->filter, direction);
+        if (rc != IPM_OK)
+            return rc;
+    }
+    m->direction = direction;
+    ipm_clear_error(m);
+    return IPM_OK;
+}
+
+const char *ipm_get_filter(const ipm_monitor *m)
+{
+    return m ? m->filter : NULL;
+}
+
+int ipm_set_filter(ipm_monitor *m, const char *expression)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    if (!expression)
+        expression = "";
+    int rc = m->source_count ? ipm_filter_apply_all(m, expression, m->direction)
+                             : ipm_filter_check_any_link_type(m, expression);
+    if (rc != IPM_OK)
+        return rc;
+    if (ipm_replace_string(&m->filter, expression) != IPM_OK)
+        return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while setting the filter");
+    ipm_clear_error(m);
+    return IPM_OK;
+}
+
+int ipm_get_operation_mode(const ipm_monitor *m)
+{
+    return m ? m->operation_mode : IPM_E_INVALID_ARGUMENT;
+}
+
+int ipm_set_operation_mode(ipm_monitor *m, int mode)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    if (mode != IPM_OM_CAPTURE && mode != IPM_OM_STAT)
+        return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
+                        "operation_mode must be 0 (capture) or 1 (statistics), not %d", mode);
+    if (m->source_count && mode != m->operation_mode)
+        return ipm_fail(m, IPM_E_ACTIVE,
+                        "operation_mode can be changed only while the monitor is inactive: "
+                        "call deactivate first");
+    m->operation_mode = mode;
+    ipm_clear_error(m);
+    return IPM_OK;
+}
+
+int64_t ipm_get_tag(const ipm_monitor *m)
+{
+    return m ? m->tag : 0;
+}
+
+int ipm_set_tag(ipm_monitor *m, int64_t tag)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    m->tag = tag;
+    return IPM_OK;
+}
+
+int ipm_set_on_packet(ipm_monitor *m, ipm_packet_cb cb, void *user)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    m->on_packet = cb;
+    m->on_packet_user = user;
+    return IPM_OK;
+}
+
+int ipm_set_on_statistics(ipm_monitor *m, ipm_statistics_cb cb, void *user)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    m->on_statistics = cb;
+    m->on_statistics_user = user;
+    return IPM_OK;
+}
+
+int ipm_set_on_error(ipm_monitor *m, ipm_error_cb cb, void *user)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    m->on_error = cb;
+    m->on_error_user = user;
+    return IPM_OK;
+}
+
+/* ---- activate / deactivate ------------------------------------------- */
+
+static int is_regular_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static ipm_source *open_source(ipm_monitor *m, const char *name)
+{
+    ipm_adapter_settings defaults;
+    int index = ipm_find_adapter(m, name);
+    if (index >= 0)
+        return ipm_source_open_live(m, name, index, &m->adapters[index].settings);
+    ipm_adapter_settings_default(&defaults);
+    if (is_regular_file(name))
+        return ipm_source_open_file(m, name, &defaults);
+    /* Not listed: an interface made after list_adapters, or a typo that
+     * libpcap reports as "no such device". */
+    return ipm_source_open_live(m, name, -1, &defaults);
+}
+
+static int check_names(ipm_monitor *m, const char *const *adapters, int count)
+{
+    if (!adapters || count <= 0 || count > IPM_MAX_SOURCES)
+        return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
+                        "activate needs 1 to %d adapter names", IPM_MAX_SOURCES);
+    for (int i = 0; i < count; i++) {
+        if (!adapters[i] || !adapters[i][0])
+            return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
+                            "the adapter name is empty: pass a name from list_adapters or the "
+                            "path of a capture file");
+        for (int j = 0; j < i; j++)
+            if (strcmp(adapters[i], adapters[j]) == 0)
+                return ipm_fail(m, IPM_E_INVALID_ARGUMENT, "adapter \"%s\" is named twice",
+                                adapters[i]);
+    }
+    return IPM_OK;
+}
+
+static int check_can_activate(ipm_monitor *m)
+{
+    if (atomic_load(&m->active))
+        return ipm_fail(m, IPM_E_ACTIVE, "the monitor is already active on \"%s\": call "
+                        "deactivate first", m->sources[0]->name);
+    if (m->source_count) /* deactivated from a handler; closes when it returns */
+        return ipm_fail(m, IPM_E_BUSY, "the monitor is still stopping: activate again after "
+                        "do_events returns");
+    return IPM_OK;
+}
+
+int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    int rc = check_names(m, adapters, count);
+    if (rc == IPM_OK)
+        rc = check_can_activate(m);
+    if (rc != IPM_OK)
+        return rc;
+    if (m->adapter_count == 0)
+        ipm_list_adapters(m); /* so listed adapters' settings apply */
+
+    pthread_mutex_lock(&m->run_lock);
+    for (int i = 0; i < count; i++) {
+        ipm_source *s = open_source(m, adapters[i]);
+        if (!s) {
+            rc = m->last_error_code;
+            break;
+        }
+        m->sources[m->source_count++] = s;
+    }
+    if (rc == IPM_OK)
+        rc = ipm_filter_apply_all(m, m->filter, m->direction);
+    memset(&m->closed_totals, 0, sizeof m->closed_totals);
+    if (rc != IPM_OK) {
+        int keep = m->last_error_code;
+        char message[IPM_ERRMSG_MAX];
+        memcpy(message, m->last_error, sizeof message);
+        ipm_close_sources(m);
+        memcpy(m->last_error, message, sizeof message);
+        m->last_error_code = keep;
+    } else {
+        atomic_store(&m->active, 1);
+        ipm_clear_error(m);
+    }
+    pthread_mutex_unlock(&m->run_lock);
+    return rc;
+}
+
+int ipm_activate(ipm_monitor *m, const char *adapter)
+{
+    return ipm_activate_many(m, &adapter, 1);
+}
+
+void ipm_close_sources(ipm_monitor *m)
+{
+    uint64_t drained;
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_source *s = m->sources[i];
+        ipm_totals t;
+        if (!s->failed && s->ops->stats(s, &t) == 0) {
+            m->closed_totals.received += t.received;
+            m->closed_totals.dropped += t.dropped;
+            m->closed_totals.adapter_dropped += t.adapter_dropped;
+        }
+        ipm_source_free(s);
+        m->sources[i] = NULL;
+    }
+    m->source_count = 0;
+    while (read(m->wake_fd, &drained, sizeof drained) > 0)
+        ;
+    atomic_store(&m->stop_requested, 0);
+}
+
+int ipm_deactivate(ipm_monitor *m)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    atomic_store(&m->active, 0);
+    if (ipm_in_own_callback(m)) {
+        /* The handler's caller breaks the loop; do_events closes. */
+        atomic_store(&m->stop_requested, 1);
+        return IPM_OK;
+    }
+    if (m->source_count) {
+        /* Wake a do_events that may be waiting in another thread. */
+        uint64_t one = 1;
+        atomic_store(&m->stop_requested, 1);
+        if (write(m->wake_fd, &one, sizeof one) < 0) {
+            /* the counter is already non-zero: a wake-up is pending */
+        }
+    }
+    pthread_mutex_lock(&m->run_lock);
+    if (m->source_count)
+        ipm_close_sources(m);
+    atomic_store(&m->stop_requested, 0);
+    pthread_mutex_unlock(&m->run_lock);
+    return IPM_OK;
+}
+
+int ipm_get_statistics(ipm_monitor *m, int64_t *received, int64_t *dropped,
+                       int64_t *adapter_dropped)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    ipm_totals sum = m->closed_totals;
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_totals t;
+        if (m->sources[i]->failed || m->sources[i]->ops->stats(m->sources[i], &t) != 0)
+            continue;
+        sum.received += t.received;
+        sum.dropped += t.dropped;
+        sum.adapter_dropped += t.adapter_dropped;
+    }
+    if (received)
+        *received = sum.received;
+    if (dropped)
+        *dropped = sum.dropped;
+    if (adapter_dropped)
+        *adapter_dropped = sum.adapter_dropped;
+    return IPM_OK;
+}
+
+int ipm_get_link_type(const ipm_monitor *m)
+{
+    if (!m)
+        return IPM_E_INVALID_ARGUMENT;
+    if (!atomic_load(&m->active) || m->source_count == 0)
+        return ipm_fail((ipm_monitor *)m, IPM_E_NOT_ACTIVE,
+                        "the link type is known only while the monitor is active");
+    return m->sources[0]->link_type;
+}

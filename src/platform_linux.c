@@ -1,0 +1,230 @@
+/*
+ * platform_linux.c - interface metadata on Linux.
+ *
+ * Metadata comes from rtnetlink (RTM_GETLINK) and ioctls rather than from
+ * /sys/class/net, because sysfs shows the network namespace it was mounted
+ * in, not the caller's: a process that entered another namespace with
+ * setns(2) would otherwise describe the wrong interfaces.
+ */
+#include "platform.h"
+
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <net/if_arp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void copy_attr_string(char *dst, size_t size, const struct rtattr *rta)
+{
+    size_t len = RTA_PAYLOAD(rta);
+    if (len >= size)
+        len = size - 1;
+    memcpy(dst, RTA_DATA(rta), len);
+    dst[len] = '\0';
+}
+
+static void parse_linkinfo(ipm_os_link *link, struct rtattr *nest)
+{
+    int len = RTA_PAYLOAD(nest);
+    for (struct rtattr *rta = RTA_DATA(nest); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+        if (rta->rta_type == IFLA_INFO_KIND)
+            copy_attr_string(link->kind, sizeof link->kind, rta);
+}
+
+static void parse_link(ipm_os_link *link, struct nlmsghdr *nh)
+{
+    struct ifinfomsg *ifi = NLMSG_DATA(nh);
+    int len = IFLA_PAYLOAD(nh);
+    memset(link, 0, sizeof *link);
+    link->ifindex = ifi->ifi_index;
+    link->hw_type = ifi->ifi_type;
+    for (struct rtattr *rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+        switch (rta->rta_type) {
+        case IFLA_IFNAME:
+            copy_attr_string(link->name, sizeof link->name, rta);
+            break;
+        case IFLA_ADDRESS:
+            link->addr_len = RTA_PAYLOAD(rta) < sizeof link->addr ? (int)RTA_PAYLOAD(rta)
+                                                                  : (int)sizeof link->addr;
+            memcpy(link->addr, RTA_DATA(rta), link->addr_len);
+            break;
+        case IFLA_MTU:
+            memcpy(&link->mtu, RTA_DATA(rta), sizeof link->mtu);
+            break;
+        case IFLA_IFALIAS:
+            copy_attr_string(link->alias, sizeof link->alias, rta);
+            break;
+        case IFLA_LINKINFO:
+            parse_linkinfo(link, rta);
+            break;
+        }
+    }
+}
+
+/* Fill link->driver through ethtool; physical and most virtual drivers
+ * answer, the loopback does not. */
+static void read_driver(int sock, ipm_os_link *link)
+{
+    struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%.*s", (int)sizeof ifr.ifr_name - 1, link->name);
+    ifr.ifr_data = (void *)&info;
+    if (ioctl(sock, SIOCETHTOOL, &ifr) == 0)
+        snprintf(link->driver, sizeof link->driver, "%s", info.driver);
+}
+
+static int request_link_dump(int fd)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct ifinfomsg ifi;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifi);
+    req.nh.nlmsg_type = RTM_GETLINK;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.nh.nlmsg_seq = 1;
+    req.ifi.ifi_family = AF_UNSPEC;
+    return send(fd, &req, req.nh.nlmsg_len, 0) < 0 ? -1 : 0;
+}
+
+/* Append every link of one received datagram; 1 when the dump is done. */
+static int collect_links(char *buf, ssize_t n, ipm_os_link **links, int *count, int *cap)
+{
+    for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+        if (nh->nlmsg_type == NLMSG_DONE)
+            return 1;
+        if (nh->nlmsg_type == NLMSG_ERROR) {
+            errno = EIO;
+            return -1;
+        }
+        if (nh->nlmsg_type != RTM_NEWLINK)
+            continue;
+        if (*count == *cap) {
+            int ncap = *cap ? *cap * 2 : 16;
+            ipm_os_link *grown = realloc(*links, ncap * sizeof **links);
+            if (!grown)
+                return -1;
+            *links = grown;
+            *cap = ncap;
+        }
+        parse_link(&(*links)[(*count)++], nh);
+    }
+    return 0;
+}
+
+int ipm_os_list_links(ipm_os_link **links, int *count)
+{
+    enum { BUF_SIZE = 65536 };
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    char *buf = malloc(BUF_SIZE);
+    int cap = 0, done = 0;
+    *links = NULL;
+    *count = 0;
+    if (fd < 0 || !buf || request_link_dump(fd) < 0)
+        goto fail;
+    while (!done) {
+        ssize_t n = recv(fd, buf, BUF_SIZE, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        done = collect_links(buf, n, links, count, &cap);
+        if (done < 0)
+            goto fail;
+    }
+    free(buf);
+    close(fd);
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    for (int i = 0; sock >= 0 && i < *count; i++)
+        read_driver(sock, &(*links)[i]);
+    if (sock >= 0)
+        close(sock);
+    return 0;
+fail:
+    free(buf);
+    free(*links);
+    *links = NULL;
+    *count = 0;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+int ipm_os_hw_address(const char *name, int *hw_type, uint8_t mac[6])
+{
+    struct ifreq ifr;
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return -1;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    int rc = ioctl(sock, SIOCGIFHWADDR, &ifr);
+    close(sock);
+    if (rc < 0)
+        return -1;
+    *hw_type = ifr.ifr_hwaddr.sa_family;
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    return 0;
+}
+
+int ipm_os_iana_iftype(int hw_type)
+{
+    switch (hw_type) {
+    case ARPHRD_ETHER:
+    case ARPHRD_EETHER:
+        return 6; /* ethernetCsmacd */
+    case ARPHRD_LOOPBACK:
+        return 24; /* softwareLoopback */
+    case ARPHRD_IEEE80211:
+    case ARPHRD_IEEE80211_PRISM:
+    case ARPHRD_IEEE80211_RADIOTAP:
+        return 71; /* ieee80211 */
+    case ARPHRD_PPP:
+        return 23; /* ppp */
+    case ARPHRD_TUNNEL:
+    case ARPHRD_TUNNEL6:
+    case ARPHRD_SIT:
+    case ARPHRD_IPGRE:
+#ifdef ARPHRD_IP6GRE
+    case ARPHRD_IP6GRE:
+#endif
+    case ARPHRD_NONE: /* tun, wireguard */
+        return 131; /* tunnel */
+    case ARPHRD_INFINIBAND:
+        return 199; /* infiniband */
+    default:
+        return 1; /* other */
+    }
+}
+
+void ipm_os_describe(const ipm_os_link *link, int is_loopback, int is_wireless,
+                     char *out, unsigned size)
+{
+    const char *what = is_loopback ? "Loopback interface"
+                       : is_wireless ? "Wireless adapter"
+                       : link->kind[0] ? NULL
+                       : link->hw_type == ARPHRD_ETHER ? "Ethernet adapter"
+                       : ipm_os_iana_iftype(link->hw_type) == 131 ? "Tunnel interface"
+                       : "Network interface";
+    if (!what) {
+        if (strcmp(link->kind, "veth") == 0)
+            snprintf(out, size, "Virtual Ethernet pair (veth)");
+        else
+            snprintf(out, size, "Virtual %s interface", link->kind);
+        return;
+    }
+    if (link->driver[0] && !is_loopback)
+        snprintf(out, size, "%s (driver %s)", what, link->driver);
+    else
+        snprintf(out, size, "%s", what);
+}

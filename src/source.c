@@ -1,0 +1,54 @@
+/*
+ * source.c - what the two kinds of packet source share: allocation, the
+ * per-packet direction method, and the statistics-mode snapshot length.
+ */
+#include "source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+ipm_source *ipm_source_alloc(ipm_monitor *m, const char *name, int adapter_index,
+                             const ipm_adapter_settings *settings)
+{
+    size_t len = strlen(name) + 1;
+    ipm_source *s = calloc(1, sizeof *s + len);
+    if (!s) {
+        ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while opening \"%s\"", name);
+        return NULL;
+    }
+    memcpy(s->name, name, len);
+    s->monitor = m;
+    s->poll_fd = -1;
+    s->ts_scale = 1;
+    s->settings = *settings;
+    s->event.adapter = s->name;
+    s->event.adapter_index = adapter_index;
+    s->dir_method = s->base_dir_method = IPM_DIRMETHOD_UNKNOWN;
+    return s;
+}
+
+void ipm_source_free(ipm_source *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s);
+    free(s);
+}
+
+void ipm_source_set_direction(ipm_source *s, int direction)
+{
+    if (direction == IPM_PACKET_DIRECTION_INCOMING || direction == IPM_PACKET_DIRECTION_OUTGOING) {
+        s->dir_method = IPM_DIRMETHOD_FIXED;
+        s->fixed_direction = direction;
+    } else {
+        s->dir_method = s->base_dir_method;
+    }
+}
+
+/* Without detail nothing is read but the length, so one byte per packet
+ * lands in the ring. With detail: enough for a Linux cooked v2 header or
+ * Ethernet with two VLAN tags, plus an IPv6 header (20 + 40 < 96). */
+int ipm_stat_snaplen(const ipm_monitor *m)
+{
+    return m->statistics_detail ? 96 : 1;
+}

@@ -1,0 +1,94 @@
+/*
+ * source.h - one small interface for packet sources.
+ *
+ * A source is one libpcap handle that feeds the monitor: a live adapter
+ * (source_live.c) or a capture file (source_file.c). Like libpcap's own
+ * pcap-int.h, each kind fills a table of operations, so the event loop
+ * (events.c) and the filter code (filter.c) treat both the same way and
+ * dispatch packets through one code path.
+ */
+#ifndef IPM_SOURCE_H
+#define IPM_SOURCE_H
+
+#include "internal.h"
+
+#include <pcap/pcap.h>
+#include <stdio.h>
+
+/* How a source learns each packet's direction (see classify_direction). */
+typedef enum ipm_direction_method {
+    IPM_DIRMETHOD_FIXED,    /* the kernel filter admits one direction only */
+    IPM_DIRMETHOD_ETHER_MAC,/* Ethernet: source MAC == adapter's MAC -> out */
+    IPM_DIRMETHOD_SLL,      /* Linux cooked v1: packet type in the header */
+    IPM_DIRMETHOD_SLL2,     /* Linux cooked v2: packet type in the header */
+    IPM_DIRMETHOD_INCOMING, /* loopback: libpcap keeps only the incoming copy */
+    IPM_DIRMETHOD_UNKNOWN
+} ipm_direction_method;
+
+typedef struct ipm_source ipm_source;
+
+typedef struct ipm_source_ops {
+    const char *kind; /* "live" or "file" */
+    /* Cumulative capture statistics since the source was opened. */
+    int (*stats)(ipm_source *s, ipm_totals *out);
+    /* Release everything the source holds (not the struct itself). */
+    void (*close)(ipm_source *s);
+} ipm_source_ops;
+
+/* Counters since the previous on_statistics of this source. */
+typedef struct ipm_interval {
+    int64_t packets, bytes;
+    int64_t dir_packets[4], dir_bytes[4]; /* index: direction + 1 (unknown, -, in, out) */
+    int64_t protocol_packets[IPM_PROTO_COUNT], protocol_bytes[IPM_PROTO_COUNT];
+    int64_t family_packets[IPM_FAMILY_COUNT], family_bytes[IPM_FAMILY_COUNT];
+} ipm_interval;
+
+struct ipm_source {
+    const ipm_source_ops *ops;
+    ipm_monitor *monitor;
+    pcap_t *pcap;
+    int poll_fd;          /* fd to wait on, or -1: always ready (files) */
+    int finished;         /* end of file reached */
+    int link_type;
+    int snaplen;          /* what the filter's return value truncates to */
+    int ts_scale;         /* nanoseconds per unit of pcap_pkthdr.ts.tv_usec */
+    int failed;           /* a read error closed this source's capture */
+    ipm_adapter_settings settings;
+
+    /* Direction of each packet. */
+    ipm_direction_method dir_method;
+    int fixed_direction;
+    int base_dir_method;  /* the method when no direction filter is set */
+    uint8_t mac[6];
+
+    /* Per-packet state: the event is filled in place, never allocated. */
+    ipm_packet_event event;
+    ipm_interval interval;
+    int64_t total_packets;
+    struct timespec last_packet_time;
+    ipm_totals last_stats; /* pcap_stats at the previous on_statistics */
+
+    /* Files only: the stdio stream and its large read buffer. */
+    FILE *file;
+    char *file_buffer;
+    char name[]; /* adapter name or file path; event.adapter points here */
+};
+
+/* Open a live adapter / a capture file. On failure returns NULL with the
+ * monitor's last error set. `adapter_index` is -1 when not listed. */
+ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_index,
+                                 const ipm_adapter_settings *settings);
+ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
+                                 const ipm_adapter_settings *settings);
+/* Shared by both kinds. */
+ipm_source *ipm_source_alloc(ipm_monitor *m, const char *name, int adapter_index,
+                             const ipm_adapter_settings *settings);
+void ipm_source_free(ipm_source *s);
+/* Called after a filter was installed: how direction is told from now on. */
+void ipm_source_set_direction(ipm_source *s, int direction);
+
+/* The snapshot length statistics mode captures: the few bytes needed to
+ * classify a packet (0 = no classification, just count lengths). */
+int ipm_stat_snaplen(const ipm_monitor *m);
+
+#endif
