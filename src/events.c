@@ -303,12 +303,12 @@ static void fire_statistics(ipm_monitor *m)
     }
 }
 
-/* Close the sources that failed; 1 when no source is left running. */
-static int sweep_sources(ipm_monitor *m)
+/* 1 when every source has ended: files read, captures closed by errors. */
+static int all_sources_ended(const ipm_monitor *m)
 {
     int running = 0;
     for (int i = 0; i < m->source_count; i++) {
-        ipm_source *s = m->sources[i];
+        const ipm_source *s = m->sources[i];
         if (!s->failed && !s->finished)
             running++;
     }
@@ -337,7 +337,7 @@ int ipm_do_events(ipm_monitor *m)
         fire_statistics(m);
 
     atomic_store(&m->dispatching, 0);
-    if (atomic_load(&m->stop_requested) || sweep_sources(m)) {
+    if (atomic_load(&m->stop_requested) || all_sources_ended(m)) {
         ipm_close_sources(m);
         atomic_store(&m->active, 0);
     }

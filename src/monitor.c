@@ -316,18 +316,15 @@ int ipm_deactivate(ipm_monitor *m)
         atomic_store(&m->stop_requested, 1);
         return IPM_OK;
     }
-    if (m->source_count) {
-        /* Wake a do_events that may be waiting in another thread. */
-        uint64_t one = 1;
-        atomic_store(&m->stop_requested, 1);
-        if (write(m->wake_fd, &one, sizeof one) < 0) {
-            /* the counter is already non-zero: a wake-up is pending */
-        }
+    /* Stop a do_events that may be waiting or dispatching in another
+     * thread (it closes the sources itself), then wait for it. */
+    uint64_t one = 1;
+    atomic_store(&m->stop_requested, 1);
+    if (write(m->wake_fd, &one, sizeof one) < 0) {
+        /* the counter is already non-zero: a wake-up is pending */
     }
     pthread_mutex_lock(&m->run_lock);
-    if (m->source_count)
-        ipm_close_sources(m);
-    atomic_store(&m->stop_requested, 0);
+    ipm_close_sources(m); /* also drains the wake-up and clears the stop */
     pthread_mutex_unlock(&m->run_lock);
     return IPM_OK;
 }
