@@ -1,0 +1,63 @@
+/*
+ * cli.h - what the subcommands of ipmon share: exit codes, error messages,
+ * option-parsing helpers, the stop flag set by SIGINT/SIGTERM, and the
+ * choice of default adapters. Implemented in main.c.
+ */
+#ifndef IPMON_CLI_H
+#define IPMON_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "ipmonitor.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* Set by SIGINT/SIGTERM (async-signal-safe); the main loops poll it. */
+extern volatile sig_atomic_t cli_stop;
+/* Catch SIGINT and SIGTERM into cli_stop; ignore SIGPIPE (writes report
+ * EPIPE instead, so files still get closed properly). */
+void cli_install_signals(void);
+
+/* Print "ipmon CMD: MESSAGE (see 'ipmon CMD --help')" and return EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Print "ipmon: MESSAGE" and return EXIT_RUNTIME. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "ipmon: " + the library's last error; EXIT_USAGE for a filter that
+ * does not compile, else EXIT_RUNTIME. */
+int cli_lib_error(const ipm_monitor *m);
+
+/* The message for getopt_long's '?' or ':' result (needs opterr = 0 and an
+ * optstring starting with ':'); returns EXIT_USAGE. */
+int cli_getopt_error(const char *cmd, int c, char *const argv[]);
+
+/* Parse an integer in [min, max]; on error print a usage error and return
+ * -1. `what` names the option ("-c"). */
+int cli_parse_int(const char *cmd, const char *what, const char *arg, long long min,
+                  long long max, long long *out);
+/* Parse a positive number of seconds such as "1", "0.5"; same errors. */
+int cli_parse_seconds(const char *cmd, const char *what, const char *arg, double min,
+                      double *out);
+
+/* The trailing words joined with spaces (the filter expression); "" when
+ * there are none. The caller frees it. NULL if out of memory. */
+char *cli_join_words(int count, char *const words[]);
+
+/* Devices that are not real network interfaces: "any", nflog, nfqueue,
+ * dbus-*, bluetooth*, usbmon*. They are never chosen by default. */
+int cli_is_pseudo_adapter(const char *name);
+
+/* The index of the first adapter that is up, running, not loopback and not
+ * a pseudo-device (tcpdump's choice), or -1. The adapters must be listed. */
+int cli_default_capture_adapter(const ipm_monitor *m);
+
+/* Seconds of CLOCK_MONOTONIC. */
+double cli_now(void);
+
+/* Top-level help text (main.c) and the subcommands. */
+int cmd_list(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+#endif

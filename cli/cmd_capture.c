@@ -1,0 +1,470 @@
+/*
+ * cmd_capture.c - `ipmon capture`: print packets one line each, or save them
+ * to a pcap file, with tcpdump's flags where they overlap.
+ *
+ * One monitor in capture mode on one adapter (or a file with -r). The packet
+ * callback decodes into a stack struct and writes one line, or appends to
+ * the pcap dumper: nothing is allocated per packet. SIGINT/SIGTERM set a
+ * flag; the loop (or the callback, for files read in one go) then
+ * deactivates, closes the output file and prints tcpdump's summary.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "decode.h"
+#include "output.h"
+
+#define CMD "capture"
+/* How long the library may hold packets before handing them over: short,
+ * so lines appear promptly (tcpdump uses immediate mode on a terminal). */
+#define CAPTURE_PACKET_TIMEOUT_MS 100
+#define DEFAULT_SNAPLEN 262144
+
+typedef struct capture_opts {
+    const char *adapter;   /* -i */
+    const char *read_file; /* -r */
+    const char *write_file; /* -w */
+    long long count;       /* -c, 0 = unlimited */
+    long long snaplen;     /* -s, -1 = default */
+    long long buffer_kb;   /* -B, -1 = default */
+    int promisc;           /* --promisc */
+    int direction;         /* -Q */
+    int json, hex, link_level, line_buffered, packet_buffered, nano, print;
+    int immediate;         /* --immediate-mode, or printing to a terminal */
+    char *filter;
+} capture_opts;
+
+typedef struct capture_state {
+    ipm_monitor *m;
+    const capture_opts *o;
+    out_ctx out;
+    pcap_t *dead;
+    pcap_dumper_t *dumper;
+    int dump_link_type;
+    long long captured;
+    long long skipped_link; /* packets whose link type differs from the file's */
+    int write_errno;        /* first failed write to stdout or the file */
+    int activated;
+    int draining;           /* stopped by a signal: still taking what the kernel holds */
+    char name[256];         /* the adapter captured on */
+} capture_state;
+
+static void usage(void)
+{
+    fputs("Usage: ipmon capture [OPTIONS] [FILTER EXPRESSION...]\n"
+          "\n"
+          "Print one line per packet (time, direction, adapter, protocol, source >\n"
+          "destination with ports, TCP flags, payload and wire length), or save the\n"
+          "packets to a pcap file. The filter is a pcap-filter(7) expression.\n"
+          "\n"
+          "  -i ADAPTER     adapter to capture on (default: the first that is up and\n"
+          "                 running and not loopback, as tcpdump picks; see 'ipmon list')\n"
+          "  -r FILE        read packets from a pcap or pcapng file instead\n"
+          "  -w FILE        write the packets to FILE in pcap format (nanosecond time\n"
+          "                 stamps) instead of printing them; '-' is standard output\n"
+          "      --print    print lines even with -w\n"
+          "  -c COUNT       stop after COUNT packets\n"
+          "  -s SNAPLEN     keep at most SNAPLEN bytes of each packet (0 = 262144)\n"
+          "  -B KB          kernel capture buffer in KiB\n"
+          "      --promisc  promiscuous mode (off by default)\n"
+          "  -p             no promiscuous mode (the default; for tcpdump habits)\n"
+          "  -Q in|out|inout  capture only packets going this way (default inout)\n"
+          "  -x             add a hex dump of each packet; -X adds ASCII too\n"
+          "  -e             add the MAC addresses to each line\n"
+          "  -j, --json     one JSON object per packet per line (with -x: \"data\")\n"
+          "      --nano     print nanosecond time stamps (default microseconds)\n"
+          "  -l             line-buffer standard output\n"
+          "      --immediate-mode  hand each packet over at once instead of in\n"
+          "                 batches (the default when printing to a terminal)\n"
+          "  -U             flush the -w file after every packet\n"
+          "  -n             accepted for tcpdump habits (ipmon never resolves names)\n"
+          "  -h, --help     this help\n"
+          "\n"
+          "Ctrl-C or SIGTERM stops cleanly: the file is completed and the summary\n"
+          "(captured, received by filter, dropped by kernel) goes to standard error.\n"
+          "\n"
+          "Examples:\n"
+          "  ipmon capture -i eth0 -c 10 tcp port 443\n"
+          "  ipmon capture -i eth0 -w trace.pcap udp\n"
+          "  ipmon capture -r trace.pcap --json\n",
+          stdout);
+}
+
+/* Parse the command line into `o`; returns -1 to go on, else an exit code. */
+static int parse_args(int argc, char **argv, capture_opts *o)
+{
+    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE };
+    static const struct option opts[] = {
+        {"interface", required_argument, NULL, 'i'},
+        {"read", required_argument, NULL, 'r'},
+        {"write", required_argument, NULL, 'w'},
+        {"count", required_argument, NULL, 'c'},
+        {"snapshot-length", required_argument, NULL, 's'},
+        {"buffer-size", required_argument, NULL, 'B'},
+        {"direction", required_argument, NULL, 'Q'},
+        {"promisc", no_argument, NULL, OPT_PROMISC},
+        {"no-promiscuous-mode", no_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"nano", no_argument, NULL, OPT_NANO},
+        {"print", no_argument, NULL, OPT_PRINT},
+        {"immediate-mode", no_argument, NULL, OPT_IMMEDIATE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->snaplen = -1;
+    o->buffer_kb = -1;
+    o->direction = IPM_PACKET_DIRECTION_ANY;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': o->adapter = optarg; break;
+        case 'r': o->read_file = optarg; break;
+        case 'w': o->write_file = optarg; break;
+        case 'c':
+            if (cli_parse_int(CMD, "-c", optarg, 1, INT64_MAX, &o->count) < 0)
+                return EXIT_USAGE;
+            break;
+        case 's':
+            if (cli_parse_int(CMD, "-s", optarg, 0, 262144, &o->snaplen) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'B':
+            if (cli_parse_int(CMD, "-B", optarg, 1, 4 * 1024 * 1024, &o->buffer_kb) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'Q':
+            if (strcmp(optarg, "in") == 0)
+                o->direction = IPM_PACKET_DIRECTION_INCOMING;
+            else if (strcmp(optarg, "out") == 0)
+                o->direction = IPM_PACKET_DIRECTION_OUTGOING;
+            else if (strcmp(optarg, "inout") == 0)
+                o->direction = IPM_PACKET_DIRECTION_ANY;
+            else
+                return cli_usage_error(CMD, "-Q: '%s' is not one of in, out, inout", optarg);
+            break;
+        case OPT_PROMISC: o->promisc = 1; break;
+        case 'p': o->promisc = 0; break;
+        case 'j': o->json = 1; break;
+        case 'x': o->hex = o->hex > 1 ? o->hex : 1; break;
+        case 'X': o->hex = 2; break;
+        case 'e': o->link_level = 1; break;
+        case 'l': o->line_buffered = 1; break;
+        case 'U': o->packet_buffered = 1; break;
+        case 'n': break;
+        case OPT_NANO: o->nano = 1; break;
+        case OPT_PRINT: o->print = 1; break;
+        case OPT_IMMEDIATE: o->immediate = 1; break;
+        case 'h': usage(); return EXIT_OK;
+        default: return cli_getopt_error(CMD, c, argv);
+        }
+    }
+    if (o->adapter && o->read_file)
+        return cli_usage_error(CMD, "-i and -r cannot be used together");
+    if (o->read_file && (o->promisc || o->buffer_kb >= 0))
+        return cli_usage_error(CMD, "--promisc and -B apply to adapters, not to -r files");
+    if (o->write_file && strcmp(o->write_file, "-") == 0 && o->print)
+        return cli_usage_error(CMD, "--print cannot share standard output with -w -");
+    if (!o->write_file)
+        o->print = 1;
+    /* Like tcpdump: someone watching a terminal wants each packet at once. */
+    if (o->print && isatty(STDOUT_FILENO))
+        o->immediate = 1;
+    o->filter = cli_join_words(argc - optind, argv + optind);
+    if (!o->filter)
+        return cli_error("out of memory");
+    return -1;
+}
+
+/* Apply the per-adapter settings the options ask for. */
+static int apply_adapter_settings(ipm_monitor *m, int idx, const capture_opts *o)
+{
+    if (ipm_set_adapter_packet_timeout(m, idx, CAPTURE_PACKET_TIMEOUT_MS) != IPM_OK)
+        return -1;
+    if (o->snaplen >= 0 && ipm_set_adapter_max_packet_bytes(m, idx, (int)o->snaplen) != IPM_OK)
+        return -1;
+    if (o->buffer_kb >= 0 && ipm_set_adapter_buffer_size(m, idx, (int)o->buffer_kb) != IPM_OK)
+        return -1;
+    if (ipm_set_adapter_promiscuous_mode(m, idx, o->promisc) != IPM_OK)
+        return -1;
+    return 0;
+}
+
+static void note_write_error(capture_state *s)
+{
+    if (!s->write_errno)
+        s->write_errno = errno ? errno : EIO;
+    ipm_deactivate(s->m);
+}
+
+static int on_packet(const ipm_packet_event *e, void *user)
+{
+    capture_state *s = user;
+    const capture_opts *o = s->o;
+    if ((cli_stop && !s->draining) || s->write_errno || (o->count && s->captured >= o->count)) {
+        ipm_deactivate(s->m);
+        return 0;
+    }
+    s->captured++;
+    if (s->dumper) {
+        if (e->link_type == s->dump_link_type) {
+            struct pcap_pkthdr h;
+            h.ts.tv_sec = e->time_stamp.tv_sec;
+            h.ts.tv_usec = e->time_stamp.tv_nsec; /* nanosecond file: the field holds ns */
+            h.caplen = e->data_size;
+            h.len = e->packet_size;
+            pcap_dump((u_char *)s->dumper, &h, e->data);
+            if (o->packet_buffered && pcap_dump_flush(s->dumper) != 0)
+                note_write_error(s);
+        } else {
+            s->skipped_link++;
+        }
+    }
+    if (o->print) {
+        dec_packet d;
+        dec_packet_decode(&d, e->link_type, e->data, e->data_size);
+        if ((o->json ? out_json(&s->out, e, &d) : out_text(&s->out, e, &d)) < 0)
+            note_write_error(s);
+    }
+    if (o->count && s->captured >= o->count)
+        ipm_deactivate(s->m);
+    return 0;
+}
+
+static void on_error(const ipm_error_event *e, void *user)
+{
+    (void)user;
+    cli_error("%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
+              e->description ? e->description : ipm_strerror(e->error_code));
+}
+
+static const char *link_name(int dlt)
+{
+    const char *n = pcap_datalink_val_to_name(dlt);
+    return n ? n : "unknown";
+}
+
+static const char *link_description(int dlt)
+{
+    const char *d = pcap_datalink_val_to_description(dlt);
+    return d ? d : "unknown";
+}
+
+/* Open the -w output once the link type is known. */
+static int open_dumper(capture_state *s, int snaplen)
+{
+    const char *path = s->o->write_file;
+    s->dump_link_type = ipm_get_link_type(s->m);
+    if (s->dump_link_type < 0)
+        return cli_lib_error(s->m);
+    s->dead = pcap_open_dead_with_tstamp_precision(s->dump_link_type, snaplen,
+                                                   PCAP_TSTAMP_PRECISION_NANO);
+    if (!s->dead)
+        return cli_error("out of memory");
+    /* Opened here rather than by pcap_dump_open: a clean errno message, and
+     * a large stdio buffer (fewer write calls than the default 4 KiB). */
+    static char filebuf[1 << 18];
+    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
+    if (!f)
+        return cli_error("cannot write %s: %s", path, strerror(errno));
+    if (f != stdout)
+        setvbuf(f, filebuf, _IOFBF, sizeof filebuf);
+    s->dumper = pcap_dump_fopen(s->dead, f);
+    if (!s->dumper) {
+        if (f != stdout)
+            fclose(f);
+        return cli_error("cannot write %s: %s", path, pcap_geterr(s->dead));
+    }
+    return EXIT_OK;
+}
+
+/* Close the -w output; a failed flush or close is an error. */
+static int close_dumper(capture_state *s)
+{
+    int rc = EXIT_OK;
+    if (s->dumper) {
+        if (pcap_dump_flush(s->dumper) != 0)
+            rc = cli_error("writing %s failed: %s", s->o->write_file, strerror(errno));
+        FILE *f = pcap_dump_file(s->dumper);
+        if (f == stdout) {
+            pcap_dump_flush(s->dumper); /* leave stdout for fclose at exit */
+        } else if (fflush(f) != 0 || ferror(f)) {
+            rc = cli_error("writing %s failed: %s", s->o->write_file, strerror(errno));
+        }
+        if (f != stdout)
+            pcap_dump_close(s->dumper);
+        s->dumper = NULL;
+    }
+    if (s->dead)
+        pcap_close(s->dead);
+    s->dead = NULL;
+    return rc;
+}
+
+static void print_summary(capture_state *s)
+{
+    int64_t received = 0, dropped = 0, ifdropped = 0;
+    ipm_get_statistics(s->m, &received, &dropped, &ifdropped);
+    char buf[256];
+    int n = snprintf(buf, sizeof buf,
+                     "%lld packet%s captured\n%lld packet%s received by filter\n"
+                     "%lld packet%s dropped by kernel\n",
+                     s->captured, s->captured == 1 ? "" : "s", (long long)received,
+                     received == 1 ? "" : "s", (long long)dropped, dropped == 1 ? "" : "s");
+    if (ifdropped > 0 && n > 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, "%lld packet%s dropped by interface\n",
+                 (long long)ifdropped, ifdropped == 1 ? "" : "s");
+    fputs(buf, stderr);
+}
+
+/* Pick the adapter, apply the settings, activate; prints its own errors. */
+static int start(capture_state *s, const capture_opts *o, int *snaplen)
+{
+    ipm_monitor *m = s->m;
+    if (ipm_set_operation_mode(m, IPM_OM_CAPTURE) != IPM_OK || ipm_set_direction(m, o->direction) != IPM_OK)
+        return cli_lib_error(m);
+    if (ipm_set_filter(m, o->filter) != IPM_OK)
+        return cli_lib_error(m);
+    if (o->immediate && !o->read_file && !ipm_config(m, "ImmediateMode=True"))
+        return cli_lib_error(m);
+    *snaplen = o->snaplen > 0 ? (int)o->snaplen : DEFAULT_SNAPLEN;
+    if (o->read_file) {
+        if (ipm_activate(m, o->read_file) != IPM_OK)
+            return cli_lib_error(m);
+        return EXIT_OK;
+    }
+    if (ipm_list_adapters(m) != IPM_OK)
+        return cli_lib_error(m);
+    const char *name = o->adapter;
+    int idx;
+    if (name) {
+        idx = ipm_find_adapter(m, name);
+    } else {
+        idx = cli_default_capture_adapter(m);
+        if (idx < 0)
+            return cli_error("no adapter is up and running (other than loopback); "
+                             "choose one with -i (see 'ipmon list')");
+        name = ipm_get_adapter_name(m, idx);
+    }
+    if (idx >= 0) {
+        if (apply_adapter_settings(m, idx, o) != 0)
+            return cli_lib_error(m);
+        int mpb = ipm_get_adapter_max_packet_bytes(m, idx);
+        if (mpb > 0)
+            *snaplen = mpb;
+    }
+    /* Unlisted names are still tried: the library opens them with defaults. */
+    snprintf(s->name, sizeof s->name, "%s", name);
+    if (ipm_activate(m, name) != IPM_OK) {
+        if (ipm_last_error_code(m) == IPM_E_ADAPTER_NOT_FOUND)
+            return cli_error("no adapter named '%s' (see 'ipmon list')", name);
+        return cli_lib_error(m);
+    }
+    return EXIT_OK;
+}
+
+static void announce(capture_state *s, int snaplen)
+{
+    int dlt = ipm_get_link_type(s->m);
+    if (s->o->read_file)
+        fprintf(stderr, "reading from file %s, link-type %s (%s), snapshot length %d\n",
+                s->o->read_file, link_name(dlt), link_description(dlt), snaplen);
+    else
+        fprintf(stderr, "listening on %s, link-type %s (%s), snapshot length %d bytes\n",
+                s->name, link_name(dlt), link_description(dlt),
+                snaplen);
+    fflush(stderr);
+}
+
+/* After Ctrl-C on a live adapter, take what the kernel already accepted (it
+ * holds packets up to one packet timeout), so "captured" matches "received
+ * by filter" and the file has every packet that was counted. */
+static int drain(capture_state *s)
+{
+    double until = cli_now() + CAPTURE_PACKET_TIMEOUT_MS / 1000.0 + 0.05;
+    s->draining = 1;
+    while (ipm_get_active(s->m) > 0 && cli_now() < until) {
+        int rc = ipm_do_events(s->m);
+        if (rc != IPM_OK && rc != IPM_E_HANDLER)
+            return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+/* Run until stopped, counted out, the end of the file, or an error. */
+static int loop(capture_state *s)
+{
+    while (!cli_stop && ipm_get_active(s->m) > 0) {
+        int rc = ipm_do_events(s->m);
+        if (rc != IPM_OK && rc != IPM_E_HANDLER) {
+            /* on_error already printed what happened. */
+            return EXIT_RUNTIME;
+        }
+    }
+    if (cli_stop && !s->o->read_file && ipm_get_active(s->m) > 0)
+        return drain(s);
+    return EXIT_OK;
+}
+
+int cmd_capture(int argc, char **argv)
+{
+    capture_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+
+    static char outbuf[1 << 16];
+    if (o.line_buffered)
+        setvbuf(stdout, NULL, _IOLBF, 0);
+    else
+        setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+
+    capture_state s;
+    memset(&s, 0, sizeof s);
+    s.o = &o;
+    out_init(&s.out, stdout);
+    s.out.nano = o.nano;
+    s.out.hex = o.hex;
+    s.out.link_level = o.link_level;
+    s.m = ipm_new();
+    if (!s.m) {
+        free(o.filter);
+        return cli_error("out of memory");
+    }
+    ipm_set_on_packet(s.m, on_packet, &s);
+    ipm_set_on_error(s.m, on_error, &s);
+    cli_install_signals();
+
+    int snaplen = DEFAULT_SNAPLEN;
+    rc = start(&s, &o, &snaplen);
+    if (rc == EXIT_OK && o.write_file)
+        rc = open_dumper(&s, snaplen);
+    if (rc == EXIT_OK) {
+        s.activated = 1; /* the summary is owed from here on */
+        announce(&s, snaplen);
+        rc = loop(&s);
+    }
+    ipm_deactivate(s.m);
+    int crc = close_dumper(&s);
+    if (rc == EXIT_OK)
+        rc = crc;
+    if (fflush(stdout) != 0 && !s.write_errno)
+        s.write_errno = errno ? errno : EIO;
+    if (s.write_errno && s.write_errno != EPIPE && rc == EXIT_OK)
+        rc = cli_error("writing the output failed: %s", strerror(s.write_errno));
+    if (s.skipped_link)
+        cli_error("%lld packets of another link type were not written to %s", s.skipped_link,
+                  o.write_file);
+    if (s.activated && !o.read_file)
+        print_summary(&s);
+    ipm_free(s.m);
+    free(o.filter);
+    return rc;
+}

@@ -1,0 +1,224 @@
+/*
+ * cmd_list.c - `ipmon list [--json]`: every adapter libipmonitor can
+ * monitor, with what the OS knows about it, as an aligned table or as JSON.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "output.h"
+
+#define NCOLS 9
+
+static const char *type_name(int iftype)
+{
+    switch (iftype) {
+    case IPM_IFTYPE_ETHERNET_CSMACD: return "ethernet";
+    case IPM_IFTYPE_SOFTWARE_LOOPBACK: return "loopback";
+    case IPM_IFTYPE_PPP: return "ppp";
+    case IPM_IFTYPE_IEEE80211: return "wifi";
+    case IPM_IFTYPE_TUNNEL: return "tunnel";
+    default: return "other";
+    }
+}
+
+static const char *state_name(const ipm_monitor *m, int i)
+{
+    if (ipm_get_adapter_is_up(m, i) <= 0)
+        return "down";
+    return ipm_get_adapter_is_running(m, i) > 0 ? "up" : "no-carrier";
+}
+
+/* "02-FC-00-00-00-01" -> "02:fc:00:00:00:01", the form ip(8) and the
+ * capture output use. */
+static void mac_text(char *out, size_t cap, const char *lib)
+{
+    size_t i = 0;
+    for (; lib && lib[i] && i + 1 < cap; i++) {
+        char c = lib[i];
+        out[i] = c == '-' ? ':' : (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
+    }
+    out[i] = '\0';
+}
+
+static const char *str_or_empty(const char *s) { return s ? s : ""; }
+
+/* A space-separated address list as a JSON array. */
+static void json_addr_list(FILE *f, const char *list)
+{
+    fputc('[', f);
+    const char *p = list ? list : "";
+    int first = 1;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, " ");
+        char one[128];
+        snprintf(one, sizeof one, "%.*s", (int)n, p);
+        if (!first)
+            fputc(',', f);
+        json_fputs(f, one);
+        first = 0;
+        p += n;
+    }
+    fputc(']', f);
+}
+
+static void print_json(const ipm_monitor *m)
+{
+    int n = ipm_get_adapter_count(m);
+    printf("[");
+    for (int i = 0; i < n; i++) {
+        char mac[32];
+        mac_text(mac, sizeof mac, ipm_get_adapter_mac_address(m, i));
+        printf("%s\n  {\"index\":%d,\"name\":", i ? "," : "", i);
+        json_fputs(stdout, ipm_get_adapter_name(m, i));
+        printf(",\"friendly_name\":");
+        json_fputs(stdout, ipm_get_adapter_friendly_name(m, i));
+        int iftype = ipm_get_adapter_interface_type(m, i);
+        printf(",\"id\":%d,\"type\":\"%s\",\"iftype\":%d,\"mac\":", ipm_get_adapter_id(m, i),
+               type_name(iftype), iftype);
+        if (mac[0])
+            json_fputs(stdout, mac);
+        else
+            printf("null");
+        printf(",\"state\":\"%s\",\"up\":%s,\"running\":%s,\"loopback\":%s,\"wireless\":%s",
+               state_name(m, i), ipm_get_adapter_is_up(m, i) > 0 ? "true" : "false",
+               ipm_get_adapter_is_running(m, i) > 0 ? "true" : "false",
+               ipm_get_adapter_is_loopback(m, i) > 0 ? "true" : "false",
+               ipm_get_adapter_is_wireless(m, i) > 0 ? "true" : "false");
+        int mtu = ipm_get_adapter_mtu(m, i);
+        printf(",\"mtu\":");
+        if (mtu > 0)
+            printf("%d", mtu);
+        else
+            printf("null");
+        printf(",\"ipv4\":");
+        json_addr_list(stdout, ipm_get_adapter_ipv4_addresses(m, i));
+        printf(",\"ipv6\":");
+        json_addr_list(stdout, ipm_get_adapter_ipv6_addresses(m, i));
+        printf(",\"description\":");
+        json_fputs(stdout, ipm_get_adapter_description(m, i));
+        printf(",\"monitor_mode_supported\":%s}",
+               ipm_get_adapter_wi_fi_monitor_mode_supported(m, i) > 0 ? "true" : "false");
+    }
+    printf("%s]\n", n ? "\n" : "");
+}
+
+/* Fill the cells of row `i`; strings are copied since the library's are
+ * valid only until the next call. */
+static void row_cells(const ipm_monitor *m, int i, char cells[NCOLS][512])
+{
+    char mac[32];
+    mac_text(mac, sizeof mac, ipm_get_adapter_mac_address(m, i));
+    int mtu = ipm_get_adapter_mtu(m, i);
+    const char *v4 = str_or_empty(ipm_get_adapter_ipv4_addresses(m, i));
+    snprintf(cells[0], 512, "%d", i);
+    snprintf(cells[1], 512, "%s", str_or_empty(ipm_get_adapter_name(m, i)));
+    snprintf(cells[2], 512, "%s", type_name(ipm_get_adapter_interface_type(m, i)));
+    snprintf(cells[3], 512, "%s", mac[0] ? mac : "-");
+    snprintf(cells[4], 512, "%s", state_name(m, i));
+    if (mtu > 0)
+        snprintf(cells[5], 512, "%d", mtu);
+    else
+        snprintf(cells[5], 512, "-");
+    char addrs[512];
+    snprintf(addrs, sizeof addrs, "%s", v4);
+    const char *v6 = str_or_empty(ipm_get_adapter_ipv6_addresses(m, i));
+    if (*v6) {
+        size_t len = strlen(addrs);
+        snprintf(addrs + len, sizeof addrs - len, "%s%s", len ? " " : "", v6);
+    }
+    snprintf(cells[6], 512, "%s", addrs[0] ? addrs : "-");
+    snprintf(cells[7], 512, "%s", ipm_get_adapter_wi_fi_monitor_mode_supported(m, i) > 0 ? "yes" : "no");
+    const char *desc = str_or_empty(ipm_get_adapter_description(m, i));
+    snprintf(cells[8], 512, "%s", *desc ? desc : "-");
+}
+
+/* Numbers right-aligned, text left-aligned; the last column unpadded so
+ * lines have no trailing blanks. */
+static void print_cell(int col, int width, const char *text)
+{
+    if (col == NCOLS - 1)
+        printf("%s\n", text);
+    else if (col == 0 || col == 5)
+        printf("%*s  ", width, text);
+    else
+        printf("%-*s  ", width, text);
+}
+
+static int print_table(const ipm_monitor *m)
+{
+    static const char *const head[NCOLS] = {"IDX", "NAME", "TYPE", "MAC", "STATE", "MTU",
+                                            "ADDRESSES", "MONITOR", "DESCRIPTION"};
+    int n = ipm_get_adapter_count(m);
+    char (*cells)[NCOLS][512] = calloc(n > 0 ? (size_t)n : 1, sizeof *cells);
+    if (!cells)
+        return cli_error("out of memory");
+    size_t width[NCOLS];
+    for (int c = 0; c < NCOLS; c++)
+        width[c] = strlen(head[c]);
+    for (int i = 0; i < n; i++) {
+        row_cells(m, i, cells[i]);
+        for (int c = 0; c < NCOLS; c++)
+            if (strlen(cells[i][c]) > width[c])
+                width[c] = strlen(cells[i][c]);
+    }
+    for (int c = 0; c < NCOLS; c++)
+        print_cell(c, (int)width[c], head[c]);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < NCOLS; c++)
+            print_cell(c, (int)width[c], cells[i][c]);
+    free(cells);
+    return EXIT_OK;
+}
+
+static void usage(void)
+{
+    fputs("Usage: ipmon list [--json]\n"
+          "\n"
+          "List every adapter ipmon can monitor: index, name, type, MAC address,\n"
+          "state (up, no-carrier, down), MTU, IPv4 and IPv6 addresses, Wi-Fi\n"
+          "monitor-mode support and description.\n"
+          "\n"
+          "  -j, --json   one JSON array of objects, for scripts\n"
+          "  -h, --help   this help\n",
+          stdout);
+}
+
+int cmd_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int json = 0, c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'h': usage(); return EXIT_OK;
+        default: return cli_getopt_error("list", c, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
+
+    ipm_monitor *m = ipm_new();
+    if (!m)
+        return cli_error("out of memory");
+    int rc = EXIT_OK;
+    if (ipm_list_adapters(m) != IPM_OK)
+        rc = cli_lib_error(m);
+    else if (json)
+        print_json(m);
+    else
+        rc = print_table(m);
+    ipm_free(m);
+    if (rc == EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
+        rc = cli_error("could not write the list to standard output");
+    return rc;
+}

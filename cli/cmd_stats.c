@@ -1,0 +1,520 @@
+/*
+ * cmd_stats.c - `ipmon stats`: traffic statistics per adapter and interval.
+ *
+ * One monitor in statistics mode on several adapters (ipm_activate_many)
+ * with config StatisticsDetail=True, so each on_statistics event carries the
+ * direction, protocol and address-family splits. do_events runs in a loop;
+ * its events are summed per adapter until the interval (CLOCK_MONOTONIC)
+ * has passed, then printed: as a live refreshing table on a terminal (like
+ * iftop or bmon), as one line per adapter and interval when piped, or as
+ * JSON lines. At the end (-t, Ctrl-C, SIGTERM) the last packets still in
+ * the kernel's ring are collected and the totals printed.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "output.h"
+
+#define CMD "stats"
+#define MAX_ADAPTERS 256
+
+typedef struct counters {
+    int64_t packets, bytes, dropped, ifdropped;
+    int64_t in_p, in_b, out_p, out_b;
+    int64_t proto_p[IPM_PROTO_COUNT], proto_b[IPM_PROTO_COUNT];
+    int64_t fam_p[IPM_FAMILY_COUNT], fam_b[IPM_FAMILY_COUNT];
+} counters;
+
+typedef struct slot {
+    char name[128];
+    int index; /* in the library's adapter list */
+    counters interval, total;
+} slot;
+
+enum { MODE_LINES, MODE_LIVE, MODE_JSON };
+
+typedef struct stats_state {
+    ipm_monitor *m;
+    slot slots[MAX_ADAPTERS];
+    int n;
+    int detail;
+    int mode;
+    double interval, duration;
+    double start;
+    int64_t unmatched; /* events for adapters we did not ask for (never expected) */
+} stats_state;
+
+static void usage(void)
+{
+    fputs("Usage: ipmon stats [OPTIONS] [FILTER EXPRESSION...]\n"
+          "       ipmon [OPTIONS]\n"
+          "\n"
+          "Count packets and bytes per adapter and interval: packets/s, bits/s, kernel\n"
+          "drops, and the split by direction (in/out), protocol (TCP, UDP, ICMP, other)\n"
+          "and family (IPv4, IPv6). On a terminal the table refreshes in place; piped,\n"
+          "each interval prints one line per adapter. Totals follow at the end.\n"
+          "An optional pcap-filter(7) expression limits what is counted.\n"
+          "\n"
+          "  -i ADAPTER     adapter to watch; repeat (or separate with commas) for more\n"
+          "                 (default: every adapter that is up)\n"
+          "  -I SECONDS     interval between reports (default 1; fractions allowed)\n"
+          "  -t SECONDS     stop after this long (default: run until Ctrl-C)\n"
+          "  -j, --json     JSON lines: {\"type\":\"interval\",...} and {\"type\":\"total\",...}\n"
+          "      --plain    plain lines even on a terminal\n"
+          "  -h, --help     this help\n"
+          "\n"
+          "Examples:\n"
+          "  ipmon                       live table of every adapter that is up\n"
+          "  ipmon stats -i eth0 -I 5    one adapter, a report every 5 seconds\n"
+          "  ipmon stats -t 10 --json    ten seconds of JSON lines, then totals\n",
+          stdout);
+}
+
+static int add_adapter_names(stats_state *st, const ipm_monitor *m, const char *list)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!*tok)
+            continue;
+        int dup = 0;
+        for (int i = 0; i < st->n; i++)
+            dup |= strcmp(st->slots[i].name, tok) == 0;
+        if (dup)
+            continue;
+        if (st->n == MAX_ADAPTERS)
+            return cli_usage_error(CMD, "at most %d adapters", MAX_ADAPTERS);
+        int idx = ipm_find_adapter(m, tok);
+        if (idx < 0)
+            return cli_error("no adapter named '%s' (see 'ipmon list')", tok);
+        snprintf(st->slots[st->n].name, sizeof st->slots[st->n].name, "%s", tok);
+        st->slots[st->n].index = idx;
+        st->n++;
+    }
+    return EXIT_OK;
+}
+
+/* Every adapter that is up, except pseudo-devices such as "any". */
+static int add_default_adapters(stats_state *st, const ipm_monitor *m)
+{
+    int count = ipm_get_adapter_count(m);
+    for (int i = 0; i < count && st->n < MAX_ADAPTERS; i++) {
+        const char *name = ipm_get_adapter_name(m, i);
+        if (!name || cli_is_pseudo_adapter(name) || ipm_get_adapter_is_up(m, i) <= 0)
+            continue;
+        snprintf(st->slots[st->n].name, sizeof st->slots[st->n].name, "%s", name);
+        st->slots[st->n].index = i;
+        st->n++;
+    }
+    if (st->n == 0)
+        return cli_error("no adapter is up; choose one with -i (see 'ipmon list')");
+    return EXIT_OK;
+}
+
+static void counters_add(counters *c, const ipm_statistics_event *e)
+{
+    c->packets += e->captured_packets;
+    c->bytes += e->captured_bytes;
+    c->dropped += e->dropped;
+    c->ifdropped += e->adapter_dropped;
+    c->in_p += e->incoming_packets;
+    c->in_b += e->incoming_bytes;
+    c->out_p += e->outgoing_packets;
+    c->out_b += e->outgoing_bytes;
+    for (int i = 0; i < IPM_PROTO_COUNT; i++) {
+        c->proto_p[i] += e->protocol_packets[i];
+        c->proto_b[i] += e->protocol_bytes[i];
+    }
+    for (int i = 0; i < IPM_FAMILY_COUNT; i++) {
+        c->fam_p[i] += e->family_packets[i];
+        c->fam_b[i] += e->family_bytes[i];
+    }
+}
+
+static int on_statistics(const ipm_statistics_event *e, void *user)
+{
+    stats_state *st = user;
+    for (int i = 0; i < st->n; i++) {
+        slot *s = &st->slots[i];
+        if (s->index == e->adapter_index || (e->adapter && strcmp(s->name, e->adapter) == 0)) {
+            counters_add(&s->interval, e);
+            counters_add(&s->total, e);
+            return 0;
+        }
+    }
+    st->unmatched++;
+    return 0;
+}
+
+static void on_error(const ipm_error_event *e, void *user)
+{
+    (void)user;
+    cli_error("%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
+              e->description ? e->description : ipm_strerror(e->error_code));
+}
+
+/* ---- formatting helpers ---- */
+
+static void wall_hms(char out[16])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(out, 16, "%H:%M:%S", &tm);
+}
+
+static void wall_iso_utc(char out[48])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char head[24];
+    strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 48, "%s.%03dZ", head, (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+/* 1234567 -> "1.23 M" style with `unit` appended ("b/s", "B"). */
+static void human(char *out, size_t cap, double v, const char *unit)
+{
+    static const char *const prefix[] = {"", "k", "M", "G", "T", "P"};
+    int p = 0;
+    while (v >= 1000.0 && p < 5) {
+        v /= 1000.0;
+        p++;
+    }
+    if (p == 0)
+        snprintf(out, cap, "%.0f %s", v, unit);
+    else
+        snprintf(out, cap, "%.*f %s%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, prefix[p], unit);
+}
+
+static int pct(int64_t part, int64_t whole)
+{
+    return whole > 0 ? (int)llround(100.0 * (double)part / (double)whole) : 0;
+}
+
+/* ---- plain lines ---- */
+
+static void print_line(const char *label, const slot *s, const counters *c, double secs)
+{
+    double pps = secs > 0 ? (double)c->packets / secs : 0;
+    double bps = secs > 0 ? 8.0 * (double)c->bytes / secs : 0;
+    printf("%s %s packets=%lld bytes=%lld pps=%.1f bps=%.0f drops=%lld ifdrops=%lld "
+           "in_packets=%lld in_bytes=%lld out_packets=%lld out_bytes=%lld "
+           "tcp=%lld udp=%lld icmp=%lld other=%lld ipv4=%lld ipv6=%lld seconds=%.3f\n",
+           label, s->name, (long long)c->packets, (long long)c->bytes, pps, bps,
+           (long long)c->dropped, (long long)c->ifdropped, (long long)c->in_p,
+           (long long)c->in_b, (long long)c->out_p, (long long)c->out_b,
+           (long long)c->proto_p[IPM_PROTO_TCP], (long long)c->proto_p[IPM_PROTO_UDP],
+           (long long)c->proto_p[IPM_PROTO_ICMP], (long long)c->proto_p[IPM_PROTO_OTHER],
+           (long long)c->fam_p[IPM_FAMILY_IPV4], (long long)c->fam_p[IPM_FAMILY_IPV6], secs);
+}
+
+/* ---- JSON lines ---- */
+
+static void print_json(const char *type, const stats_state *st, const slot *s,
+                       const counters *c, double secs)
+{
+    char when[48];
+    wall_iso_utc(when);
+    double pps = secs > 0 ? (double)c->packets / secs : 0;
+    double bps = secs > 0 ? 8.0 * (double)c->bytes / secs : 0;
+    printf("{\"type\":\"%s\",\"time\":\"%s\",\"adapter\":", type, when);
+    json_fputs(stdout, s->name);
+    printf(",\"seconds\":%.3f,\"packets\":%lld,\"bytes\":%lld,\"pps\":%.3f,\"bps\":%.3f,"
+           "\"dropped\":%lld,\"adapter_dropped\":%lld,\"detail\":%s",
+           secs, (long long)c->packets, (long long)c->bytes, pps, bps, (long long)c->dropped,
+           (long long)c->ifdropped, st->detail ? "true" : "false");
+    printf(",\"in_packets\":%lld,\"in_bytes\":%lld,\"out_packets\":%lld,\"out_bytes\":%lld",
+           (long long)c->in_p, (long long)c->in_b, (long long)c->out_p, (long long)c->out_b);
+    static const char *const pn[IPM_PROTO_COUNT] = {"tcp", "udp", "icmp", "other"};
+    for (int i = 0; i < IPM_PROTO_COUNT; i++)
+        printf(",\"%s_packets\":%lld,\"%s_bytes\":%lld", pn[i], (long long)c->proto_p[i], pn[i],
+               (long long)c->proto_b[i]);
+    static const char *const fn[IPM_FAMILY_COUNT] = {"ipv4", "ipv6", "nonip"};
+    for (int i = 0; i < IPM_FAMILY_COUNT; i++)
+        printf(",\"%s_packets\":%lld,\"%s_bytes\":%lld", fn[i], (long long)c->fam_p[i], fn[i],
+               (long long)c->fam_b[i]);
+    printf("}\n");
+}
+
+/* ---- the live table ---- */
+
+static void table_row(char *buf, size_t cap, int namew, const char *name, const counters *c,
+                      const counters *tot, double secs)
+{
+    char in[24], out[24], all[24], bytes[24];
+    double k = secs > 0 ? 8.0 / secs : 0;
+    human(in, sizeof in, (double)c->in_b * k, "b/s");
+    human(out, sizeof out, (double)c->out_b * k, "b/s");
+    human(all, sizeof all, (double)c->bytes * k, "b/s");
+    human(bytes, sizeof bytes, (double)tot->bytes, "B");
+    snprintf(buf, cap,
+             "%-*s %11s %11s %11s %9.1f %6lld %4d %4d %4d %4d %4d %4d %11lld %10s\033[K\n",
+             namew, name, in, out, all, secs > 0 ? (double)c->packets / secs : 0.0,
+             (long long)c->dropped, pct(c->proto_p[IPM_PROTO_TCP], c->packets),
+             pct(c->proto_p[IPM_PROTO_UDP], c->packets), pct(c->proto_p[IPM_PROTO_ICMP], c->packets),
+             pct(c->proto_p[IPM_PROTO_OTHER], c->packets), pct(c->fam_p[IPM_FAMILY_IPV4], c->packets),
+             pct(c->fam_p[IPM_FAMILY_IPV6], c->packets), (long long)tot->packets, bytes);
+}
+
+static void print_table(const stats_state *st, double secs)
+{
+    int namew = 7;
+    for (int i = 0; i < st->n; i++)
+        if ((int)strlen(st->slots[i].name) > namew)
+            namew = (int)strlen(st->slots[i].name);
+    if (namew > 24)
+        namew = 24;
+    char hms[16];
+    wall_hms(hms);
+    long run = (long)(cli_now() - st->start);
+    /* Home the cursor and overwrite; clearing first would flicker. */
+    printf("\033[H");
+    printf("ipmon stats: %d adapter%s, interval %g s, running %02ld:%02ld:%02ld, %s  "
+           "(Ctrl-C to quit)\033[K\n\033[K\n",
+           st->n, st->n == 1 ? "" : "s", st->interval, run / 3600, run / 60 % 60, run % 60, hms);
+    printf("%-*s %11s %11s %11s %9s %6s %4s %4s %4s %4s %4s %4s %11s %10s\033[K\n", namew,
+           "ADAPTER", "IN", "OUT", "TOTAL", "PKT/S", "DROPS", "TCP%", "UDP%", "ICM%", "OTH%",
+           "IP4%", "IP6%", "PACKETS", "BYTES");
+    counters sum_i, sum_t;
+    memset(&sum_i, 0, sizeof sum_i);
+    memset(&sum_t, 0, sizeof sum_t);
+    char row[512];
+    for (int i = 0; i < st->n; i++) {
+        const slot *s = &st->slots[i];
+        table_row(row, sizeof row, namew, s->name, &s->interval, &s->total, secs);
+        fputs(row, stdout);
+        /* Sum the interval and total counters for the TOTAL row. */
+        const int64_t *a = (const int64_t *)&s->interval, *b = (const int64_t *)&s->total;
+        int64_t *x = (int64_t *)&sum_i, *y = (int64_t *)&sum_t;
+        for (size_t j = 0; j < sizeof(counters) / sizeof(int64_t); j++) {
+            x[j] += a[j];
+            y[j] += b[j];
+        }
+    }
+    if (st->n > 1) {
+        table_row(row, sizeof row, namew, "TOTAL", &sum_i, &sum_t, secs);
+        fputs(row, stdout);
+    }
+    if (!st->detail)
+        printf("(the library gave no direction/protocol split)\033[K\n");
+    printf("\033[J");
+    fflush(stdout);
+}
+
+/* ---- the loop ---- */
+
+static void emit_interval(stats_state *st, double secs)
+{
+    char hms[16];
+    wall_hms(hms);
+    if (st->mode == MODE_LIVE)
+        print_table(st, secs);
+    for (int i = 0; i < st->n; i++) {
+        slot *s = &st->slots[i];
+        if (st->mode == MODE_LINES)
+            print_line(hms, s, &s->interval, secs);
+        else if (st->mode == MODE_JSON)
+            print_json("interval", st, s, &s->interval, secs);
+        memset(&s->interval, 0, sizeof s->interval);
+    }
+    fflush(stdout);
+}
+
+static void emit_totals(stats_state *st, double secs)
+{
+    if (st->mode == MODE_LIVE)
+        printf("\n");
+    for (int i = 0; i < st->n; i++) {
+        const slot *s = &st->slots[i];
+        if (st->mode == MODE_JSON)
+            print_json("total", st, s, &s->total, secs);
+        else
+            print_line("total", s, &s->total, secs);
+    }
+    fflush(stdout);
+}
+
+/* After the end, wait one packet timeout more so packets that are in the
+ * kernel's ring but not yet handed over are still counted. */
+static int drain(stats_state *st, int timeout_ms)
+{
+    double until = cli_now() + timeout_ms / 1000.0 + 0.05;
+    while (cli_now() < until && ipm_get_active(st->m) > 0) {
+        int rc = ipm_do_events(st->m);
+        if (rc != IPM_OK && rc != IPM_E_HANDLER)
+            return rc;
+    }
+    return IPM_OK;
+}
+
+static int run(stats_state *st, int timeout_ms)
+{
+    double last = st->start, next = st->start + st->interval;
+    double end = st->duration > 0 ? st->start + st->duration : INFINITY;
+    int rc = EXIT_OK;
+    while (!cli_stop && ipm_get_active(st->m) > 0) {
+        int r = ipm_do_events(st->m);
+        if (r != IPM_OK && r != IPM_E_HANDLER) {
+            rc = EXIT_RUNTIME; /* on_error printed it */
+            break;
+        }
+        double now = cli_now();
+        if (now >= end)
+            break;
+        if (now >= next) {
+            emit_interval(st, now - last);
+            last = now;
+            next += st->interval;
+            if (next <= now)
+                next = now + st->interval;
+        }
+    }
+    if (rc == EXIT_OK && drain(st, timeout_ms) != IPM_OK)
+        rc = EXIT_RUNTIME;
+    double now = cli_now();
+    emit_interval(st, now - last);
+    emit_totals(st, now - st->start);
+    return rc;
+}
+
+/* Parse; returns -1 to go on, else an exit code. Adapter names are kept
+ * in `names` (joined with commas) until the list is read. */
+static int parse_args(int argc, char **argv, stats_state *st, char *names, size_t cap,
+                      char **filter)
+{
+    enum { OPT_PLAIN = 256 };
+    static const struct option opts[] = {{"interface", required_argument, NULL, 'i'},
+                                         {"interval", required_argument, NULL, 'I'},
+                                         {"time", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"plain", no_argument, NULL, OPT_PLAIN},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int json = 0, plain = 0, c;
+    st->interval = 1.0;
+    st->duration = 0;
+    names[0] = '\0';
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":i:I:t:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': {
+            size_t len = strlen(names);
+            if (len + strlen(optarg) + 2 > cap)
+                return cli_usage_error(CMD, "too many adapters");
+            snprintf(names + len, cap - len, "%s%s", len ? "," : "", optarg);
+            break;
+        }
+        case 'I':
+            if (cli_parse_seconds(CMD, "-I", optarg, 0.01, &st->interval) < 0)
+                return EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_parse_seconds(CMD, "-t", optarg, 0.01, &st->duration) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'j': json = 1; break;
+        case OPT_PLAIN: plain = 1; break;
+        case 'h': usage(); return EXIT_OK;
+        default: return cli_getopt_error(CMD, c, argv);
+        }
+    }
+    const char *term = getenv("TERM");
+    if (json)
+        st->mode = MODE_JSON;
+    else if (!plain && isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0))
+        st->mode = MODE_LIVE;
+    else
+        st->mode = MODE_LINES;
+    *filter = cli_join_words(argc - optind, argv + optind);
+    if (!*filter)
+        return cli_error("out of memory");
+    return -1;
+}
+
+/* The packet timeout: short enough that intervals end on time. */
+static int packet_timeout_ms(double interval)
+{
+    int ms = (int)(interval * 1000.0 / 10.0);
+    return ms < 10 ? 10 : ms > 200 ? 200 : ms;
+}
+
+static int setup(stats_state *st, const char *names, const char *filter, int timeout_ms)
+{
+    ipm_monitor *m = st->m;
+    if (ipm_list_adapters(m) != IPM_OK)
+        return cli_lib_error(m);
+    int rc = names[0] ? add_adapter_names(st, m, names) : add_default_adapters(st, m);
+    if (rc != EXIT_OK)
+        return rc;
+    if (ipm_set_operation_mode(m, IPM_OM_STAT) != IPM_OK)
+        return cli_lib_error(m);
+    st->detail = ipm_config(m, "StatisticsDetail=True") != NULL;
+    if (ipm_set_filter(m, filter) != IPM_OK)
+        return cli_lib_error(m);
+    const char *list[MAX_ADAPTERS];
+    for (int i = 0; i < st->n; i++) {
+        if (ipm_set_adapter_packet_timeout(m, st->slots[i].index, timeout_ms) != IPM_OK ||
+            ipm_set_adapter_collect_statistics(m, st->slots[i].index, 1) != IPM_OK)
+            return cli_lib_error(m);
+        list[i] = st->slots[i].name;
+    }
+    if (ipm_activate_many(m, list, st->n) != IPM_OK)
+        return cli_lib_error(m);
+    return EXIT_OK;
+}
+
+static void announce(const stats_state *st)
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf, "listening on ");
+    for (int i = 0; i < st->n && n > 0 && (size_t)n < sizeof buf; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%s", i ? ", " : "", st->slots[i].name);
+    if (n > 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, ", interval %g s\n", st->interval);
+    fputs(buf, stderr);
+    fflush(stderr);
+}
+
+int cmd_stats(int argc, char **argv)
+{
+    static stats_state st; /* large: keep it off the stack */
+    memset(&st, 0, sizeof st);
+    char names[4096];
+    char *filter = NULL;
+    int rc = parse_args(argc, argv, &st, names, sizeof names, &filter);
+    if (rc >= 0)
+        return rc;
+    st.m = ipm_new();
+    if (!st.m) {
+        free(filter);
+        return cli_error("out of memory");
+    }
+    ipm_set_on_statistics(st.m, on_statistics, &st);
+    ipm_set_on_error(st.m, on_error, &st);
+    cli_install_signals();
+    int timeout_ms = packet_timeout_ms(st.interval);
+    rc = setup(&st, names, filter, timeout_ms);
+    if (rc == EXIT_OK) {
+        announce(&st);
+        if (st.mode == MODE_LIVE)
+            printf("\033[H\033[2J");
+        st.start = cli_now();
+        rc = run(&st, timeout_ms);
+    }
+    ipm_deactivate(st.m);
+    ipm_free(st.m);
+    free(filter);
+    if (fflush(stdout) != 0 && rc == EXIT_OK)
+        rc = cli_error("writing the output failed");
+    return rc;
+}

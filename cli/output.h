@@ -1,0 +1,48 @@
+/*
+ * output.h - the per-packet output formats of ipmon capture.
+ *
+ * A text line (tcpdump-like), a JSON line, and a hex dump. Each packet is
+ * formatted into one fixed buffer and written with one fwrite: no
+ * allocation, and the local-time conversion is cached per second (glibc's
+ * time-zone code is slow when called per packet).
+ */
+#ifndef IPMON_OUTPUT_H
+#define IPMON_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "decode.h"
+#include "ipmonitor.h"
+
+typedef struct out_ctx {
+    FILE *f;
+    int nano;        /* print 9 fraction digits instead of 6 */
+    int link_level;  /* -e: also print the MAC addresses */
+    int hex;         /* 0 none, 1 hex (-x), 2 hex and ASCII (-X) */
+    /* One-second caches of the formatted local and UTC times. */
+    time_t local_sec, utc_sec;
+    char local_hms[40];
+    char utc_date[80];
+} out_ctx;
+
+void out_init(out_ctx *o, FILE *f);
+
+/* Write one packet; returns 0, or -1 when writing failed (see errno). */
+int out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d);
+int out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d);
+
+/* Copy `s` into `dst` as the inside of a JSON string (no quotes), always
+ * NUL-terminated; cuts at a character boundary when `cap` is too small.
+ * Returns the length written. */
+size_t json_escape(char *dst, size_t cap, const char *s);
+
+/* Print a JSON string value with quotes, escaped, to `f`. */
+void json_fputs(FILE *f, const char *s);
+
+/* "IN", "OUT" or "-" for an IPM_PACKET_DIRECTION_* value. */
+const char *out_direction_text(int direction);
+
+#endif
