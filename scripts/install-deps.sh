@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake pkg-config libpcap-dev clang libclang-rt-14-dev
   # Python package
-  python3 python3-dev python3-pytest python3-setuptools python3-pip
+  python3 python3-dev python3-pytest python3-setuptools python3-wheel python3-pip
   # real peers and traffic tools used by tests and benchmarks
   iproute2 iputils-ping tcpdump tshark python3-scapy netsniff-ng valgrind
   procps time

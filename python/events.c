@@ -1,0 +1,631 @@
+/*
+ * events.c - library events to Python hooks: the three event-params types
+ * and the C callbacks registered with libipmonitor.
+ *
+ * The packet path is the hot one. do_events releases the GIL around
+ * ipm_do_events so other threads run while it waits; the first event of a
+ * batch takes the GIL back and (policy 0, the default) keeps it until
+ * ipm_do_events returns, so the rest of the batch pays nothing for the GIL.
+ * Other threads still get their turn: the handlers are Python code, and the
+ * interpreter hands the GIL over between bytecodes as usual.
+ *
+ * One IPMonitorPacketEventParams object is reused from packet to packet
+ * while no handler keeps a reference to it. Its `data` bytes and
+ * `time_stamp` datetime are built only when read. A handler that keeps the
+ * object gets it detached: the packet bytes are copied before the library's
+ * buffer goes away, and the next packet gets a new object.
+ */
+#include "ipm_py.h"
+
+#include <datetime.h>
+#include <structmember.h>
+#include <time.h>
+
+int ipm_py_gil_policy = 0;
+
+/* ------------------------------------------------------------------ */
+/* Time stamps                                                         */
+/* ------------------------------------------------------------------ */
+
+/* localtime_r per packet would be costly; packets come in runs of the same
+ * second, so keep the last second's broken-down time. Used under the GIL. */
+static time_t tm_cache_sec = (time_t)-1;
+static struct tm tm_cache;
+
+/* A naive local datetime (as datetime.fromtimestamp gives), microseconds. */
+static PyObject *make_datetime(const struct timespec *ts)
+{
+    if (ts->tv_sec != tm_cache_sec) {
+        time_t sec = ts->tv_sec;
+        if (!localtime_r(&sec, &tm_cache)) {
+            tm_cache_sec = (time_t)-1;
+            return PyErr_Format(PyExc_OverflowError, "time stamp %lld out of range",
+                                (long long)sec);
+        }
+        tm_cache_sec = sec;
+    }
+    int second = tm_cache.tm_sec > 59 ? 59 : tm_cache.tm_sec; /* leap second */
+    return PyDateTime_FromDateAndTime(tm_cache.tm_year + 1900, tm_cache.tm_mon + 1,
+                                      tm_cache.tm_mday, tm_cache.tm_hour, tm_cache.tm_min,
+                                      second, (int)(ts->tv_nsec / 1000));
+}
+
+static PyObject *make_ns(const struct timespec *ts)
+{
+    return PyLong_FromLongLong((long long)ts->tv_sec * 1000000000LL + ts->tv_nsec);
+}
+
+static PyObject *decode(const char *s)
+{
+    if (!s)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+/* ------------------------------------------------------------------ */
+/* IPMonitorPacketEventParams                                          */
+/* ------------------------------------------------------------------ */
+
+struct PacketParams {
+    PyObject_HEAD
+    struct timespec ts;
+    uint32_t packet_size, data_size;
+    int direction, adapter_index, link_type;
+    const uint8_t *raw;   /* the library's buffer, only during the callback */
+    PyObject *data;       /* bytes, built on first read or at detach */
+    PyObject *adapter;    /* str or None */
+    PyObject *time_stamp; /* datetime, built on first read */
+};
+
+static void packet_dealloc(PacketParams *p)
+{
+    Py_XDECREF(p->data);
+    Py_XDECREF(p->adapter);
+    Py_XDECREF(p->time_stamp);
+    PyObject_Free(p);
+}
+
+static PyObject *packet_get_time_stamp(PacketParams *p, void *c)
+{
+    (void)c;
+    if (!p->time_stamp && !(p->time_stamp = make_datetime(&p->ts)))
+        return NULL;
+    Py_INCREF(p->time_stamp);
+    return p->time_stamp;
+}
+
+static PyObject *packet_get_data(PacketParams *p, void *c)
+{
+    (void)c;
+    if (!p->data) {
+        p->data = PyBytes_FromStringAndSize(p->raw ? (const char *)p->raw : "",
+                                            p->raw ? (Py_ssize_t)p->data_size : 0);
+        if (!p->data)
+            return NULL;
+    }
+    Py_INCREF(p->data);
+    return p->data;
+}
+
+#define PACKET_INT_GETTER(field, conv)                              \
+    static PyObject *packet_get_##field(PacketParams *p, void *c)  \
+    {                                                               \
+        (void)c;                                                    \
+        return conv(p->field);                                      \
+    }
+PACKET_INT_GETTER(packet_size, PyLong_FromUnsignedLong)
+PACKET_INT_GETTER(data_size, PyLong_FromUnsignedLong)
+PACKET_INT_GETTER(direction, PyLong_FromLong)
+PACKET_INT_GETTER(adapter_index, PyLong_FromLong)
+PACKET_INT_GETTER(link_type, PyLong_FromLong)
+
+static PyObject *packet_get_time_stamp_ns(PacketParams *p, void *c)
+{
+    (void)c;
+    return make_ns(&p->ts);
+}
+
+static PyObject *packet_get_adapter(PacketParams *p, void *c)
+{
+    (void)c;
+    PyObject *a = p->adapter ? p->adapter : Py_None;
+    Py_INCREF(a);
+    return a;
+}
+
+static PyObject *packet_repr(PacketParams *p)
+{
+    return PyUnicode_FromFormat("<IPMonitorPacketEventParams packet_size=%lu data_size=%lu "
+                                "direction=%d adapter=%R>",
+                                (unsigned long)p->packet_size, (unsigned long)p->data_size,
+                                p->direction, p->adapter ? p->adapter : Py_None);
+}
+
+static PyGetSetDef packet_getset[] = {
+    {"time_stamp", (getter)packet_get_time_stamp, NULL,
+     "When the adapter received the packet: naive local datetime, microseconds.", NULL},
+    {"time_stamp_ns", (getter)packet_get_time_stamp_ns, NULL,
+     "The same time stamp as nanoseconds since the epoch (UTC), full precision.", NULL},
+    {"packet_size", (getter)packet_get_packet_size, NULL, "Length of the packet on the wire.", NULL},
+    {"data", (getter)packet_get_data, NULL,
+     "The captured bytes (bytes; ctypes.string_at(e.data, e.data_size) accepts it).", NULL},
+    {"data_size", (getter)packet_get_data_size, NULL, "Number of captured bytes in data.", NULL},
+    {"direction", (getter)packet_get_direction, NULL,
+     "PACKET_DIRECTION_INCOMING (1), _OUTGOING (2) or _UNKNOWN (-1).", NULL},
+    {"adapter_index", (getter)packet_get_adapter_index, NULL,
+     "Index of the adapter in the adapter list, -1 if not listed (e.g. a file).", NULL},
+    {"adapter", (getter)packet_get_adapter, NULL, "Adapter name or capture file path.", NULL},
+    {"link_type", (getter)packet_get_link_type, NULL, "libpcap DLT_* link type of data.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+PyTypeObject PacketParamsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ipmonitor.IPMonitorPacketEventParams",
+    .tp_basicsize = sizeof(PacketParams),
+    .tp_dealloc = (destructor)packet_dealloc,
+    .tp_repr = (reprfunc)packet_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Parameters of the on_packet event.",
+    .tp_getset = packet_getset,
+};
+
+/* ------------------------------------------------------------------ */
+/* IPMonitorStatisticsEventParams                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *time_stamp, *time_stamp_ns, *adapter;
+    long long captured_packets, captured_bytes, dropped, adapter_dropped;
+    int adapter_index;
+    char detail;
+    long long incoming_packets, incoming_bytes, outgoing_packets, outgoing_bytes;
+    PyObject *protocol_packets, *protocol_bytes, *family_packets, *family_bytes;
+} StatisticsParams;
+
+static void stats_dealloc(StatisticsParams *s)
+{
+    Py_XDECREF(s->time_stamp);
+    Py_XDECREF(s->time_stamp_ns);
+    Py_XDECREF(s->adapter);
+    Py_XDECREF(s->protocol_packets);
+    Py_XDECREF(s->protocol_bytes);
+    Py_XDECREF(s->family_packets);
+    Py_XDECREF(s->family_bytes);
+    PyObject_Free(s);
+}
+
+#define SMEM(name, type, doc) {#name, type, offsetof(StatisticsParams, name), READONLY, doc}
+static PyMemberDef stats_members[] = {
+    SMEM(time_stamp, T_OBJECT, "When the statistics were collected (naive local datetime)."),
+    SMEM(time_stamp_ns, T_OBJECT, "The same as nanoseconds since the epoch."),
+    SMEM(captured_packets, T_LONGLONG, "Packets captured since the previous event of this adapter."),
+    SMEM(captured_bytes, T_LONGLONG, "Sum of their packet sizes."),
+    SMEM(adapter_index, T_INT, "Index of the adapter, -1 if not listed."),
+    SMEM(adapter, T_OBJECT, "Adapter name or capture file path."),
+    SMEM(dropped, T_LONGLONG, "Kernel drops in this interval."),
+    SMEM(adapter_dropped, T_LONGLONG, "Interface drops in this interval."),
+    SMEM(detail, T_BOOL, "Whether the detail fields are filled (config StatisticsDetail=True)."),
+    SMEM(incoming_packets, T_LONGLONG, "Detail: incoming packets."),
+    SMEM(incoming_bytes, T_LONGLONG, "Detail: incoming bytes."),
+    SMEM(outgoing_packets, T_LONGLONG, "Detail: outgoing packets."),
+    SMEM(outgoing_bytes, T_LONGLONG, "Detail: outgoing bytes."),
+    SMEM(protocol_packets, T_OBJECT, "Detail: dict tcp/udp/icmp/other -> packets."),
+    SMEM(protocol_bytes, T_OBJECT, "Detail: dict tcp/udp/icmp/other -> bytes."),
+    SMEM(family_packets, T_OBJECT, "Detail: dict ipv4/ipv6/other -> packets."),
+    SMEM(family_bytes, T_OBJECT, "Detail: dict ipv4/ipv6/other -> bytes."),
+    {NULL, 0, 0, 0, NULL}};
+
+static PyObject *stats_repr(StatisticsParams *s)
+{
+    return PyUnicode_FromFormat("<IPMonitorStatisticsEventParams captured_packets=%lld "
+                                "captured_bytes=%lld adapter=%R>",
+                                s->captured_packets, s->captured_bytes,
+                                s->adapter ? s->adapter : Py_None);
+}
+
+PyTypeObject StatisticsParamsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ipmonitor.IPMonitorStatisticsEventParams",
+    .tp_basicsize = sizeof(StatisticsParams),
+    .tp_dealloc = (destructor)stats_dealloc,
+    .tp_repr = (reprfunc)stats_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Parameters of the on_statistics event.",
+    .tp_members = stats_members,
+};
+
+static const char *const protocol_names[IPM_PROTO_COUNT] = {"tcp", "udp", "icmp", "other"};
+static const char *const family_names[IPM_FAMILY_COUNT] = {"ipv4", "ipv6", "other"};
+
+static PyObject *count_dict(const char *const *names, const int64_t *values, int n)
+{
+    PyObject *d = PyDict_New();
+    for (int i = 0; d && i < n; i++) {
+        PyObject *v = PyLong_FromLongLong(values[i]);
+        if (!v || PyDict_SetItemString(d, names[i], v) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
+static PyObject *make_stats_params(MonitorObject *self, const ipm_statistics_event *ev)
+{
+    (void)self;
+    StatisticsParams *s = PyObject_New(StatisticsParams, &StatisticsParamsType);
+    if (!s)
+        return NULL;
+    s->captured_packets = ev->captured_packets;
+    s->captured_bytes = ev->captured_bytes;
+    s->dropped = ev->dropped;
+    s->adapter_dropped = ev->adapter_dropped;
+    s->adapter_index = ev->adapter_index;
+    s->detail = ev->detail ? 1 : 0;
+    s->incoming_packets = ev->incoming_packets;
+    s->incoming_bytes = ev->incoming_bytes;
+    s->outgoing_packets = ev->outgoing_packets;
+    s->outgoing_bytes = ev->outgoing_bytes;
+    s->time_stamp = make_datetime(&ev->time_stamp);
+    s->time_stamp_ns = make_ns(&ev->time_stamp);
+    s->adapter = decode(ev->adapter);
+    s->protocol_packets = count_dict(protocol_names, ev->protocol_packets, IPM_PROTO_COUNT);
+    s->protocol_bytes = count_dict(protocol_names, ev->protocol_bytes, IPM_PROTO_COUNT);
+    s->family_packets = count_dict(family_names, ev->family_packets, IPM_FAMILY_COUNT);
+    s->family_bytes = count_dict(family_names, ev->family_bytes, IPM_FAMILY_COUNT);
+    if (!s->time_stamp || !s->time_stamp_ns || !s->adapter || !s->protocol_packets
+        || !s->protocol_bytes || !s->family_packets || !s->family_bytes) {
+        Py_DECREF(s);
+        return NULL;
+    }
+    return (PyObject *)s;
+}
+
+/* ------------------------------------------------------------------ */
+/* IPMonitorErrorEventParams                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    int error_code, handler_result, adapter_index;
+    PyObject *description, *adapter, *exception;
+} ErrorParams;
+
+static int error_traverse(ErrorParams *e, visitproc visit, void *arg)
+{
+    Py_VISIT(e->exception);
+    return 0;
+}
+
+static int error_clear(ErrorParams *e)
+{
+    Py_CLEAR(e->exception);
+    return 0;
+}
+
+static void error_dealloc(ErrorParams *e)
+{
+    PyObject_GC_UnTrack(e);
+    error_clear(e);
+    Py_XDECREF(e->description);
+    Py_XDECREF(e->adapter);
+    PyObject_GC_Del(e);
+}
+
+#define EMEM(name, type, doc) {#name, type, offsetof(ErrorParams, name), READONLY, doc}
+static PyMemberDef error_members[] = {
+    EMEM(error_code, T_INT, "The library's IPM_E_* code (IPM_E_HANDLER for a failed handler)."),
+    EMEM(description, T_OBJECT, "What went wrong."),
+    EMEM(handler_result, T_INT, "The non-zero value a handler returned, else 0."),
+    EMEM(adapter_index, T_INT, "Index of the adapter concerned, -1 if none."),
+    EMEM(adapter, T_OBJECT, "Name of the adapter concerned, or None."),
+    EMEM(exception, T_OBJECT, "The exception a Python handler raised, or None."),
+    {NULL, 0, 0, 0, NULL}};
+
+static PyObject *error_repr(ErrorParams *e)
+{
+    return PyUnicode_FromFormat("<IPMonitorErrorEventParams error_code=%d description=%R>",
+                                e->error_code, e->description ? e->description : Py_None);
+}
+
+PyTypeObject ErrorParamsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ipmonitor.IPMonitorErrorEventParams",
+    .tp_basicsize = sizeof(ErrorParams),
+    .tp_dealloc = (destructor)error_dealloc,
+    .tp_repr = (reprfunc)error_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Parameters of the on_error event.",
+    .tp_members = error_members,
+    .tp_traverse = (traverseproc)error_traverse,
+    .tp_clear = (inquiry)error_clear,
+};
+
+/* ------------------------------------------------------------------ */
+/* The GIL inside callbacks                                            */
+/* ------------------------------------------------------------------ */
+
+typedef enum { GIL_HELD, GIL_RESTORED, GIL_ENSURED } gil_how;
+
+/* Get the GIL in a library callback. Normally the callback runs in the
+ * thread of do_events, which saved its thread state: take it back. Any
+ * other case (a callback inside deactivate, or from a library thread) goes
+ * through PyGILState. */
+static inline gil_how gil_enter(MonitorObject *self, PyGILState_STATE *st)
+{
+    if (self->saved_ts && self->busy_thread == PyThread_get_thread_ident()) {
+        PyEval_RestoreThread(self->saved_ts);
+        self->saved_ts = NULL;
+        return GIL_RESTORED;
+    }
+    if (PyGILState_Check())
+        return GIL_HELD;
+    *st = PyGILState_Ensure();
+    return GIL_ENSURED;
+}
+
+static inline void gil_leave(MonitorObject *self, gil_how how, PyGILState_STATE st)
+{
+    if (how == GIL_RESTORED && ipm_py_gil_policy == 1)
+        self->saved_ts = PyEval_SaveThread();
+    else if (how == GIL_ENSURED)
+        PyGILState_Release(st);
+}
+
+void ipm_py_after_dispatch(MonitorObject *self)
+{
+    if (self->saved_ts) {
+        PyEval_RestoreThread(self->saved_ts);
+        self->saved_ts = NULL;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Handler failures                                                    */
+/* ------------------------------------------------------------------ */
+
+/* The exception now set, normalized, with its traceback attached. */
+static PyObject *fetch_exception(void)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb && v)
+        PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+}
+
+/* A hook raised. KeyboardInterrupt and other non-Exception exceptions stop
+ * the batch and leave do_events; an Exception goes to on_error (through the
+ * library's IPM_E_HANDLER event) or, with no on_error, to
+ * sys.unraisablehook. Returns the handler result for the library. */
+static int hook_failed(MonitorObject *self, PyObject *hook, const char *event)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyObject *v = fetch_exception();
+        if (!self->pending_exc)
+            self->pending_exc = v;
+        else
+            Py_XDECREF(v);
+        return 0;
+    }
+    if (!self->on_error) {
+        PyErr_WriteUnraisable(hook);
+        return 1;
+    }
+    PyObject *v = fetch_exception();
+    PyObject *text = v ? PyUnicode_FromFormat("%s handler raised %s: %S", event,
+                                              Py_TYPE(v)->tp_name, v)
+                       : NULL;
+    if (!text)
+        PyErr_Clear();
+    Py_XSETREF(self->handler_exc, v);
+    Py_XSETREF(self->handler_text, text);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Packet events                                                       */
+/* ------------------------------------------------------------------ */
+
+/* The adapter name as a str, cached across packets (borrowed reference). */
+static PyObject *adapter_str(MonitorObject *self, const char *name)
+{
+    if (!name)
+        return Py_None;
+    if (self->adapter_str && strcmp(self->adapter_cstr, name) == 0)
+        return self->adapter_str;
+    PyObject *s = decode(name);
+    char *copy = s ? PyMem_Malloc(strlen(name) + 1) : NULL;
+    if (!copy) {
+        Py_XDECREF(s);
+        PyErr_Clear();
+        return Py_None;
+    }
+    strcpy(copy, name);
+    Py_XSETREF(self->adapter_str, s);
+    PyMem_Free(self->adapter_cstr);
+    self->adapter_cstr = copy;
+    return s;
+}
+
+static PacketParams *take_params(MonitorObject *self)
+{
+    if (!self->spare) {
+        PacketParams *p = PyObject_New(PacketParams, &PacketParamsType);
+        if (!p)
+            return NULL;
+        p->data = p->adapter = p->time_stamp = NULL;
+        p->raw = NULL;
+        self->spare = p;
+    }
+    return self->spare;
+}
+
+static void fill_params(MonitorObject *self, PacketParams *p, const ipm_packet_event *ev)
+{
+    p->ts = ev->time_stamp;
+    p->packet_size = ev->packet_size;
+    p->data_size = ev->data_size;
+    p->direction = ev->direction;
+    p->adapter_index = ev->adapter_index;
+    p->link_type = ev->link_type;
+    p->raw = ev->data;
+    PyObject *a = adapter_str(self, ev->adapter);
+    if (p->adapter != a) {
+        Py_INCREF(a);
+        Py_XSETREF(p->adapter, a);
+    }
+}
+
+/* After the hook: keep the object for the next packet, or, if the hook
+ * kept a reference, copy the packet bytes into it and let it go. */
+static void release_params(MonitorObject *self, PacketParams *p)
+{
+    if (Py_REFCNT(p) > 1) {
+        if (!p->data) {
+            p->data = PyBytes_FromStringAndSize(p->raw ? (const char *)p->raw : "",
+                                                p->raw ? (Py_ssize_t)p->data_size : 0);
+            if (!p->data)
+                PyErr_WriteUnraisable((PyObject *)p);
+        }
+        p->raw = NULL;
+        self->spare = NULL;
+        Py_DECREF(p);
+        return;
+    }
+    p->raw = NULL;
+    Py_CLEAR(p->data);
+    Py_CLEAR(p->time_stamp);
+}
+
+int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
+{
+    MonitorObject *self = user;
+    PyGILState_STATE st = PyGILState_UNLOCKED;
+    gil_how how = gil_enter(self, &st);
+    int rc = 0;
+    PyObject *hook = self->on_packet;
+    if (hook && !self->pending_exc) {
+        PacketParams *p = take_params(self);
+        if (!p) {
+            rc = hook_failed(self, hook, "on_packet");
+        } else {
+            fill_params(self, p, ev);
+            Py_INCREF(hook); /* the hook may replace itself */
+            PyObject *res = PyObject_CallOneArg(hook, (PyObject *)p);
+            release_params(self, p);
+            if (res)
+                Py_DECREF(res);
+            else
+                rc = hook_failed(self, hook, "on_packet");
+            Py_DECREF(hook);
+        }
+    }
+    gil_leave(self, how, st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statistics and error events                                         */
+/* ------------------------------------------------------------------ */
+
+int ipm_py_statistics_cb(const ipm_statistics_event *ev, void *user)
+{
+    MonitorObject *self = user;
+    PyGILState_STATE st = PyGILState_UNLOCKED;
+    gil_how how = gil_enter(self, &st);
+    int rc = 0;
+    PyObject *hook = self->on_statistics;
+    if (hook && !self->pending_exc) {
+        Py_INCREF(hook);
+        PyObject *params = make_stats_params(self, ev);
+        PyObject *res = params ? PyObject_CallOneArg(hook, params) : NULL;
+        Py_XDECREF(params);
+        if (res)
+            Py_DECREF(res);
+        else
+            rc = hook_failed(self, hook, "on_statistics");
+        Py_DECREF(hook);
+    }
+    gil_leave(self, how, st);
+    return rc;
+}
+
+static PyObject *make_error_params(MonitorObject *self, const ipm_error_event *ev)
+{
+    ErrorParams *e = PyObject_GC_New(ErrorParams, &ErrorParamsType);
+    if (!e)
+        return NULL;
+    e->error_code = ev->error_code;
+    e->handler_result = ev->handler_result;
+    e->adapter_index = ev->adapter_index;
+    e->exception = e->description = e->adapter = NULL;
+    if (ev->error_code == IPM_E_HANDLER && self->handler_text) {
+        e->description = self->handler_text;
+        e->exception = self->handler_exc;
+        self->handler_text = self->handler_exc = NULL;
+    } else {
+        e->description = decode(ev->description ? ev->description : "");
+    }
+    if (!e->exception) {
+        e->exception = Py_None;
+        Py_INCREF(Py_None);
+    }
+    e->adapter = decode(ev->adapter);
+    PyObject_GC_Track(e);
+    if (!e->description || !e->adapter) {
+        Py_DECREF(e);
+        return NULL;
+    }
+    return (PyObject *)e;
+}
+
+void ipm_py_error_cb(const ipm_error_event *ev, void *user)
+{
+    MonitorObject *self = user;
+    PyGILState_STATE st = PyGILState_UNLOCKED;
+    gil_how how = gil_enter(self, &st);
+    PyObject *hook = self->on_error;
+    if (hook && !self->pending_exc) {
+        Py_INCREF(hook);
+        PyObject *params = make_error_params(self, ev);
+        PyObject *res = params ? PyObject_CallOneArg(hook, params) : NULL;
+        Py_XDECREF(params);
+        if (res) {
+            Py_DECREF(res);
+        } else if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyObject *v = fetch_exception();
+            if (!self->pending_exc)
+                self->pending_exc = v;
+            else
+                Py_XDECREF(v);
+        } else {
+            PyErr_WriteUnraisable(hook);
+        }
+        Py_DECREF(hook);
+    }
+    /* Whatever a failed hook left is now reported. */
+    Py_CLEAR(self->handler_exc);
+    Py_CLEAR(self->handler_text);
+    gil_leave(self, how, st);
+}
+
+void ipm_py_events_clear(MonitorObject *self)
+{
+    Py_CLEAR(self->spare);
+    Py_CLEAR(self->adapter_str);
+    PyMem_Free(self->adapter_cstr);
+    self->adapter_cstr = NULL;
+    Py_CLEAR(self->pending_exc);
+    Py_CLEAR(self->handler_exc);
+    Py_CLEAR(self->handler_text);
+}
+
+int ipm_py_events_init(void)
+{
+    PyDateTime_IMPORT;
+    return PyDateTimeAPI ? 0 : -1;
+}

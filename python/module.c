@@ -1,0 +1,215 @@
+/*
+ * module.c - the _ipmonitor module: init, the IPMonitorError exception,
+ * module constants, and a native-only capture loop for the benchmark.
+ *
+ * The Python-facing package (ipmonitor/__init__.py) re-exports all of this
+ * and adds the Constants class; pcapfilter re-exports the package.
+ */
+#include "ipm_py.h"
+
+#include <time.h>
+
+PyObject *ipm_py_error_type;
+
+/* Raise IPMonitorError(message) with .code and .message set. */
+PyObject *ipm_py_raise(int code, const char *message)
+{
+    if (!message || !*message)
+        message = ipm_strerror(code);
+    PyObject *text = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
+    if (!text)
+        return NULL;
+    PyObject *exc = PyObject_CallOneArg(ipm_py_error_type, text);
+    if (exc) {
+        PyObject *c = PyLong_FromLong(code);
+        if (c && PyObject_SetAttrString(exc, "code", c) == 0
+            && PyObject_SetAttrString(exc, "message", text) == 0)
+            PyErr_SetObject(ipm_py_error_type, exc);
+        Py_XDECREF(c);
+        Py_DECREF(exc);
+    }
+    Py_DECREF(text);
+    return NULL;
+}
+
+/* Raise the monitor's last error (after a failed library call). */
+PyObject *ipm_py_raise_last(MonitorObject *self)
+{
+    int code = ipm_last_error_code(self->m);
+    return ipm_py_raise(code ? code : IPM_E_INVALID_ARGUMENT, ipm_last_error(self->m));
+}
+
+/* ---- the benchmark's "C library alone" loop ---- */
+
+typedef struct { int64_t packets, bytes; } native_counts;
+
+static int native_packet(const ipm_packet_event *ev, void *user)
+{
+    native_counts *c = user;
+    c->packets++;
+    c->bytes += ev->packet_size;
+    return 0;
+}
+
+static int native_stats(const ipm_statistics_event *ev, void *user)
+{
+    native_counts *c = user;
+    c->packets += ev->captured_packets;
+    c->bytes += ev->captured_bytes;
+    return 0;
+}
+
+/* _native_run(path, mode) -> (packets, bytes, seconds): the library alone,
+ * with a trivial C handler, over a capture file; the GIL is released. */
+static PyObject *native_run(PyObject *mod, PyObject *args)
+{
+    (void)mod;
+    const char *path;
+    int mode;
+    if (!PyArg_ParseTuple(args, "si:_native_run", &path, &mode))
+        return NULL;
+    ipm_monitor *m = ipm_new();
+    if (!m)
+        return PyErr_NoMemory();
+    native_counts c = {0, 0};
+    struct timespec t0, t1;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    ipm_set_on_packet(m, native_packet, &c);
+    ipm_set_on_statistics(m, native_stats, &c);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = ipm_set_operation_mode(m, mode);
+    if (rc == 0)
+        rc = ipm_activate(m, path);
+    while (rc == 0 && ipm_get_active(m))
+        rc = ipm_do_events(m);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        ipm_py_raise(rc, ipm_last_error(m));
+        ipm_free(m);
+        return NULL;
+    }
+    ipm_free(m);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    return Py_BuildValue("(LLd)", (long long)c.packets, (long long)c.bytes, secs);
+}
+
+/* _set_gil_policy(n): 0 keeps the GIL from the first event of a batch to the
+ * end of do_events (the default, fastest); 1 takes and releases it around
+ * every event. For the benchmark's comparison; returns the old value. */
+static PyObject *set_gil_policy(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    long v = PyLong_AsLong(arg);
+    if (v == -1 && PyErr_Occurred())
+        return NULL;
+    if (v != 0 && v != 1)
+        return PyErr_Format(PyExc_ValueError, "GIL policy must be 0 or 1");
+    int old = ipm_py_gil_policy;
+    ipm_py_gil_policy = (int)v;
+    return PyLong_FromLong(old);
+}
+
+static PyObject *strerror_py(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    long v = PyLong_AsLong(arg);
+    if (v == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(ipm_strerror((int)v));
+}
+
+static PyMethodDef module_methods[] = {
+    {"_native_run", native_run, METH_VARARGS, "Benchmark helper: the C library alone over a file."},
+    {"_set_gil_policy", set_gil_policy, METH_O, "Benchmark helper: choose the GIL policy."},
+    {"strerror", strerror_py, METH_O, "The library's generic message for an error code."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_ipmonitor",
+    "The IPMonitor class of the PCAP Filter reference over libipmonitor (C extension).",
+    -1, module_methods, NULL, NULL, NULL, NULL};
+
+static const struct { const char *name; long value; } constants[] = {
+    {"PACKET_DIRECTION_ANY", IPM_PACKET_DIRECTION_ANY},
+    {"PACKET_DIRECTION_INCOMING", IPM_PACKET_DIRECTION_INCOMING},
+    {"PACKET_DIRECTION_OUTGOING", IPM_PACKET_DIRECTION_OUTGOING},
+    {"PACKET_DIRECTION_UNKNOWN", IPM_PACKET_DIRECTION_UNKNOWN},
+    {"PCAP_MODE_CAPT", IPM_OM_CAPTURE},
+    {"PCAP_MODE_STAT", IPM_OM_STAT},
+    {"IFTYPE_OTHER", IPM_IFTYPE_OTHER},
+    {"IFTYPE_ETHERNET_CSMACD", IPM_IFTYPE_ETHERNET_CSMACD},
+    {"IFTYPE_PPP", IPM_IFTYPE_PPP},
+    {"IFTYPE_SOFTWARE_LOOPBACK", IPM_IFTYPE_SOFTWARE_LOOPBACK},
+    {"IFTYPE_IEEE80211", IPM_IFTYPE_IEEE80211},
+    {"IFTYPE_TUNNEL", IPM_IFTYPE_TUNNEL},
+    {"IPM_OK", IPM_OK},
+    {"IPM_E_INVALID_ARGUMENT", IPM_E_INVALID_ARGUMENT},
+    {"IPM_E_INDEX_OUT_OF_RANGE", IPM_E_INDEX_OUT_OF_RANGE},
+    {"IPM_E_ACTIVE", IPM_E_ACTIVE},
+    {"IPM_E_NOT_ACTIVE", IPM_E_NOT_ACTIVE},
+    {"IPM_E_ADAPTER_NOT_FOUND", IPM_E_ADAPTER_NOT_FOUND},
+    {"IPM_E_BAD_FILTER", IPM_E_BAD_FILTER},
+    {"IPM_E_PERMISSION", IPM_E_PERMISSION},
+    {"IPM_E_CAPTURE", IPM_E_CAPTURE},
+    {"IPM_E_NO_MEMORY", IPM_E_NO_MEMORY},
+    {"IPM_E_CONFIG", IPM_E_CONFIG},
+    {"IPM_E_HANDLER", IPM_E_HANDLER},
+    {"IPM_E_UNSUPPORTED", IPM_E_UNSUPPORTED},
+    {"IPM_E_ADAPTER_GONE", IPM_E_ADAPTER_GONE},
+    {"IPM_E_FILE", IPM_E_FILE},
+    {"IPM_E_BUSY", IPM_E_BUSY},
+};
+
+static int add_error_type(PyObject *mod)
+{
+    PyObject *dict = Py_BuildValue("{s:i,s:s}", "code", 0, "message", "");
+    if (!dict)
+        return -1;
+    ipm_py_error_type = PyErr_NewExceptionWithDoc(
+        "ipmonitor.IPMonitorError",
+        "An IPMonitor call failed. .code is the library's IPM_E_* code (negative),\n"
+        ".message (also str(e)) the library's message saying what went wrong.",
+        NULL, dict);
+    Py_DECREF(dict);
+    if (!ipm_py_error_type)
+        return -1;
+    Py_INCREF(ipm_py_error_type);
+    return PyModule_AddObject(mod, "IPMonitorError", ipm_py_error_type);
+}
+
+static int add_type(PyObject *mod, const char *name, PyTypeObject *t)
+{
+    if (PyType_Ready(t) < 0)
+        return -1;
+    Py_INCREF(t);
+    if (PyModule_AddObject(mod, name, (PyObject *)t) < 0) {
+        Py_DECREF(t);
+        return -1;
+    }
+    return 0;
+}
+
+PyMODINIT_FUNC PyInit__ipmonitor(void)
+{
+    if (ipm_py_events_init() < 0)
+        return NULL;
+    PyObject *mod = PyModule_Create(&module_def);
+    if (!mod)
+        return NULL;
+    if (add_error_type(mod) < 0
+        || add_type(mod, "_IPMonitorBase", &MonitorType) < 0
+        || add_type(mod, "IPMonitorPacketEventParams", &PacketParamsType) < 0
+        || add_type(mod, "IPMonitorStatisticsEventParams", &StatisticsParamsType) < 0
+        || add_type(mod, "IPMonitorErrorEventParams", &ErrorParamsType) < 0
+        || PyModule_AddStringConstant(mod, "__version__", ipm_version()) < 0)
+        goto fail;
+    for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
+        if (PyModule_AddIntConstant(mod, constants[i].name, constants[i].value) < 0)
+            goto fail;
+    return mod;
+fail:
+    Py_DECREF(mod);
+    return NULL;
+}

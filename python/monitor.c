@@ -1,0 +1,705 @@
+/*
+ * monitor.c - the IPMonitor type: every property of the reference as
+ * get_x()/set_x() methods (adapter_x taking adapter_index) and, for the
+ * non-indexed ones, as Python properties; the methods activate, config,
+ * deactivate, do_events, get_statistics, list_adapters; the event hooks.
+ *
+ * Each method is a thin call into libipmonitor; a failed call raises
+ * IPMonitorError with the library's code and message. Calls that may block
+ * (do_events, activate, list_adapters, deactivate) release the GIL. While
+ * one of them runs, other Python threads may only call deactivate() and
+ * read `active` (the library's threading rule); anything else raises
+ * IPMonitorError(IPM_E_BUSY) instead of racing.
+ */
+#include "ipm_py.h"
+
+#include <limits.h>
+
+#define SELF MonitorObject *self
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Refuse calls from a second thread while a GIL-free call is running. */
+static int guard(SELF)
+{
+    if (self->busy_thread && self->busy_thread != PyThread_get_thread_ident()) {
+        ipm_py_raise(IPM_E_BUSY, "this IPMonitor is busy in another thread (in do_events, "
+                                 "activate or list_adapters); only deactivate() and "
+                                 "`active` may be used from other threads meanwhile");
+        return -1;
+    }
+    return 0;
+}
+
+/* Mark a GIL-free call as running; returns the previous mark, which
+ * end_busy restores (calls nest when a hook calls back into the monitor). */
+static enum ipm_py_op begin_busy(SELF, enum ipm_py_op op)
+{
+    enum ipm_py_op prev = self->busy_op;
+    if (prev == OP_NONE) {
+        self->busy_thread = PyThread_get_thread_ident();
+        self->busy_op = op;
+    }
+    return prev;
+}
+
+static void end_busy(SELF, enum ipm_py_op prev)
+{
+    if (prev == OP_NONE) {
+        self->busy_thread = 0;
+        self->busy_op = OP_NONE;
+    }
+}
+
+/* An int result of the library: the value, or raise for a negative code. */
+static PyObject *int_result(SELF, int v)
+{
+    return v < 0 ? ipm_py_raise_last(self) : PyLong_FromLong(v);
+}
+
+static PyObject *bool_result(SELF, int v)
+{
+    return v < 0 ? ipm_py_raise_last(self) : PyBool_FromLong(v);
+}
+
+static PyObject *str_result(SELF, const char *s)
+{
+    if (!s)
+        return ipm_py_raise_last(self);
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+static PyObject *none_result(SELF, int rc)
+{
+    if (rc < 0)
+        return ipm_py_raise_last(self);
+    Py_RETURN_NONE;
+}
+
+/* An adapter index argument: any int; out-of-range values (including ones
+ * too big for C) are left to the library's index check. */
+static int index_arg(PyObject *arg, int *out)
+{
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *out = (overflow || v > INT_MAX || v < INT_MIN) ? INT_MIN : (int)v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifetime                                                            */
+/* ------------------------------------------------------------------ */
+
+static PyObject *monitor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    MonitorObject *self = (MonitorObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->m = ipm_new();
+    if (!self->m) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    ipm_set_on_error(self->m, ipm_py_error_cb, self);
+    return (PyObject *)self;
+}
+
+static int monitor_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    (void)self;
+    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "IPMonitor() takes no arguments");
+        return -1;
+    }
+    return 0;
+}
+
+static int monitor_traverse(SELF, visitproc visit, void *arg)
+{
+    Py_VISIT(self->on_packet);
+    Py_VISIT(self->on_statistics);
+    Py_VISIT(self->on_error);
+    Py_VISIT(self->pending_exc);
+    Py_VISIT(self->handler_exc);
+    return 0;
+}
+
+static int monitor_clear(SELF)
+{
+    Py_CLEAR(self->on_packet);
+    Py_CLEAR(self->on_statistics);
+    Py_CLEAR(self->on_error);
+    ipm_py_events_clear(self);
+    return 0;
+}
+
+static void monitor_dealloc(SELF)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->m) {
+        /* No Python hook may run on a dying object. */
+        ipm_set_on_packet(self->m, NULL, NULL);
+        ipm_set_on_statistics(self->m, NULL, NULL);
+        ipm_set_on_error(self->m, NULL, NULL);
+        Py_BEGIN_ALLOW_THREADS
+        ipm_free(self->m);
+        Py_END_ALLOW_THREADS
+        self->m = NULL;
+    }
+    monitor_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Plain properties                                                    */
+/* ------------------------------------------------------------------ */
+
+static PyObject *m_get_active(SELF, PyObject *unused)
+{
+    (void)unused;
+    return bool_result(self, ipm_get_active(self->m));
+}
+
+static PyObject *m_get_adapter_count(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    return int_result(self, ipm_get_adapter_count(self->m));
+}
+
+static PyObject *m_get_direction(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    return int_result(self, ipm_get_direction(self->m));
+}
+
+static PyObject *m_get_operation_mode(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    return int_result(self, ipm_get_operation_mode(self->m));
+}
+
+static PyObject *m_get_filter(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    return str_result(self, ipm_get_filter(self->m));
+}
+
+static PyObject *m_get_tag(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    return PyLong_FromLongLong((long long)ipm_get_tag(self->m));
+}
+
+/* An int value argument; values beyond C int become INT_MIN so that the
+ * library's range check reports them. */
+static int int_arg(PyObject *v, int *out)
+{
+    if (!PyLong_Check(v) && !PyIndex_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "an integer is required, not %.100s", Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    return index_arg(v, out);
+}
+
+static PyObject *m_set_direction(SELF, PyObject *v)
+{
+    int x;
+    if (guard(self) || int_arg(v, &x))
+        return NULL;
+    return none_result(self, ipm_set_direction(self->m, x));
+}
+
+static PyObject *m_set_operation_mode(SELF, PyObject *v)
+{
+    int x;
+    if (guard(self) || int_arg(v, &x))
+        return NULL;
+    return none_result(self, ipm_set_operation_mode(self->m, x));
+}
+
+static PyObject *m_set_filter(SELF, PyObject *v)
+{
+    if (guard(self))
+        return NULL;
+    const char *expr = NULL;
+    if (v != Py_None) {
+        if (!PyUnicode_Check(v))
+            return PyErr_Format(PyExc_TypeError, "filter must be a str, not %.100s",
+                                Py_TYPE(v)->tp_name);
+        if (!(expr = PyUnicode_AsUTF8(v)))
+            return NULL;
+    }
+    return none_result(self, ipm_set_filter(self->m, expr));
+}
+
+static PyObject *m_set_tag(SELF, PyObject *v)
+{
+    if (guard(self))
+        return NULL;
+    long long t = PyLong_AsLongLong(v);
+    if (t == -1 && PyErr_Occurred())
+        return NULL;
+    return none_result(self, ipm_set_tag(self->m, (int64_t)t));
+}
+
+/* ------------------------------------------------------------------ */
+/* Adapter properties                                                  */
+/* ------------------------------------------------------------------ */
+
+#define ADAPTER_GETTER(name, result)                                       \
+    static PyObject *m_get_adapter_##name(SELF, PyObject *arg)             \
+    {                                                                      \
+        int i;                                                             \
+        if (guard(self) || index_arg(arg, &i))                             \
+            return NULL;                                                   \
+        return result(self, ipm_get_adapter_##name(self->m, i));           \
+    }
+
+#define ADAPTER_SETTER(name, fmt)                                          \
+    static PyObject *m_set_adapter_##name(SELF, PyObject *args)            \
+    {                                                                      \
+        PyObject *idx;                                                     \
+        int i, v;                                                          \
+        if (guard(self)                                                    \
+            || !PyArg_ParseTuple(args, "O" fmt ":set_adapter_" #name, &idx, &v) \
+            || index_arg(idx, &i))                                         \
+            return NULL;                                                   \
+        return none_result(self, ipm_set_adapter_##name(self->m, i, v));   \
+    }
+
+ADAPTER_GETTER(buffer_size, int_result)
+ADAPTER_SETTER(buffer_size, "i")
+ADAPTER_GETTER(collect_statistics, bool_result)
+ADAPTER_SETTER(collect_statistics, "p")
+ADAPTER_GETTER(description, str_result)
+ADAPTER_GETTER(friendly_name, str_result)
+ADAPTER_GETTER(id, int_result)
+ADAPTER_GETTER(interface_type, int_result)
+ADAPTER_GETTER(mac_address, str_result)
+ADAPTER_GETTER(max_packet_bytes, int_result)
+ADAPTER_SETTER(max_packet_bytes, "i")
+ADAPTER_GETTER(name, str_result)
+ADAPTER_GETTER(packet_timeout, int_result)
+ADAPTER_SETTER(packet_timeout, "i")
+ADAPTER_GETTER(promiscuous_mode, bool_result)
+ADAPTER_SETTER(promiscuous_mode, "p")
+ADAPTER_GETTER(wi_fi_monitor_mode, bool_result)
+ADAPTER_SETTER(wi_fi_monitor_mode, "p")
+ADAPTER_GETTER(wi_fi_monitor_mode_supported, bool_result)
+ADAPTER_GETTER(is_up, bool_result)
+ADAPTER_GETTER(is_running, bool_result)
+ADAPTER_GETTER(is_loopback, bool_result)
+ADAPTER_GETTER(is_wireless, bool_result)
+ADAPTER_GETTER(mtu, int_result)
+ADAPTER_GETTER(ipv4_addresses, str_result)
+ADAPTER_GETTER(ipv6_addresses, str_result)
+
+/* ------------------------------------------------------------------ */
+/* Methods                                                             */
+/* ------------------------------------------------------------------ */
+
+static PyObject *m_activate(SELF, PyObject *arg)
+{
+    PyObject *path = NULL;
+    if (guard(self) || !PyUnicode_FSConverter(arg, &path))
+        return NULL;
+    int rc;
+    enum ipm_py_op prev = begin_busy(self, OP_ACTIVATE);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ipm_activate(self->m, PyBytes_AS_STRING(path));
+    Py_END_ALLOW_THREADS
+    end_busy(self, prev);
+    Py_DECREF(path);
+    return none_result(self, rc);
+}
+
+/* activate_many(adapters): beyond the reference, several adapters at once. */
+static PyObject *m_activate_many(SELF, PyObject *arg)
+{
+    if (guard(self))
+        return NULL;
+    PyObject *seq = PySequence_Fast(arg, "activate_many() takes a sequence of adapter names");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **paths = PyMem_Calloc(n ? (size_t)n : 1, sizeof *paths);
+    const char **names = PyMem_Calloc(n ? (size_t)n : 1, sizeof *names);
+    PyObject *result = NULL;
+    Py_ssize_t got = 0;
+    if (!paths || !names) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < n; got++) {
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(seq, got), &paths[got]))
+            goto done;
+        names[got] = PyBytes_AS_STRING(paths[got]);
+    }
+    int rc;
+    enum ipm_py_op prev = begin_busy(self, OP_ACTIVATE);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ipm_activate_many(self->m, names, (int)n);
+    Py_END_ALLOW_THREADS
+    end_busy(self, prev);
+    result = none_result(self, rc);
+done:
+    for (Py_ssize_t i = 0; paths && i < got; i++)
+        Py_XDECREF(paths[i]);
+    PyMem_Free(paths);
+    PyMem_Free(names);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyObject *m_config(SELF, PyObject *arg)
+{
+    if (guard(self))
+        return NULL;
+    if (!PyUnicode_Check(arg))
+        return PyErr_Format(PyExc_TypeError, "config() takes a str, not %.100s",
+                           Py_TYPE(arg)->tp_name);
+    const char *s = PyUnicode_AsUTF8(arg);
+    if (!s)
+        return NULL;
+    return str_result(self, ipm_config(self->m, s));
+}
+
+static PyObject *m_deactivate(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (self->busy_thread && self->busy_thread != PyThread_get_thread_ident()
+        && self->busy_op != OP_DO_EVENTS) {
+        guard(self); /* raises IPM_E_BUSY */
+        return NULL;
+    }
+    int rc;
+    /* The GIL goes: deactivate waits for a do_events in another thread,
+     * whose handlers may need it. */
+    Py_BEGIN_ALLOW_THREADS
+    rc = ipm_deactivate(self->m);
+    Py_END_ALLOW_THREADS
+    return none_result(self, rc);
+}
+
+/* Raise what a handler raised that must leave do_events (KeyboardInterrupt). */
+static PyObject *raise_pending(SELF)
+{
+    PyObject *e = self->pending_exc;
+    self->pending_exc = NULL;
+    PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+    Py_DECREF(e);
+    return NULL;
+}
+
+static PyObject *m_do_events(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    int rc;
+    if (self->busy_thread) {
+        /* Called again from inside a handler: the GIL is ours already. */
+        rc = ipm_do_events(self->m);
+    } else {
+        Py_CLEAR(self->handler_exc);
+        Py_CLEAR(self->handler_text);
+        begin_busy(self, OP_DO_EVENTS);
+        self->saved_ts = PyEval_SaveThread();
+        rc = ipm_do_events(self->m);
+        ipm_py_after_dispatch(self);
+        end_busy(self, OP_NONE);
+    }
+    if (self->pending_exc)
+        return raise_pending(self);
+    /* A failed handler was reported through on_error already. */
+    if (rc < 0 && rc != IPM_E_HANDLER)
+        return ipm_py_raise(rc, ipm_last_error(self->m));
+    if (PyErr_CheckSignals() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Store v into a list's first element (the reference's by-reference style). */
+static int store_out(PyObject *out, int64_t v)
+{
+    if (out == Py_None)
+        return 0;
+    if (!PyList_Check(out)) {
+        PyErr_Format(PyExc_TypeError, "get_statistics() takes lists to fill, not %.100s",
+                     Py_TYPE(out)->tp_name);
+        return -1;
+    }
+    PyObject *n = PyLong_FromLongLong((long long)v);
+    if (!n)
+        return -1;
+    int rc;
+    if (PyList_GET_SIZE(out)) {
+        rc = PyList_SetItem(out, 0, n); /* steals n */
+    } else {
+        rc = PyList_Append(out, n);
+        Py_DECREF(n);
+    }
+    return rc;
+}
+
+static PyObject *m_get_statistics(SELF, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"received", "dropped", "adapter_dropped", NULL};
+    PyObject *r = Py_None, *d = Py_None, *a = Py_None;
+    if (guard(self)
+        || !PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:get_statistics", kwlist, &r, &d, &a))
+        return NULL;
+    int64_t received = 0, dropped = 0, adapter_dropped = 0;
+    if (ipm_get_statistics(self->m, &received, &dropped, &adapter_dropped) < 0)
+        return ipm_py_raise_last(self);
+    if (store_out(r, received) < 0 || store_out(d, dropped) < 0 || store_out(a, adapter_dropped) < 0)
+        return NULL;
+    return Py_BuildValue("(LLL)", (long long)received, (long long)dropped,
+                         (long long)adapter_dropped);
+}
+
+static PyObject *m_list_adapters(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    int rc;
+    enum ipm_py_op prev = begin_busy(self, OP_LIST_ADAPTERS);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ipm_list_adapters(self->m);
+    Py_END_ALLOW_THREADS
+    end_busy(self, prev);
+    return none_result(self, rc);
+}
+
+static PyObject *m_find_adapter(SELF, PyObject *arg)
+{
+    if (guard(self))
+        return NULL;
+    if (!PyUnicode_Check(arg))
+        return PyErr_Format(PyExc_TypeError, "find_adapter() takes a str, not %.100s",
+                            Py_TYPE(arg)->tp_name);
+    const char *s = PyUnicode_AsUTF8(arg);
+    return s ? int_result(self, ipm_find_adapter(self->m, s)) : NULL;
+}
+
+static PyObject *m_get_link_type(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    return int_result(self, ipm_get_link_type(self->m));
+}
+
+/* ------------------------------------------------------------------ */
+/* Event hooks                                                         */
+/* ------------------------------------------------------------------ */
+
+static PyObject *hook_get(PyObject *hook)
+{
+    PyObject *h = hook ? hook : Py_None;
+    Py_INCREF(h);
+    return h;
+}
+
+/* Store a hook (None or NULL clears it); returns 1 if set, 0 if cleared. */
+static int hook_set(SELF, PyObject **slot, PyObject *v, const char *name)
+{
+    if (guard(self))
+        return -1;
+    if (v && v != Py_None && !PyCallable_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "%s must be callable or None, not %.100s", name,
+                     Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    PyObject *nv = (v && v != Py_None) ? v : NULL;
+    Py_XINCREF(nv);
+    Py_XSETREF(*slot, nv);
+    return nv != NULL;
+}
+
+static PyObject *p_get_on_packet(SELF, void *c)
+{
+    (void)c;
+    return hook_get(self->on_packet);
+}
+
+static int p_set_on_packet(SELF, PyObject *v, void *c)
+{
+    (void)c;
+    int set = hook_set(self, &self->on_packet, v, "on_packet");
+    if (set < 0)
+        return -1;
+    /* Unregistered when None, so a capture without a hook never takes the GIL. */
+    ipm_set_on_packet(self->m, set ? ipm_py_packet_cb : NULL, self);
+    return 0;
+}
+
+static PyObject *p_get_on_statistics(SELF, void *c)
+{
+    (void)c;
+    return hook_get(self->on_statistics);
+}
+
+static int p_set_on_statistics(SELF, PyObject *v, void *c)
+{
+    (void)c;
+    int set = hook_set(self, &self->on_statistics, v, "on_statistics");
+    if (set < 0)
+        return -1;
+    ipm_set_on_statistics(self->m, set ? ipm_py_statistics_cb : NULL, self);
+    return 0;
+}
+
+static PyObject *p_get_on_error(SELF, void *c)
+{
+    (void)c;
+    return hook_get(self->on_error);
+}
+
+static int p_set_on_error(SELF, PyObject *v, void *c)
+{
+    (void)c;
+    /* The C error callback stays registered: it also clears what a failed
+     * hook left when no Python on_error is set. */
+    return hook_set(self, &self->on_error, v, "on_error") < 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Python properties over the get_/set_ methods                        */
+/* ------------------------------------------------------------------ */
+
+#define PROP_GET(name)                                      \
+    static PyObject *p_get_##name(SELF, void *c)            \
+    {                                                       \
+        (void)c;                                            \
+        return m_get_##name(self, NULL);                    \
+    }
+#define PROP_SET(name)                                      \
+    static int p_set_##name(SELF, PyObject *v, void *c)     \
+    {                                                       \
+        (void)c;                                            \
+        if (!v) {                                           \
+            PyErr_SetString(PyExc_AttributeError, "cannot delete " #name); \
+            return -1;                                      \
+        }                                                   \
+        PyObject *r = m_set_##name(self, v);                \
+        Py_XDECREF(r);                                      \
+        return r ? 0 : -1;                                  \
+    }
+
+PROP_GET(active)
+PROP_GET(adapter_count)
+PROP_GET(direction)
+PROP_SET(direction)
+PROP_GET(filter)
+PROP_SET(filter)
+PROP_GET(operation_mode)
+PROP_SET(operation_mode)
+PROP_GET(tag)
+PROP_SET(tag)
+
+static PyGetSetDef monitor_getset[] = {
+    {"active", (getter)p_get_active, NULL, "Whether the class is monitoring (read-only).", NULL},
+    {"adapter_count", (getter)p_get_adapter_count, NULL,
+     "The number of adapters found by list_adapters (read-only).", NULL},
+    {"direction", (getter)p_get_direction, (setter)p_set_direction,
+     "Which packets to capture: PACKET_DIRECTION_ANY (0), _INCOMING (1), _OUTGOING (2).", NULL},
+    {"filter", (getter)p_get_filter, (setter)p_set_filter,
+     "A pcap-filter(7) expression; \"\" captures everything.", NULL},
+    {"operation_mode", (getter)p_get_operation_mode, (setter)p_set_operation_mode,
+     "PCAP_MODE_CAPT (0): on_packet per packet; PCAP_MODE_STAT (1): on_statistics.", NULL},
+    {"tag", (getter)p_get_tag, (setter)p_set_tag, "Application data (int).", NULL},
+    {"on_packet", (getter)p_get_on_packet, (setter)p_set_on_packet,
+     "Hook called with IPMonitorPacketEventParams for each captured packet.", NULL},
+    {"on_statistics", (getter)p_get_on_statistics, (setter)p_set_on_statistics,
+     "Hook called with IPMonitorStatisticsEventParams in statistics mode.", NULL},
+    {"on_error", (getter)p_get_on_error, (setter)p_set_on_error,
+     "Hook called with IPMonitorErrorEventParams when an error occurs during an event.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+#define M0(name, doc) {#name, (PyCFunction)m_##name, METH_NOARGS, doc}
+#define M1(name, doc) {#name, (PyCFunction)m_##name, METH_O, doc}
+#define MV(name, doc) {#name, (PyCFunction)m_##name, METH_VARARGS, doc}
+
+static PyMethodDef monitor_methods[] = {
+    M0(get_active, "get_active() -> bool"),
+    M0(get_adapter_count, "get_adapter_count() -> int"),
+    M1(get_adapter_buffer_size, "get_adapter_buffer_size(adapter_index) -> int (KB)"),
+    MV(set_adapter_buffer_size, "set_adapter_buffer_size(adapter_index, value)"),
+    M1(get_adapter_collect_statistics, "get_adapter_collect_statistics(adapter_index) -> bool"),
+    MV(set_adapter_collect_statistics, "set_adapter_collect_statistics(adapter_index, value)"),
+    M1(get_adapter_description, "get_adapter_description(adapter_index) -> str"),
+    M1(get_adapter_friendly_name, "get_adapter_friendly_name(adapter_index) -> str"),
+    M1(get_adapter_id, "get_adapter_id(adapter_index) -> int"),
+    M1(get_adapter_interface_type, "get_adapter_interface_type(adapter_index) -> int (IANA ifType)"),
+    M1(get_adapter_mac_address, "get_adapter_mac_address(adapter_index) -> str"),
+    M1(get_adapter_max_packet_bytes, "get_adapter_max_packet_bytes(adapter_index) -> int"),
+    MV(set_adapter_max_packet_bytes, "set_adapter_max_packet_bytes(adapter_index, value)"),
+    M1(get_adapter_name, "get_adapter_name(adapter_index) -> str"),
+    M1(get_adapter_packet_timeout, "get_adapter_packet_timeout(adapter_index) -> int (ms)"),
+    MV(set_adapter_packet_timeout, "set_adapter_packet_timeout(adapter_index, value)"),
+    M1(get_adapter_promiscuous_mode, "get_adapter_promiscuous_mode(adapter_index) -> bool"),
+    MV(set_adapter_promiscuous_mode, "set_adapter_promiscuous_mode(adapter_index, value)"),
+    M1(get_adapter_wi_fi_monitor_mode, "get_adapter_wi_fi_monitor_mode(adapter_index) -> bool"),
+    MV(set_adapter_wi_fi_monitor_mode, "set_adapter_wi_fi_monitor_mode(adapter_index, value)"),
+    M1(get_adapter_wi_fi_monitor_mode_supported,
+       "get_adapter_wi_fi_monitor_mode_supported(adapter_index) -> bool"),
+    M1(get_adapter_is_up, "get_adapter_is_up(adapter_index) -> bool (beyond the reference)"),
+    M1(get_adapter_is_running, "get_adapter_is_running(adapter_index) -> bool"),
+    M1(get_adapter_is_loopback, "get_adapter_is_loopback(adapter_index) -> bool"),
+    M1(get_adapter_is_wireless, "get_adapter_is_wireless(adapter_index) -> bool"),
+    M1(get_adapter_mtu, "get_adapter_mtu(adapter_index) -> int (0 if unknown)"),
+    M1(get_adapter_ipv4_addresses, "get_adapter_ipv4_addresses(adapter_index) -> str"),
+    M1(get_adapter_ipv6_addresses, "get_adapter_ipv6_addresses(adapter_index) -> str"),
+    M0(get_direction, "get_direction() -> int"),
+    M1(set_direction, "set_direction(value)"),
+    M0(get_filter, "get_filter() -> str"),
+    M1(set_filter, "set_filter(value)"),
+    M0(get_operation_mode, "get_operation_mode() -> int"),
+    M1(set_operation_mode, "set_operation_mode(value)"),
+    M0(get_tag, "get_tag() -> int"),
+    M1(set_tag, "set_tag(value)"),
+    M1(activate, "activate(adapter): start monitoring an adapter name or a pcap/pcapng file."),
+    M1(activate_many, "activate_many(adapters): monitor several adapters (beyond the reference)."),
+    M1(config, "config(configuration_string) -> str: set NAME=VALUE or query NAME."),
+    M0(deactivate, "deactivate(): stop monitoring (also from another thread or a hook)."),
+    M0(do_events, "do_events(): wait for traffic, then fire the events (GIL released while waiting)."),
+    {"get_statistics", (PyCFunction)(void (*)(void))m_get_statistics, METH_VARARGS | METH_KEYWORDS,
+     "get_statistics(received, dropped, adapter_dropped): fills element [0] of each list given; "
+     "also returns (received, dropped, adapter_dropped)."},
+    M0(list_adapters, "list_adapters(): read the adapters available for monitoring."),
+    M1(find_adapter, "find_adapter(name) -> int: the index of an adapter (beyond the reference)."),
+    M0(get_link_type, "get_link_type() -> int: DLT_* of the first monitored adapter."),
+    {NULL, NULL, 0, NULL}};
+
+PyTypeObject MonitorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ipmonitor._IPMonitorBase",
+    .tp_basicsize = sizeof(MonitorObject),
+    .tp_dealloc = (destructor)monitor_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "IPMonitor(): monitor network packets through libpcap (see the reference).",
+    .tp_traverse = (traverseproc)monitor_traverse,
+    .tp_clear = (inquiry)monitor_clear,
+    .tp_methods = monitor_methods,
+    .tp_getset = monitor_getset,
+    .tp_init = monitor_init,
+    .tp_new = monitor_new,
+};

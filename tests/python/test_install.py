@@ -1,0 +1,51 @@
+"""`pip install --no-build-isolation .` from python/ and from the repository
+root, with no index (nothing may be downloaded), on a copy of the sources so
+the work tree stays clean; the installed package then captures a file.
+"""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from helpers import udp_frame, write_pcap
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PYTHON = "/usr/bin/python3"
+
+
+def _copy_sources(dst):
+    for d in ("include", "src", "python"):
+        shutil.copytree(os.path.join(ROOT, d), os.path.join(dst, d),
+                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    for f in ("setup.py", "pyproject.toml"):
+        shutil.copy(os.path.join(ROOT, f), dst)
+
+
+@pytest.mark.parametrize("where", ["python", "."])
+def test_pip_install_without_downloads(tmp_path, where):
+    if not os.path.exists(PYTHON):
+        pytest.skip("needs Debian's /usr/bin/python3")
+    src = tmp_path / "tree"
+    _copy_sources(src)
+    target = tmp_path / "site"
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run([PYTHON, "-m", "pip", "install", "--no-build-isolation", "--no-index",
+                        "--target", str(target), "."], cwd=src / where, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (target / "ipmonitor" / "__init__.pyi").exists()
+    assert (target / "pcapfilter" / "__init__.py").exists()
+
+    frames = [udp_frame(bytes([i]) * i) for i in range(1, 6)]
+    path = write_pcap(tmp_path / "f.pcap", [(10**18 + i, f) for i, f in enumerate(frames)])
+    code = ("import sys, ipmonitor; from pcapfilter import IPMonitor; m = IPMonitor(); "
+            "got = []; m.on_packet = lambda e: got.append(e.data); m.activate(sys.argv[1]); "
+            "m.do_events(); print(ipmonitor.__file__); print(len(got), sum(map(len, got)))")
+    r = subprocess.run([PYTHON, "-c", code, path], env=dict(env, PYTHONPATH=str(target)),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    file, counts = r.stdout.splitlines()
+    assert file.startswith(str(target))
+    assert counts == f"{len(frames)} {sum(map(len, frames))}"
