@@ -15,9 +15,10 @@
  *    Integer getters return the value (never negative) or a negative
  *    IPM_E_* code. String getters return a string owned by the monitor
  *    (valid until the next call that changes it) or NULL on error.
- *  - After any failed call, ipm_last_error(m) holds a message that says what
- *    went wrong and what to do, and ipm_last_error_code(m) the code. A failed
- *    call changes nothing: the monitor keeps working.
+ *  - After a failed call, ipm_last_error(m) holds a message that says what
+ *    went wrong and what to do, and ipm_last_error_code(m) the code, until
+ *    the next setter or method that succeeds clears them (getters leave them
+ *    as they are). A failed call changes nothing: the monitor keeps working.
  *  - Booleans are int: 0 is false, anything else is true.
  *
  * Threads: a monitor is used from one thread at a time, except that
@@ -104,9 +105,10 @@ IPM_API ipm_monitor *ipm_new(void);
 /* Deactivates (if active) and frees. NULL is ignored. Not from a callback. */
 IPM_API void ipm_free(ipm_monitor *m);
 
-/* The specific message of the last failed call on this monitor ("" if none). */
+/* The specific message of the last failed call on this monitor ("" when the
+ * last setter or method succeeded). */
 IPM_API const char *ipm_last_error(const ipm_monitor *m);
-/* The code of the last failed call on this monitor (IPM_OK if none). */
+/* The code that goes with ipm_last_error() (IPM_OK when it is ""). */
 IPM_API int ipm_last_error_code(const ipm_monitor *m);
 
 /* ------------------------------------------------------------------ */
@@ -257,7 +259,8 @@ IPM_API int ipm_deactivate(ipm_monitor *m);
 IPM_API int ipm_do_events(ipm_monitor *m);
 
 /* get_statistics: since the last activate (kept after deactivate):
- * received = packets that passed the filter, dropped = packets the kernel
+ * received = packets that passed the filter (what the kernel counted before
+ * the filter was installed is left out), dropped = packets the kernel
  * dropped for lack of ring space, adapter_dropped = the interface's own
  * drops (from pcap_stats(); summed over adapters). For a capture file,
  * received counts the packets read and the drops are 0. Any pointer may be

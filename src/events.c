@@ -269,7 +269,7 @@ static void fill_statistics(ipm_source *s, ipm_statistics_event *ev, int detail)
     ev->captured_bytes = iv->bytes;
     ev->adapter_index = s->event.adapter_index;
     ev->adapter = s->name;
-    if (!s->failed && s->ops->stats(s, &now) == 0) {
+    if (!s->failed && ipm_source_stats(s, &now) == 0) {
         ev->dropped = now.dropped - s->last_stats.dropped;
         ev->adapter_dropped = now.adapter_dropped - s->last_stats.adapter_dropped;
         s->last_stats = now;

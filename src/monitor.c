@@ -199,6 +199,22 @@ static int is_regular_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Interface names cannot hold '/': such a name, or one ending like a
+ * capture file, is a file path, and a missing one is a file error. */
+static int looks_like_path(const char *name)
+{
+    static const char *const endings[] = {".pcap", ".pcapng", ".cap"};
+    size_t n = strlen(name);
+    if (strchr(name, '/'))
+        return 1;
+    for (size_t i = 0; i < sizeof endings / sizeof endings[0]; i++) {
+        size_t e = strlen(endings[i]);
+        if (n > e && strcmp(name + n - e, endings[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static ipm_source *open_source(ipm_monitor *m, const char *name)
 {
     ipm_adapter_settings defaults;
@@ -206,7 +222,7 @@ static ipm_source *open_source(ipm_monitor *m, const char *name)
     if (index >= 0)
         return ipm_source_open_live(m, name, index, &m->adapters[index].settings);
     ipm_adapter_settings_default(&defaults);
-    if (is_regular_file(name))
+    if (is_regular_file(name) || looks_like_path(name))
         return ipm_source_open_file(m, name, &defaults);
     /* Not listed: an interface made after list_adapters, or a typo that
      * libpcap reports as "no such device". */
@@ -265,6 +281,8 @@ int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count)
     }
     if (rc == IPM_OK)
         rc = ipm_filter_apply_all(m, m->filter, m->direction);
+    for (int i = 0; rc == IPM_OK && i < m->source_count; i++)
+        ipm_source_take_baseline(m->sources[i]);
     memset(&m->closed_totals, 0, sizeof m->closed_totals);
     if (rc != IPM_OK) {
         int keep = m->last_error_code;
@@ -292,7 +310,7 @@ void ipm_close_sources(ipm_monitor *m)
     for (int i = 0; i < m->source_count; i++) {
         ipm_source *s = m->sources[i];
         ipm_totals t;
-        if (!s->failed && s->ops->stats(s, &t) == 0) {
+        if (!s->failed && ipm_source_stats(s, &t) == 0) {
             m->closed_totals.received += t.received;
             m->closed_totals.dropped += t.dropped;
             m->closed_totals.adapter_dropped += t.adapter_dropped;
@@ -337,7 +355,7 @@ int ipm_get_statistics(ipm_monitor *m, int64_t *received, int64_t *dropped,
     ipm_totals sum = m->closed_totals;
     for (int i = 0; i < m->source_count; i++) {
         ipm_totals t;
-        if (m->sources[i]->failed || m->sources[i]->ops->stats(m->sources[i], &t) != 0)
+        if (m->sources[i]->failed || ipm_source_stats(m->sources[i], &t) != 0)
             continue;
         sum.received += t.received;
         sum.dropped += t.dropped;

@@ -35,6 +35,23 @@ void ipm_source_free(ipm_source *s)
     free(s);
 }
 
+int ipm_source_stats(ipm_source *s, ipm_totals *out)
+{
+    if (s->ops->stats(s, out) != 0)
+        return -1;
+    out->received -= s->baseline.received;
+    out->dropped -= s->baseline.dropped;
+    out->adapter_dropped -= s->baseline.adapter_dropped;
+    return 0;
+}
+
+void ipm_source_take_baseline(ipm_source *s)
+{
+    if (s->ops->stats(s, &s->baseline) != 0)
+        memset(&s->baseline, 0, sizeof s->baseline);
+    memset(&s->last_stats, 0, sizeof s->last_stats);
+}
+
 void ipm_source_set_direction(ipm_source *s, int direction)
 {
     if (direction == IPM_PACKET_DIRECTION_INCOMING || direction == IPM_PACKET_DIRECTION_OUTGOING) {

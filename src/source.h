@@ -66,7 +66,8 @@ struct ipm_source {
     ipm_interval interval;
     int64_t total_packets;
     struct timespec last_packet_time;
-    ipm_totals last_stats; /* pcap_stats at the previous on_statistics */
+    ipm_totals baseline;   /* pcap_stats when the filter went in: see ipm_source_stats */
+    ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 
     /* Files only: the stdio stream and its large read buffer. */
     FILE *file;
@@ -84,6 +85,12 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
 ipm_source *ipm_source_alloc(ipm_monitor *m, const char *name, int adapter_index,
                              const ipm_adapter_settings *settings);
 void ipm_source_free(ipm_source *s);
+/* Capture statistics since activation. The kernel counts from the moment
+ * the socket opens, before the filter is attached; what it counted in that
+ * window (unfiltered traffic) is the baseline and is left out. */
+int ipm_source_stats(ipm_source *s, ipm_totals *out);
+void ipm_source_take_baseline(ipm_source *s);
+
 /* Called after a filter was installed: how direction is told from now on. */
 void ipm_source_set_direction(ipm_source *s, int direction);
 
