@@ -11,6 +11,8 @@ packages=(
   # real peers and traffic tools used by tests and benchmarks
   iproute2 iputils-ping tcpdump tshark python3-scapy netsniff-ng valgrind
   procps time
+  # capsh: the C tests drop capabilities to check the permission error
+  libcap2-bin
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,215 @@
+/*
+ * test_adapters.c - the adapter inventory and the config settings, checked
+ * inside the test's own namespace where every interface is known: the veth
+ * end's ifindex, IANA type, MAC, MTU, flags, addresses and alias; lo; the
+ * defaults of every adapter setting; settings kept across re-listing;
+ * BuildInfo, LicenseInfo, NetFilterGUID, boolean settings and unknown names.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static void check_defaults(ipm_monitor *m, int i)
+{
+    CHECK_INT(ipm_get_adapter_buffer_size(m, i), ==, 1024);
+    CHECK_INT(ipm_get_adapter_collect_statistics(m, i), ==, 1);
+    CHECK_INT(ipm_get_adapter_max_packet_bytes(m, i), ==, 262144);
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, i), ==, 1000);
+    CHECK_INT(ipm_get_adapter_promiscuous_mode(m, i), ==, 0);
+    CHECK_INT(ipm_get_adapter_wi_fi_monitor_mode(m, i), ==, 0);
+}
+
+static void t_list_in_namespace(void)
+{
+    t_setup_pair();
+    ipm_monitor *m = ipm_new();
+    REQUIRE(m);
+    CHECK_OK(m, ipm_list_adapters(m));
+    int n = ipm_get_adapter_count(m);
+    CHECK_INT(n, >=, 2);
+    for (int i = 0; i < n; i++) {
+        printf("  %d %-12s id %d type %d mac %s mtu %d up %d run %d lo %d wifi %d friendly \"%s\" "
+               "desc \"%s\" v4 \"%s\" v6 \"%s\"\n",
+               i, ipm_get_adapter_name(m, i), ipm_get_adapter_id(m, i), ipm_get_adapter_interface_type(m, i),
+               ipm_get_adapter_mac_address(m, i), ipm_get_adapter_mtu(m, i), ipm_get_adapter_is_up(m, i),
+               ipm_get_adapter_is_running(m, i), ipm_get_adapter_is_loopback(m, i),
+               ipm_get_adapter_is_wireless(m, i), ipm_get_adapter_friendly_name(m, i),
+               ipm_get_adapter_description(m, i), ipm_get_adapter_ipv4_addresses(m, i),
+               ipm_get_adapter_ipv6_addresses(m, i));
+        check_defaults(m, i);
+        CHECK(ipm_get_adapter_name(m, i) && ipm_get_adapter_name(m, i)[0]);
+        CHECK_INT(ipm_find_adapter(m, ipm_get_adapter_name(m, i)), ==, i);
+        /* no host interface may leak into the namespace's list */
+        const char *nm = ipm_get_adapter_name(m, i);
+        if (ipm_get_adapter_id(m, i) > 0)
+            CHECK(strcmp(nm, "lo") == 0 || strcmp(nm, T.a.ifname) == 0);
+    }
+
+    int v = ipm_find_adapter(m, T.a.ifname);
+    REQUIRE(v >= 0);
+    CHECK_STR(ipm_get_adapter_name(m, v), T.a.ifname);
+    CHECK_INT(ipm_get_adapter_id(m, v), ==, T.a.ifindex);
+    CHECK_INT(ipm_get_adapter_interface_type(m, v), ==, IPM_IFTYPE_ETHERNET_CSMACD);
+    CHECK_STR(ipm_get_adapter_mac_address(m, v), "02-77-00-00-00-01");
+    CHECK_INT(ipm_get_adapter_mtu(m, v), ==, 1500);
+    CHECK_INT(ipm_get_adapter_is_up(m, v), ==, 1);
+    CHECK_INT(ipm_get_adapter_is_running(m, v), ==, 1);
+    CHECK_INT(ipm_get_adapter_is_loopback(m, v), ==, 0);
+    CHECK_INT(ipm_get_adapter_is_wireless(m, v), ==, 0);
+    CHECK_INT(ipm_get_adapter_wi_fi_monitor_mode_supported(m, v), ==, 0);
+    CHECK_STR(ipm_get_adapter_ipv4_addresses(m, v), "10.77.0.1/24");
+    CHECK_STR(ipm_get_adapter_ipv6_addresses(m, v), "fd77::1/64");
+    CHECK_STR(ipm_get_adapter_friendly_name(m, v), T.a.ifname);
+    CHECK(ipm_get_adapter_description(m, v) && ipm_get_adapter_description(m, v)[0]);
+    CHECK_CONTAINS(ipm_get_adapter_description(m, v), "veth");
+
+    int l = ipm_find_adapter(m, "lo");
+    REQUIRE(l >= 0);
+    CHECK_INT(ipm_get_adapter_id(m, l), ==, 1);
+    CHECK_INT(ipm_get_adapter_interface_type(m, l), ==, IPM_IFTYPE_SOFTWARE_LOOPBACK);
+    CHECK_INT(ipm_get_adapter_is_loopback(m, l), ==, 1);
+    CHECK_INT(ipm_get_adapter_is_up(m, l), ==, 1);
+    CHECK_INT(ipm_get_adapter_mtu(m, l), ==, 65536);
+    CHECK_STR(ipm_get_adapter_ipv4_addresses(m, l), "127.0.0.1/8");
+    CHECK_STR(ipm_get_adapter_ipv6_addresses(m, l), "::1/128");
+    CHECK_STR(ipm_get_adapter_friendly_name(m, l), "lo");
+
+    int any = ipm_find_adapter(m, "any");
+    if (any >= 0)
+        CHECK_INT(ipm_get_adapter_id(m, any), ==, 0);
+
+    /* Alias, link state, and settings kept (by name) across re-listing. */
+    CHECK_OK(m, ipm_set_adapter_buffer_size(m, v, 4096));
+    CHECK_OK(m, ipm_set_adapter_packet_timeout(m, v, 33));
+    CHECK_INT(nh_run("ip -n %s link set %s alias 'test alias'", T.a.ns, T.a.ifname), ==, 0);
+    CHECK_INT(nh_run("ip -n %s link set %s mtu 1400", T.a.ns, T.a.ifname), ==, 0);
+    CHECK_INT(nh_run("ip -n %s addr add 10.78.0.1/16 dev %s", T.a.ns, T.a.ifname), ==, 0);
+    CHECK_OK(m, ipm_list_adapters(m));
+    v = ipm_find_adapter(m, T.a.ifname);
+    REQUIRE(v >= 0);
+    CHECK_STR(ipm_get_adapter_friendly_name(m, v), "test alias");
+    CHECK_STR(ipm_get_adapter_name(m, v), T.a.ifname);
+    CHECK_INT(ipm_get_adapter_mtu(m, v), ==, 1400);
+    CHECK_STR(ipm_get_adapter_ipv4_addresses(m, v), "10.77.0.1/24 10.78.0.1/16");
+    CHECK_INT(ipm_get_adapter_buffer_size(m, v), ==, 4096);
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, v), ==, 33);
+    CHECK_INT(nh_run("ip -n %s link set %s down", T.a.ns, T.a.ifname), ==, 0);
+    CHECK_OK(m, ipm_list_adapters(m));
+    v = ipm_find_adapter(m, T.a.ifname);
+    REQUIRE(v >= 0);
+    CHECK_INT(ipm_get_adapter_is_up(m, v), ==, 0);
+    CHECK_INT(ipm_get_adapter_is_running(m, v), ==, 0);
+
+    /* A new interface shows up on the next listing, with defaults. */
+    CHECK_INT(nh_run("ip -n %s link add d%d type veth peer name e%d", T.a.ns, (int)getpid() % 100000,
+                     (int)getpid() % 100000), ==, 0);
+    CHECK_OK(m, ipm_list_adapters(m));
+    char dname[32];
+    snprintf(dname, sizeof dname, "d%d", (int)getpid() % 100000);
+    int d = ipm_find_adapter(m, dname);
+    CHECK_INT(d, >=, 0);
+    if (d >= 0) {
+        CHECK_INT(ipm_get_adapter_interface_type(m, d), ==, IPM_IFTYPE_ETHERNET_CSMACD);
+        check_defaults(m, d);
+    }
+    ipm_free(m);
+}
+
+/* activate without list_adapters reads the list first. */
+static void t_activate_lists_first(void)
+{
+    t_setup_pair();
+    ipm_monitor *m = ipm_new();
+    REQUIRE(m);
+    CHECK_INT(ipm_get_adapter_count(m), ==, 0);
+    CHECK_INT(ipm_get_link_type(m), ==, IPM_E_NOT_ACTIVE);
+    CHECK_OK(m, ipm_activate(m, T.a.ifname));
+    CHECK_INT(ipm_get_adapter_count(m), >=, 2);
+    CHECK_INT(ipm_find_adapter(m, T.a.ifname), >=, 0);
+    CHECK_INT(ipm_get_link_type(m), ==, 1);
+    CHECK_OK(m, ipm_deactivate(m));
+    CHECK_INT(ipm_get_link_type(m), ==, IPM_E_NOT_ACTIVE);
+    ipm_free(m);
+}
+
+static void t_config(void)
+{
+    ipm_monitor *m = ipm_new();
+    REQUIRE(m);
+    const char *s = ipm_config(m, "BuildInfo");
+    CHECK(s && s[0]);
+    CHECK_CONTAINS(s, IPM_VERSION_STRING);
+    printf("BuildInfo: %s\n", s ? s : "(null)");
+    s = ipm_config(m, "LicenseInfo");
+    CHECK(s && s[0]);
+    printf("LicenseInfo: %s\n", s ? s : "(null)");
+    CHECK(ipm_config(m, "buildinfo") != NULL); /* case-insensitive */
+    s = ipm_config(m, "NetFilterGUID");
+    CHECK(s != NULL);
+    s = ipm_config(m, "NetFilterGUID={00000000-0000-0000-0000-000000000000}");
+    CHECK(s != NULL);
+    if (s)
+        CHECK_STR(s, "");
+
+    /* read-only and unknown settings */
+    CHECK(ipm_config(m, "BuildInfo=mine") == NULL);
+    CHECK_INT(ipm_last_error_code(m), ==, IPM_E_CONFIG);
+    CHECK(ipm_config(m, "NoSuchSetting") == NULL);
+    CHECK_INT(ipm_last_error_code(m), ==, IPM_E_CONFIG);
+    CHECK_CONTAINS(ipm_last_error(m), "NoSuchSetting");
+    CHECK(ipm_config(m, "NoSuchSetting=1") == NULL);
+    CHECK_INT(ipm_last_error_code(m), ==, IPM_E_CONFIG);
+    CHECK(ipm_config(m, "") == NULL);
+    CHECK(ipm_config(m, "=1") == NULL);
+
+    /* booleans: True/False/1/0/Yes/No, any case */
+    CHECK_STR(ipm_config(m, "ImmediateMode"), "False");
+    const char *yes[] = {"True", "1", "yes", "YES", "true"};
+    const char *no[] = {"False", "0", "no", "No", "FALSE"};
+    char buf[64];
+    for (int i = 0; i < 5; i++) {
+        snprintf(buf, sizeof buf, "ImmediateMode=%s", yes[i]);
+        CHECK_STR(ipm_config(m, buf), "");
+        CHECK_STR(ipm_config(m, "immediatemode"), "True");
+        snprintf(buf, sizeof buf, "ImmediateMode=%s", no[i]);
+        CHECK_STR(ipm_config(m, buf), "");
+        CHECK_STR(ipm_config(m, "ImmediateMode"), "False");
+    }
+    CHECK(ipm_config(m, "ImmediateMode=maybe") == NULL);
+    CHECK_INT(ipm_last_error_code(m), ==, IPM_E_CONFIG);
+    CHECK_STR(ipm_config(m, "ImmediateMode"), "False");
+    CHECK_STR(ipm_config(m, "StatisticsDetail"), "False");
+    CHECK_STR(ipm_config(m, "StatisticsDetail=Yes"), "");
+    CHECK_STR(ipm_config(m, "StatisticsDetail"), "True");
+
+    /* plain properties' defaults */
+    CHECK_INT(ipm_get_active(m), ==, 0);
+    CHECK_INT(ipm_get_adapter_count(m), ==, 0);
+    CHECK_INT(ipm_get_direction(m), ==, IPM_PACKET_DIRECTION_ANY);
+    CHECK_STR(ipm_get_filter(m), "");
+    CHECK_INT(ipm_get_operation_mode(m), ==, IPM_OM_CAPTURE);
+    CHECK_INT(ipm_get_tag(m), ==, 0);
+    CHECK_OK(m, ipm_set_tag(m, -42));
+    CHECK_INT(ipm_get_tag(m), ==, -42);
+    CHECK_OK(m, ipm_do_events(m)); /* inactive: returns 0 at once */
+    CHECK_OK(m, ipm_deactivate(m));
+    ipm_free(m);
+}
+
+static const t_case CASES[] = {
+    {"list_in_namespace", t_list_in_namespace},
+    {"activate_lists_first", t_activate_lists_first},
+    {"config", t_config},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, CASES, 1);
+}

@@ -1,0 +1,432 @@
+/*
+ * testutil.c - the shared helpers of testutil.h: assertions, the case
+ * runner, callback collectors, do_events loops, UDP traffic, frame parsing
+ * and the tcpdump cross-check.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int t_failures;
+nh_pair T;
+
+void t_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    t_failures++;
+    fprintf(stderr, "FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+int t_main(int argc, char **argv, const t_case *cases, int need_root)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+        for (const t_case *c = cases; c->name; c++)
+            printf("%s\n", c->name);
+        return 0;
+    }
+    if (need_root && geteuid() != 0) {
+        printf("SKIP: needs root (network namespaces, raw capture)\n");
+        return 77;
+    }
+    int ran = 0;
+    for (const t_case *c = cases; c->name; c++) {
+        if (argc > 1 && strcmp(argv[1], c->name) != 0)
+            continue;
+        printf("== %s\n", c->name);
+        c->fn();
+        ran++;
+        if (argc <= 1)
+            break; /* one case per process: each needs its own namespaces */
+    }
+    if (!ran) {
+        fprintf(stderr, "no case named %s (try --list)\n", argc > 1 ? argv[1] : "");
+        return 2;
+    }
+    printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
+    return t_failures ? 1 : 0;
+}
+
+void t_setup_pair(void)
+{
+    nh_watchdog(40);
+    REQUIRE(nh_pair_create(&T) == 0);
+    REQUIRE(nh_enter(T.a.ns) == 0);
+}
+
+ipm_monitor *t_new_monitor(const char *filter, int timeout_ms)
+{
+    ipm_monitor *m = ipm_new();
+    REQUIRE(m != NULL);
+    CHECK_OK(m, ipm_list_adapters(m));
+    for (int i = 0; i < ipm_get_adapter_count(m); i++)
+        CHECK_OK(m, ipm_set_adapter_packet_timeout(m, i, timeout_ms));
+    if (filter)
+        CHECK_OK(m, ipm_set_filter(m, filter));
+    return m;
+}
+
+/* ---------------- collectors ---------------- */
+
+void cap_init(capture *c, int max)
+{
+    memset(c, 0, sizeof *c);
+    c->p = calloc((size_t)max, sizeof *c->p);
+    REQUIRE(c->p != NULL);
+    c->max = max;
+    c->error_adapter_index = -2;
+}
+
+void cap_free(capture *c)
+{
+    free(c->p);
+    c->p = NULL;
+}
+
+int cap_on_packet(const ipm_packet_event *ev, void *user)
+{
+    capture *c = user;
+    if (c->stop_after && c->n >= c->stop_after) {
+        c->calls_after_stop++;
+        return 0;
+    }
+    if (c->n < c->max) {
+        cap_pkt *p = &c->p[c->n];
+        p->ts = ev->time_stamp;
+        p->packet_size = ev->packet_size;
+        p->data_size = ev->data_size;
+        p->direction = ev->direction;
+        p->adapter_index = ev->adapter_index;
+        p->link_type = ev->link_type;
+        snprintf(p->adapter, sizeof p->adapter, "%s", ev->adapter ? ev->adapter : "(null)");
+        memcpy(p->data, ev->data, ev->data_size < CAP_DATA_MAX ? ev->data_size : CAP_DATA_MAX);
+    }
+    c->n++;
+    if (c->stop_after && c->n == c->stop_after) {
+        c->stop_rc = ipm_deactivate(c->m);
+        c->active_after_stop = ipm_get_active(c->m);
+    }
+    return (c->n % 2 == 0) ? c->odd_result : 0;
+}
+
+void cap_on_error(const ipm_error_event *ev, void *user)
+{
+    capture *c = user;
+    c->errors++;
+    c->last_error_code = ev->error_code;
+    c->last_handler_result = ev->handler_result;
+    c->error_adapter_index = ev->adapter_index;
+    snprintf(c->last_error_desc, sizeof c->last_error_desc, "%s",
+             ev->description ? ev->description : "(null)");
+}
+
+void cap_attach(capture *c, ipm_monitor *m)
+{
+    c->m = m;
+    CHECK_OK(m, ipm_set_on_packet(m, cap_on_packet, c));
+    CHECK_OK(m, ipm_set_on_error(m, cap_on_error, c));
+}
+
+int stat_on_statistics(const ipm_statistics_event *ev, void *user)
+{
+    statcol *s = user;
+    s->events++;
+    if (ev->captured_packets == 0)
+        s->zero_events++;
+    s->packets += ev->captured_packets;
+    s->bytes += ev->captured_bytes;
+    s->dropped += ev->dropped;
+    s->in_packets += ev->incoming_packets;
+    s->out_packets += ev->outgoing_packets;
+    s->in_bytes += ev->incoming_bytes;
+    s->out_bytes += ev->outgoing_bytes;
+    for (int i = 0; i < IPM_PROTO_COUNT; i++) {
+        s->proto_packets[i] += ev->protocol_packets[i];
+        s->proto_bytes[i] += ev->protocol_bytes[i];
+    }
+    for (int i = 0; i < IPM_FAMILY_COUNT; i++)
+        s->family_packets[i] += ev->family_packets[i];
+    if (ev->detail)
+        s->detail_events++;
+    s->adapter_index = ev->adapter_index;
+    snprintf(s->adapter, sizeof s->adapter, "%s", ev->adapter ? ev->adapter : "(null)");
+    if (s->events > 1 && ts_ns(ev->time_stamp) < ts_ns(s->last_ts))
+        s->ts_backwards++;
+    s->last_ts = ev->time_stamp;
+    if (s->stop_at_event && s->events == s->stop_at_event)
+        ipm_deactivate(s->m);
+    return s->result;
+}
+
+/* ---------------- pumping ---------------- */
+
+int pump_until(ipm_monitor *m, const int *counter, int want, int timeout_ms)
+{
+    long long deadline = nh_now_ms() + timeout_ms;
+    while (*counter < want && ipm_get_active(m) == 1 && nh_now_ms() < deadline) {
+        int rc = ipm_do_events(m);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int pump_until64(ipm_monitor *m, const int64_t *counter, int64_t want, int timeout_ms)
+{
+    long long deadline = nh_now_ms() + timeout_ms;
+    while (*counter < want && ipm_get_active(m) == 1 && nh_now_ms() < deadline) {
+        int rc = ipm_do_events(m);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int pump_for(ipm_monitor *m, int ms)
+{
+    long long deadline = nh_now_ms() + ms;
+    while (ipm_get_active(m) == 1 && nh_now_ms() < deadline) {
+        int rc = ipm_do_events(m);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---------------- traffic ---------------- */
+
+int udp_socket(const char *ns, int family, int port)
+{
+    int s = nh_socket(ns, family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(s >= 0);
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        REQUIRE(bind(s, (struct sockaddr *)&sa, sizeof sa) == 0);
+    } else {
+        struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+        REQUIRE(bind(s, (struct sockaddr *)&sa, sizeof sa) == 0);
+    }
+    /* Large receive buffer: bursts in tests must not be dropped by the peer. */
+    int rcv = 4 << 20;
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    return s;
+}
+
+void make_payload(uint8_t *buf, size_t len, int seq)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(seq * 31 + i * 7 + 1);
+    if (len >= 4) {
+        buf[0] = 'I';
+        buf[1] = 'P';
+        buf[2] = (uint8_t)(seq >> 8);
+        buf[3] = (uint8_t)seq;
+    }
+}
+
+int udp_send(int s, const char *dst_ip, int port, int n, const size_t *sizes, int nsizes, int seq0)
+{
+    static uint8_t buf[65536];
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof ss);
+    if (strchr(dst_ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, dst_ip, &a->sin6_addr);
+        sl = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, dst_ip, &a->sin_addr);
+        sl = sizeof *a;
+    }
+    int sent = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = sizes[i % nsizes];
+        make_payload(buf, len, seq0 + i);
+        if (sendto(s, buf, len, 0, (struct sockaddr *)&ss, sl) == (ssize_t)len)
+            sent++;
+        else
+            fprintf(stderr, "sendto %s:%d: %s\n", dst_ip, port, strerror(errno));
+    }
+    return sent;
+}
+
+int udp_drain(int s, int n, int timeout_ms)
+{
+    static uint8_t buf[65536];
+    long long deadline = nh_now_ms() + timeout_ms;
+    int got = 0;
+    while (got < n) {
+        long long left = deadline - nh_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd pfd = {.fd = s, .events = POLLIN};
+        if (poll(&pfd, 1, (int)left) <= 0)
+            break;
+        if (recv(s, buf, sizeof buf, MSG_DONTWAIT) >= 0)
+            got++;
+    }
+    return got;
+}
+
+uint32_t udp_frame_len(int family, size_t payload)
+{
+    return (uint32_t)(14 + (family == AF_INET6 ? 40 : 20) + 8 + payload);
+}
+
+int parse_l4(const uint8_t *d, uint32_t n, int *l4_off, int *family)
+{
+    if (n < 14)
+        return -1;
+    int type = d[12] << 8 | d[13];
+    if (type == 0x0800 && n >= 34) {
+        *family = AF_INET;
+        *l4_off = 14 + (d[14] & 0x0f) * 4;
+        return d[23];
+    }
+    if (type == 0x86dd && n >= 54) {
+        *family = AF_INET6;
+        *l4_off = 54;
+        return d[20]; /* tests send no extension headers */
+    }
+    return -1;
+}
+
+int parse_udp(const uint8_t *d, uint32_t n, const uint8_t **payload, uint32_t *plen,
+              int *sport, int *dport)
+{
+    int off, family;
+    if (parse_l4(d, n, &off, &family) != 17 || n < (uint32_t)off + 8)
+        return -1;
+    const uint8_t *u = d + off;
+    uint32_t ulen = (uint32_t)(u[4] << 8 | u[5]);
+    if (ulen < 8 || n < (uint32_t)off + ulen)
+        return -1;
+    *sport = u[0] << 8 | u[1];
+    *dport = u[2] << 8 | u[3];
+    *payload = u + 8;
+    *plen = ulen - 8;
+    return 0;
+}
+
+int64_t realtime_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return ts_ns(t);
+}
+
+/* ---------------- tcpdump cross-check ---------------- */
+
+int tcpdump_start(tcpdump_run *t, const char *ns, const char *ifname, const char *filter)
+{
+    static unsigned n;
+    snprintf(t->path, sizeof t->path, "/tmp/ipm-test-%d-%u.pcap", (int)getpid(), n++);
+    unlink(t->path);
+    char *argv[] = {"ip", "netns", "exec", (char *)ns, "tcpdump", "-nn", "-U", "--immediate-mode", "-Z", "root",
+                    "-i", (char *)ifname, "-w", t->path, (char *)filter, NULL};
+    t->pid = nh_spawn(argv, &t->errfd);
+    if (t->pid < 0)
+        return -1;
+    /* tcpdump says "listening on" once its capture is open. */
+    char buf[1024];
+    size_t have = 0;
+    long long deadline = nh_now_ms() + 10000;
+    while (nh_now_ms() < deadline && have < sizeof buf - 1) {
+        struct pollfd pfd = {.fd = t->errfd, .events = POLLIN};
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        ssize_t r = read(t->errfd, buf + have, sizeof buf - 1 - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = '\0';
+        if (strstr(buf, "listening on"))
+            return 0;
+    }
+    buf[have] = '\0';
+    fprintf(stderr, "tcpdump did not start: %s\n", buf);
+    kill(t->pid, SIGKILL);
+    waitpid(t->pid, NULL, 0);
+    close(t->errfd);
+    return -1;
+}
+
+int tcpdump_finish(tcpdump_run *t, capture *c)
+{
+    kill(t->pid, SIGINT);
+    int st;
+    waitpid(t->pid, &st, 0);
+    close(t->errfd);
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(t->path, PCAP_TSTAMP_PRECISION_NANO, err);
+    if (!p) {
+        fprintf(stderr, "reading tcpdump's file: %s\n", err);
+        return -1;
+    }
+    struct pcap_pkthdr *h;
+    const u_char *d;
+    while (pcap_next_ex(p, &h, &d) == 1) {
+        if (c->n < c->max) {
+            cap_pkt *q = &c->p[c->n];
+            q->ts.tv_sec = h->ts.tv_sec;
+            q->ts.tv_nsec = h->ts.tv_usec;
+            q->packet_size = h->len;
+            q->data_size = h->caplen;
+            q->link_type = pcap_datalink(p);
+            memcpy(q->data, d, h->caplen < CAP_DATA_MAX ? h->caplen : CAP_DATA_MAX);
+        }
+        c->n++;
+    }
+    pcap_close(p);
+    unlink(t->path);
+    return 0;
+}
+
+int compare_captures(const capture *a, const char *an, const capture *b, const char *bn)
+{
+    int bad = 0;
+    if (a->n != b->n) {
+        t_fail(__FILE__, __LINE__, "%s saw %d packets, %s saw %d", an, a->n, bn, b->n);
+        bad++;
+    }
+    int n = a->n < b->n ? a->n : b->n;
+    for (int i = 0; i < n && i < a->max && i < b->max; i++) {
+        const cap_pkt *x = &a->p[i], *y = &b->p[i];
+        uint32_t len = x->data_size < CAP_DATA_MAX ? x->data_size : CAP_DATA_MAX;
+        if (x->packet_size != y->packet_size || x->data_size != y->data_size ||
+            memcmp(x->data, y->data, len) != 0) {
+            t_fail(__FILE__, __LINE__, "packet %d differs: %s %u/%u bytes, %s %u/%u bytes", i, an,
+                   x->data_size, x->packet_size, bn, y->data_size, y->packet_size);
+            bad++;
+        }
+    }
+    return bad;
+}
