@@ -158,6 +158,7 @@ static int splits_direction(const ipm_source *s)
 }
 
 typedef struct compiled_filter {
+    int accepts_all; /* no expression, no direction */
     struct bpf_program for_pcap;
     struct bpf_program for_kernel; /* bf_insns NULL when not split */
 } compiled_filter;
@@ -167,6 +168,7 @@ static int compile_for(ipm_monitor *m, ipm_source *s, const char *expression, in
 {
     int split = splits_direction(s);
     memset(out, 0, sizeof *out);
+    out->accepts_all = expression[0] == '\0' && !direction_word(direction);
     int rc = compile_text(m, s, expression, direction, !split, &out->for_pcap);
     if (rc == IPM_OK && split) {
         rc = compile_text(m, s, expression, direction, 1, &out->for_kernel);
@@ -195,6 +197,14 @@ static int install(ipm_monitor *m, ipm_source *s, compiled_filter *c, int direct
     if (s->poll_fd >= 0 && pcap_setdirection(s->pcap, pcap_direction(direction)) != 0)
         return ipm_fail(m, IPM_E_CAPTURE, "cannot set the direction on \"%s\": %s", s->name,
                         pcap_geterr(s->pcap));
+    if (c->accepts_all && s->poll_fd < 0 && !s->has_filter) {
+        /* A file has no kernel to truncate for it, and libpcap would run
+         * the accept-all program in user space for every packet (about 40
+         * instructions each): leave the file unfiltered. */
+        ipm_source_set_direction(s, direction);
+        return IPM_OK;
+    }
+    s->has_filter = 1;
     if (pcap_setfilter(s->pcap, &c->for_pcap) != 0)
         return ipm_fail(m, IPM_E_CAPTURE, "cannot install the filter on \"%s\": %s", s->name,
                         pcap_geterr(s->pcap));

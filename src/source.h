@@ -53,6 +53,7 @@ struct ipm_source {
     int snaplen;          /* what the filter's return value truncates to */
     int ts_scale;         /* nanoseconds per unit of pcap_pkthdr.ts.tv_usec */
     int failed;           /* a read error closed this source's capture */
+    int has_filter;       /* a program was ever given to libpcap */
     ipm_adapter_settings settings;
 
     /* Direction of each packet. */
