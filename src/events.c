@@ -235,11 +235,11 @@ static int dispatch_all(ipm_monitor *m)
         ipm_source *s = m->sources[i];
         if (s->finished || s->failed)
             continue;
-        int n = pcap_dispatch(s->pcap, -1, handler, (u_char *)s);
+        int n = s->ops->dispatch(s, handler);
         if (n == PCAP_ERROR) {
             s->failed = 1;
             ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
-                           "reading \"%s\" failed: %s", s->name, pcap_geterr(s->pcap));
+                           "reading \"%s\" failed: %s", s->name, s->error);
             rc = ipm_fail(m, IPM_E_CAPTURE, "%s", m->error_description);
         } else if (n >= 0 && s->poll_fd < 0) {
             s->finished = 1; /* a file read to its end */

@@ -205,9 +205,9 @@ static int install(ipm_monitor *m, ipm_source *s, compiled_filter *c, int direct
         return IPM_OK;
     }
     s->has_filter = 1;
-    if (pcap_setfilter(s->pcap, &c->for_pcap) != 0)
+    if (s->ops->set_filter(s, &c->for_pcap) != 0)
         return ipm_fail(m, IPM_E_CAPTURE, "cannot install the filter on \"%s\": %s", s->name,
-                        pcap_geterr(s->pcap));
+                        s->error);
     if (c->for_kernel.bf_insns) {
         /* Without it the kernel still copies the other direction into the
          * ring and libpcap drops it: slower, never wrong. */

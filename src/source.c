@@ -4,6 +4,7 @@
  */
 #include "source.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,22 @@ ipm_source *ipm_source_alloc(ipm_monitor *m, const char *name, int adapter_index
     s->event.adapter_index = adapter_index;
     s->dir_method = s->base_dir_method = IPM_DIRMETHOD_UNKNOWN;
     return s;
+}
+
+int ipm_source_pcap_dispatch(ipm_source *s, pcap_handler handler)
+{
+    int n = pcap_dispatch(s->pcap, -1, handler, (u_char *)s);
+    if (n == PCAP_ERROR)
+        snprintf(s->error, sizeof s->error, "%s", pcap_geterr(s->pcap));
+    return n;
+}
+
+int ipm_source_pcap_set_filter(ipm_source *s, struct bpf_program *prog)
+{
+    if (pcap_setfilter(s->pcap, prog) == 0)
+        return 0;
+    snprintf(s->error, sizeof s->error, "%s", pcap_geterr(s->pcap));
+    return -1;
 }
 
 void ipm_source_free(ipm_source *s)

@@ -29,11 +29,19 @@ typedef struct ipm_source ipm_source;
 
 typedef struct ipm_source_ops {
     const char *kind; /* "live" or "file" */
+    /* Hand every packet that is there to `handler` (user = the source), as
+     * pcap_dispatch does: the count, 0 at the end of a file, PCAP_ERROR
+     * with the message in s->error, or PCAP_ERROR_BREAK after a stop. */
+    int (*dispatch)(ipm_source *s, pcap_handler handler);
+    /* Install a compiled filter (see filter.c). */
+    int (*set_filter)(ipm_source *s, struct bpf_program *prog);
     /* Cumulative capture statistics since the source was opened. */
     int (*stats)(ipm_source *s, ipm_totals *out);
     /* Release everything the source holds (not the struct itself). */
     void (*close)(ipm_source *s);
 } ipm_source_ops;
+
+struct ipm_file_map; /* source_file.c: a classic pcap file read in place */
 
 /* Counters since the previous on_statistics of this source. */
 typedef struct ipm_interval {
@@ -70,9 +78,12 @@ struct ipm_source {
     ipm_totals baseline;   /* pcap_stats when the filter went in: see ipm_source_stats */
     ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 
-    /* Files only: the stdio stream and its large read buffer. */
+    /* Files only: the stdio stream and its large read buffer, and the
+     * mapping when the file is read in place. */
     FILE *file;
     char *file_buffer;
+    struct ipm_file_map *map;
+    char error[PCAP_ERRBUF_SIZE]; /* why dispatch returned PCAP_ERROR */
     char name[]; /* adapter name or file path; event.adapter points here */
 };
 
@@ -82,7 +93,9 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
                                  const ipm_adapter_settings *settings);
 ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
                                  const ipm_adapter_settings *settings);
-/* Shared by both kinds. */
+/* Shared by both kinds: libpcap's own dispatch and filter. */
+int ipm_source_pcap_dispatch(ipm_source *s, pcap_handler handler);
+int ipm_source_pcap_set_filter(ipm_source *s, struct bpf_program *prog);
 ipm_source *ipm_source_alloc(ipm_monitor *m, const char *name, int adapter_index,
                              const ipm_adapter_settings *settings);
 void ipm_source_free(ipm_source *s);

@@ -1,19 +1,219 @@
 /*
- * source_file.c - a pcap or pcapng file through libpcap's reader.
+ * source_file.c - a pcap or pcapng file as a packet source.
  *
- * libpcap reads a savefile through stdio with the default 4 KiB buffer, one
- * read(2) per 4 KiB. Opening the file here with a 256 KiB buffer of our own
- * (glibc ignores setvbuf with a NULL buffer) and handing the stream to
- * pcap_fopen_offline makes reading about 1.5x faster. Time stamps are read
- * in nanoseconds so nanosecond files keep their fraction.
+ * libpcap opens every file: it checks the header, maps the link type and
+ * compiles filters. Reading is where it leaves speed behind: two stdio reads
+ * and a copy per packet (about 430 instructions), through a 4 KiB buffer.
+ * So:
+ *  - a classic pcap file in this machine's byte order, version 2.4, whose
+ *    link type has the usual 262144-byte limit (nearly every file tcpdump,
+ *    Wireshark or libpcap writes) is read in place: mapped 2 MiB at a time
+ *    and walked record by record, with libpcap's checks and messages, its
+ *    filter run by pcap_offline_filter. Nothing is copied; memory stays at
+ *    one window however large the file.
+ *  - anything else (pcapng, other byte order, old versions, special link
+ *    types) goes through libpcap's reader, given a 256 KiB stdio buffer
+ *    (glibc ignores setvbuf with a NULL buffer), about 1.2x faster than its
+ *    default.
+ * Time stamps come out in nanoseconds either way.
  */
 #include "source.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define FILE_BUFFER_SIZE (256 * 1024)
+#define MAP_WINDOW (2u << 20) /* larger than any record (<= 262144 + 16) */
+#define MAX_CAPLEN 262144u    /* libpcap's limit for ordinary link types */
+#define PCAP_MAGIC_MICRO 0xa1b2c3d4u
+#define PCAP_MAGIC_NANO 0xa1b23c4du
+
+/* A classic pcap file read in place, one mapped window at a time. */
+typedef struct ipm_file_map {
+    int fd;
+    uint64_t size;       /* of the file */
+    uint64_t window_at;  /* file offset of the window (page aligned) */
+    const uint8_t *window;
+    size_t window_len;
+    size_t pos;          /* next record, within the window */
+    uint32_t ts_multiplier; /* to nanoseconds: 1000 for micro files */
+    uint32_t snapshot;
+    struct bpf_program filter; /* bf_insns NULL: no filter */
+} ipm_file_map;
+
+/* The header of one record, as stored (host byte order here). */
+typedef struct record_header {
+    uint32_t sec, frac, caplen, len;
+} record_header;
+
+static void unmap_window(ipm_file_map *f)
+{
+    if (f->window)
+        munmap((void *)f->window, f->window_len);
+    f->window = NULL;
+    f->window_len = 0;
+}
+
+static int map_window(ipm_file_map *f, uint64_t offset)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t at = offset & ~(page - 1);
+    size_t len = f->size - at < MAP_WINDOW ? (size_t)(f->size - at) : MAP_WINDOW;
+    unmap_window(f);
+    void *w = mmap(NULL, len, PROT_READ, MAP_PRIVATE, f->fd, (off_t)at);
+    if (w == MAP_FAILED)
+        return -1;
+    madvise(w, len, MADV_SEQUENTIAL);
+    f->window = w;
+    f->window_len = len;
+    f->window_at = at;
+    f->pos = (size_t)(offset - at);
+    return 0;
+}
+
+/* Make the record at the current position (header and data) lie inside the
+ * window: 1 when it does, 0 at the end of the file, -1 on error (with
+ * libpcap's message for the same damage). */
+static int record_in_window(ipm_source *s, ipm_file_map *f, record_header *rec)
+{
+    for (int remapped = 0;; remapped = 1) {
+        size_t avail = f->window_len - f->pos;
+        uint64_t left = f->size - (f->window_at + f->pos);
+        if (avail >= sizeof *rec) {
+            memcpy(rec, f->window + f->pos, sizeof *rec);
+            if (rec->caplen > MAX_CAPLEN) {
+                snprintf(s->error, sizeof s->error,
+                         rec->caplen > f->snapshot
+                             ? "invalid packet capture length %u, bigger than snaplen of %u"
+                             : "invalid packet capture length %u, bigger than maximum of %u",
+                         rec->caplen, rec->caplen > f->snapshot ? f->snapshot : MAX_CAPLEN);
+                return -1;
+            }
+            if (avail - sizeof *rec >= rec->caplen)
+                return 1;
+        }
+        if (left == 0)
+            return 0;
+        if (remapped || left <= avail) { /* the file ends inside this record */
+            if (left < sizeof *rec)
+                snprintf(s->error, sizeof s->error,
+                         "truncated dump file; tried to read %zu header bytes, only got %zu",
+                         sizeof *rec, (size_t)left);
+            else
+                snprintf(s->error, sizeof s->error,
+                         "truncated dump file; tried to read %u captured bytes, only got %zu",
+                         rec->caplen, (size_t)(left - sizeof *rec));
+            return -1;
+        }
+        if (map_window(f, f->window_at + f->pos) != 0) {
+            snprintf(s->error, sizeof s->error, "cannot map the file: %s", strerror(errno));
+            return -1;
+        }
+    }
+}
+
+static int mapped_dispatch(ipm_source *s, pcap_handler handler)
+{
+    ipm_file_map *f = s->map;
+    atomic_int *stop = &s->monitor->stop_requested;
+    int count = 0, rc;
+    record_header rec;
+    struct pcap_pkthdr h;
+    while ((rc = record_in_window(s, f, &rec)) == 1) {
+        const uint8_t *data = f->window + f->pos + sizeof rec;
+        f->pos += sizeof rec + rec.caplen;
+        h.ts.tv_sec = rec.sec;
+        h.ts.tv_usec = (suseconds_t)rec.frac * f->ts_multiplier;
+        h.caplen = rec.caplen < f->snapshot ? rec.caplen : f->snapshot;
+        h.len = rec.len;
+        if (f->filter.bf_insns && !pcap_offline_filter(&f->filter, &h, data))
+            continue;
+        handler((u_char *)s, &h, data);
+        count++;
+        if (atomic_load_explicit(stop, memory_order_relaxed))
+            return PCAP_ERROR_BREAK;
+    }
+    return rc < 0 ? PCAP_ERROR : count;
+}
+
+static int mapped_set_filter(ipm_source *s, struct bpf_program *prog)
+{
+    ipm_file_map *f = s->map;
+    size_t bytes = prog->bf_len * sizeof *prog->bf_insns;
+    struct bpf_insn *copy = malloc(bytes ? bytes : 1);
+    if (!copy) {
+        snprintf(s->error, sizeof s->error, "out of memory");
+        return -1;
+    }
+    memcpy(copy, prog->bf_insns, bytes);
+    free(f->filter.bf_insns);
+    f->filter.bf_insns = copy;
+    f->filter.bf_len = prog->bf_len;
+    return 0;
+}
+
+static void map_free(ipm_file_map *f)
+{
+    if (!f)
+        return;
+    unmap_window(f);
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->filter.bf_insns);
+    free(f);
+}
+
+/* Libpcap's limit differs for these link types: leave them to libpcap. */
+static int has_usual_caplen_limit(int link_type)
+{
+    switch (link_type) {
+    case DLT_DBUS:
+    case DLT_USBPCAP:
+    case DLT_USB_LINUX:
+    case DLT_USB_LINUX_MMAPPED:
+#ifdef DLT_EBHSCR
+    case DLT_EBHSCR:
+#endif
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* A map of the file when it can be read in place, else NULL. The header
+ * was already checked by libpcap; this only decides which reader to use. */
+static ipm_file_map *try_map(const char *path, pcap_t *p)
+{
+    struct {
+        uint32_t magic;
+        uint16_t major, minor;
+        uint32_t thiszone, sigfigs, snaplen, linktype;
+    } hdr;
+    struct stat st;
+    ipm_file_map *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0 || fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        pread(f->fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+        (hdr.magic != PCAP_MAGIC_MICRO && hdr.magic != PCAP_MAGIC_NANO) || hdr.major != 2 ||
+        hdr.minor != 4 || !has_usual_caplen_limit(pcap_datalink(p)))
+        goto no;
+    f->size = (uint64_t)st.st_size;
+    f->ts_multiplier = hdr.magic == PCAP_MAGIC_NANO ? 1 : 1000;
+    f->snapshot = (uint32_t)pcap_snapshot(p);
+    if (map_window(f, sizeof hdr) != 0)
+        goto no;
+    return f;
+no:
+    map_free(f);
+    return NULL;
+}
 
 static int file_stats(ipm_source *s, ipm_totals *out)
 {
@@ -27,6 +227,8 @@ static int file_stats(ipm_source *s, ipm_totals *out)
 
 static void file_close(ipm_source *s)
 {
+    map_free(s->map);
+    s->map = NULL;
     if (s->pcap)
         pcap_close(s->pcap); /* also fcloses s->file */
     s->pcap = NULL;
@@ -35,7 +237,12 @@ static void file_close(ipm_source *s)
     s->file_buffer = NULL;
 }
 
-static const ipm_source_ops file_ops = {"file", file_stats, file_close};
+static const ipm_source_ops file_ops = {
+    "file", ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, file_stats, file_close,
+};
+static const ipm_source_ops mapped_file_ops = {
+    "file", mapped_dispatch, mapped_set_filter, file_stats, file_close,
+};
 
 ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
                                  const ipm_adapter_settings *settings)
@@ -62,9 +269,11 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
         free(buffer);
         return NULL;
     }
-    s->ops = &file_ops;
+    s->map = try_map(path, p);
+    s->ops = s->map ? &mapped_file_ops : &file_ops;
     s->pcap = p;
-    s->ts_scale = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+    /* The in-place reader always produces nanoseconds. */
+    s->ts_scale = s->map || pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     s->file = f;
     s->file_buffer = buffer;
     s->link_type = s->event.link_type = pcap_datalink(p);

@@ -32,7 +32,9 @@ static void live_close(ipm_source *s)
     s->pcap = NULL;
 }
 
-static const ipm_source_ops live_ops = {"live", live_stats, live_close};
+static const ipm_source_ops live_ops = {
+    "live", ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, live_stats, live_close,
+};
 
 /* Turn a failed pcap_activate() into an error with advice. */
 static int activation_error(ipm_monitor *m, pcap_t *p, const char *name, int rc)
