@@ -629,6 +629,47 @@ static void t_reader_swapped_file(void)
     cap_free(&c);
 }
 
+/* A file that changes between activate and do_events is read as it is
+ * then, as libpcap's reader would: records appended are read; a file cut
+ * short ends with libpcap's truncation error, not a crash. */
+static void t_reader_file_changes(void)
+{
+    const char *path = path_of("changing.pcap"), *more = path_of("more.pcap");
+    write_varied(path, 100, 0, 65535);
+    write_varied(more, 50, 0, 65535);
+    ipm_monitor *m = ipm_new();
+    capture c;
+    cap_init(&c, 200);
+    cap_attach(&c, m);
+    CHECK_OK(m, ipm_activate(m, path));
+    FILE *in = fopen(more, "rb");
+    REQUIRE(in != NULL);
+    static uint8_t buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    append_bytes(path, buf + 24, n - 24); /* its records, not its header */
+    CHECK_OK(m, ipm_do_events(m));
+    CHECK_INT(ipm_get_active(m), ==, 0);
+    check_same_as_libpcap(&c, path, "");
+    CHECK_INT(c.n, ==, 150);
+    ipm_free(m);
+    cap_free(&c);
+
+    write_varied(path, 100, 0, 65535);
+    char expected[PCAP_ERRBUF_SIZE];
+    m = ipm_new();
+    cap_init(&c, 200);
+    cap_attach(&c, m);
+    CHECK_OK(m, ipm_activate(m, path));
+    REQUIRE(truncate(path, 24 + 30 * 16 + 1000) == 0); /* inside some record */
+    int good = libpcap_reads(path, expected, sizeof expected);
+    CHECK_INT(ipm_do_events(m), ==, IPM_E_CAPTURE);
+    CHECK_INT(c.n, ==, good);
+    CHECK_CONTAINS(c.last_error_desc, expected);
+    ipm_free(m);
+    cap_free(&c);
+}
+
 static const t_case CASES[] = {
     {"pcap_micro", t_pcap_micro},
     {"pcap_nano", t_pcap_nano},
@@ -644,6 +685,7 @@ static const t_case CASES[] = {
     {"reader_matches_libpcap", t_reader_matches_libpcap},
     {"reader_damaged_files", t_reader_damaged_files},
     {"reader_swapped_file", t_reader_swapped_file},
+    {"reader_file_changes", t_reader_file_changes},
     {NULL, NULL},
 };
 
