@@ -173,13 +173,15 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
 
 /* ---- once per do_events ----------------------------------------------- */
 
-/* A live source's socket reported an error: tell gone from down. */
+/* A live source's socket reported an error: tell gone from down. An
+ * interface removed (or removed and made again under the same name, which
+ * gives it a new index) has left this socket for good. */
 static int socket_error(ipm_monitor *m, ipm_source *s)
 {
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(s->poll_fd, SOL_SOCKET, SO_ERROR, &err, &len); /* also clears it */
-    if (if_nametoindex(s->name) == 0) {
+    if (s->ifindex && if_nametoindex(s->name) != s->ifindex) {
         s->failed = 1;
         ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
                        "adapter \"%s\" disappeared: its capture is closed", s->name);

@@ -5,17 +5,18 @@
  * expression joined with `inbound` or `outbound`, which Linux evaluates on
  * the packet type before the packet is copied into the ring (libpcap's own
  * pcap_setdirection filters in user space, after the copy; it is set too,
- * for the packets already in the ring). A filter is
- * always installed, even for "" (which compiles to "accept snaplen bytes"),
- * because the kernel truncates packets only to what a socket filter returns.
+ * for the packets already in the ring). A live adapter always gets a
+ * filter, even for "" (which compiles to "accept snaplen bytes"), because
+ * the kernel truncates packets only to what a socket filter returns; a file
+ * with no expression gets none, since libpcap would run it for every packet.
  */
 #include "source.h"
 
 #include <linux/filter.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Link types an expression may be meant for when it is set while inactive. */
 static const int candidate_link_types[] = {

@@ -56,6 +56,7 @@ struct ipm_source {
     ipm_monitor *monitor;
     pcap_t *pcap;
     int poll_fd;          /* fd to wait on, or -1: always ready (files) */
+    unsigned ifindex;     /* the interface captured on; 0 for files and "any" */
     int finished;         /* end of file reached */
     int link_type;
     int snaplen;          /* what the filter's return value truncates to */

@@ -10,6 +10,7 @@
 #include "platform.h"
 #include "source.h"
 
+#include <net/if.h>
 #include <net/if_arp.h>
 #include <stdio.h>
 #include <string.h>
@@ -135,6 +136,7 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     s->pcap = p;
     s->ts_scale = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     s->poll_fd = pcap_get_selectable_fd(p);
+    s->ifindex = if_nametoindex(name);
     s->link_type = s->event.link_type = pcap_datalink(p);
     s->snaplen = snaplen;
     choose_direction_method(s);
