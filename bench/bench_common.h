@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -100,6 +101,68 @@ static inline void bench_announce_ready(const char *what)
 {
     fprintf(stderr, "ready: %s\n", what);
     fflush(stderr);
+}
+
+/* The options both capturing programs take: -r FILE | -i IFACE, -f FILTER,
+ * -B KB, -s SNAPLEN, -t MS, -c COUNT, plus one flag of each program's own
+ * (ipm_bench --mode, raw_pcap_loop --bigbuf) handled by `extra`. */
+typedef struct bench_options {
+    const char *file;
+    const char *iface;
+    const char *filter;
+    int buffer_kb, snaplen, timeout_ms; /* see each program's defaults */
+    long long limit; /* live: stop after this many packets; 0: never */
+    int stat_mode;   /* ipm_bench --mode stat */
+    int bigbuf;      /* raw_pcap_loop --bigbuf FILE */
+} bench_options;
+
+static inline int bench_int_arg(const char *prog, const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end || v < 0 || v > 1 << 30) {
+        fprintf(stderr, "%s: '%s' is not a non-negative integer\n", prog, s);
+        exit(2);
+    }
+    return (int)v;
+}
+
+/* Every flag takes a value. `extra` returns 1 when it took the flag, 0 when
+ * the flag is not its own, -1 when its value is bad; then usage() exits. */
+static inline bench_options bench_parse(int argc, char **argv, bench_options o, const char *prog,
+                                        int (*extra)(bench_options *, const char *, const char *),
+                                        void (*usage)(void))
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc)
+            usage();
+        const char *v = argv[++i];
+        int took = extra(&o, a, v);
+        if (took < 0)
+            usage();
+        if (took)
+            continue;
+        if (strcmp(a, "-r") == 0)
+            o.file = v;
+        else if (strcmp(a, "-i") == 0)
+            o.iface = v;
+        else if (strcmp(a, "-f") == 0)
+            o.filter = v;
+        else if (strcmp(a, "-B") == 0)
+            o.buffer_kb = bench_int_arg(prog, v);
+        else if (strcmp(a, "-s") == 0)
+            o.snaplen = bench_int_arg(prog, v);
+        else if (strcmp(a, "-t") == 0)
+            o.timeout_ms = bench_int_arg(prog, v);
+        else if (strcmp(a, "-c") == 0)
+            o.limit = bench_int_arg(prog, v);
+        else
+            usage();
+    }
+    if (!o.file == !o.iface)
+        usage();
+    return o;
 }
 
 #endif /* BENCH_COMMON_H */

@@ -50,14 +50,7 @@ static void on_error(const ipm_error_event *e, void *user)
             e->description ? e->description : "");
 }
 
-typedef struct options {
-    const char *file;
-    const char *iface;
-    const char *filter;
-    int stat_mode;
-    int buffer_kb, snaplen, timeout_ms; /* -1: library default */
-    long long limit; /* live: stop after this many packets; 0: never */
-} options;
+typedef bench_options options;
 
 static void usage(void)
 {
@@ -66,49 +59,21 @@ static void usage(void)
     exit(2);
 }
 
-static int int_arg(const char *s)
+/* ipm_bench's own flag: --mode capture|stat. */
+static int mode_flag(options *o, const char *flag, const char *value)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < 0 || v > 1 << 30) {
-        fprintf(stderr, "ipm_bench: '%s' is not a non-negative integer\n", s);
-        exit(2);
-    }
-    return (int)v;
+    if (strcmp(flag, "--mode") != 0)
+        return 0;
+    if (strcmp(value, "stat") != 0 && strcmp(value, "capture") != 0)
+        return -1;
+    o->stat_mode = strcmp(value, "stat") == 0;
+    return 1;
 }
 
 static options parse(int argc, char **argv)
 {
-    options o = {.buffer_kb = -1, .snaplen = -1, .timeout_ms = -1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc)
-            usage();
-        const char *v = argv[++i];
-        if (strcmp(a, "--mode") == 0) {
-            if (strcmp(v, "stat") != 0 && strcmp(v, "capture") != 0)
-                usage();
-            o.stat_mode = strcmp(v, "stat") == 0;
-        } else if (strcmp(a, "-r") == 0)
-            o.file = v;
-        else if (strcmp(a, "-i") == 0)
-            o.iface = v;
-        else if (strcmp(a, "-f") == 0)
-            o.filter = v;
-        else if (strcmp(a, "-B") == 0)
-            o.buffer_kb = int_arg(v);
-        else if (strcmp(a, "-s") == 0)
-            o.snaplen = int_arg(v);
-        else if (strcmp(a, "-t") == 0)
-            o.timeout_ms = int_arg(v);
-        else if (strcmp(a, "-c") == 0)
-            o.limit = int_arg(v);
-        else
-            usage();
-    }
-    if (!o.file == !o.iface)
-        usage();
-    return o;
+    options defaults = {.buffer_kb = -1, .snaplen = -1, .timeout_ms = -1};
+    return bench_parse(argc, argv, defaults, "ipm_bench", mode_flag, usage);
 }
 
 static int fail(ipm_monitor *m, const char *what)

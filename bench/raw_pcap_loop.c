@@ -47,16 +47,7 @@ static void count_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *da
     c->bytes += h->len;
 }
 
-typedef struct options {
-    const char *file;
-    const char *iface;
-    const char *filter;
-    int bigbuf;
-    int buffer_kb; /* 0: libpcap's default */
-    int snaplen;
-    int timeout_ms;
-    long long limit; /* live: stop after this many packets; 0: never */
-} options;
+typedef bench_options options; /* buffer_kb 0: libpcap's default */
 
 static void usage(void)
 {
@@ -66,47 +57,20 @@ static void usage(void)
     exit(2);
 }
 
-static int int_arg(const char *s)
+/* raw_pcap_loop's own flag: --bigbuf FILE (a 128 KiB stdio buffer). */
+static int bigbuf_flag(options *o, const char *flag, const char *value)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < 0 || v > 1 << 30) {
-        fprintf(stderr, "raw_pcap_loop: '%s' is not a non-negative integer\n", s);
-        exit(2);
-    }
-    return (int)v;
+    if (strcmp(flag, "--bigbuf") != 0)
+        return 0;
+    o->file = value;
+    o->bigbuf = 1;
+    return 1;
 }
 
 static options parse(int argc, char **argv)
 {
-    options o = {.snaplen = 262144, .timeout_ms = 1000};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc)
-            usage();
-        const char *v = argv[++i];
-        if (strcmp(a, "-r") == 0)
-            o.file = v;
-        else if (strcmp(a, "--bigbuf") == 0)
-            o.file = v, o.bigbuf = 1;
-        else if (strcmp(a, "-i") == 0)
-            o.iface = v;
-        else if (strcmp(a, "-f") == 0)
-            o.filter = v;
-        else if (strcmp(a, "-B") == 0)
-            o.buffer_kb = int_arg(v);
-        else if (strcmp(a, "-s") == 0)
-            o.snaplen = int_arg(v);
-        else if (strcmp(a, "-t") == 0)
-            o.timeout_ms = int_arg(v);
-        else if (strcmp(a, "-c") == 0)
-            o.limit = int_arg(v);
-        else
-            usage();
-    }
-    if (!o.file == !o.iface)
-        usage();
-    return o;
+    options defaults = {.snaplen = 262144, .timeout_ms = 1000};
+    return bench_parse(argc, argv, defaults, "raw_pcap_loop", bigbuf_flag, usage);
 }
 
 static pcap_t *open_file(const options *o, char *err)
