@@ -967,11 +967,14 @@ static void t_deactivate_from_thread_waiting(void)
     cap_free(&c);
 }
 
+/* Shared by the tests that deactivate from another thread under a flood:
+ * what the packet callback saw, before and after the deactivation. */
 typedef struct flood {
     ipm_monitor *m;
     int tx;
-    atomic_int seen, deactivated, after, stop;
+    atomic_int seen, deactivated, after, stop_flood;
     int rc, active_after;
+    unsigned delay_us; /* before the deactivating thread acts */
 } flood;
 
 static int flood_on_packet(const ipm_packet_event *ev, void *user)
@@ -1846,27 +1849,9 @@ static void t_stats_filter_change(void)
 
 /* ---------------- deactivate from another thread, many times ---------------- */
 
-typedef struct stress {
-    ipm_monitor *m;
-    int tx;
-    atomic_int stop_flood, deactivated, after;
-    atomic_long seen;
-    unsigned delay_us;
-} stress;
-
-static int stress_on_packet(const ipm_packet_event *ev, void *user)
-{
-    stress *s = user;
-    (void)ev;
-    if (atomic_load(&s->deactivated))
-        atomic_fetch_add(&s->after, 1);
-    atomic_fetch_add(&s->seen, 1);
-    return 0;
-}
-
 static void *stress_flood(void *arg)
 {
-    stress *s = arg;
+    flood *s = arg;
     size_t sz[] = {100};
     while (!atomic_load(&s->stop_flood))
         udp_send(s->tx, T.a.ip4, PORT_A, 8, sz, 1, 0);
@@ -1875,7 +1860,7 @@ static void *stress_flood(void *arg)
 
 static void *stress_deactivate(void *arg)
 {
-    stress *s = arg;
+    flood *s = arg;
     struct timespec d = {0, (long)s->delay_us * 1000};
     nanosleep(&d, NULL);
     ipm_deactivate(s->m);
@@ -1888,9 +1873,9 @@ static void t_deactivate_thread_stress(void)
     t_setup_pair();
     int rx = udp_socket(T.a.ns, AF_INET, PORT_A);
     ipm_monitor *m = t_new_monitor("udp dst port 7001", 10);
-    stress s = {.m = m};
+    flood s = {.m = m};
     s.tx = udp_socket(T.b.ns, AF_INET, 0);
-    CHECK_OK(m, ipm_set_on_packet(m, stress_on_packet, &s));
+    CHECK_OK(m, ipm_set_on_packet(m, flood_on_packet, &s));
     pthread_t flood;
     REQUIRE(pthread_create(&flood, NULL, stress_flood, &s) == 0);
     unsigned seed = (unsigned)getpid();
@@ -1910,7 +1895,7 @@ static void t_deactivate_thread_stress(void)
     }
     atomic_store(&s.stop_flood, 1);
     pthread_join(flood, NULL);
-    printf("stress: %ld packets over 40 activations\n", (long)atomic_load(&s.seen));
+    printf("stress: %d packets over 40 activations\n", atomic_load(&s.seen));
     CHECK_INT(late, ==, 0);
     CHECK_INT(atomic_load(&s.after), ==, 0);
     CHECK_INT(atomic_load(&s.seen), >, 0);
