@@ -337,6 +337,10 @@ int ipm_do_events(ipm_monitor *m)
         rc = rc2;
     if (m->operation_mode == IPM_OM_STAT)
         fire_statistics(m);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (int i = 0; i < m->source_count; i++)
+        ipm_source_refresh_counters(m->sources[i], &now);
 
     atomic_store(&m->dispatching, 0);
     if (atomic_load(&m->stop_requested) || all_sources_ended(m)) {

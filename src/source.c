@@ -69,6 +69,13 @@ void ipm_source_take_baseline(ipm_source *s)
     memset(&s->last_stats, 0, sizeof s->last_stats);
 }
 
+void ipm_source_refresh_counters(ipm_source *s, const struct timespec *now)
+{
+    ipm_totals ignored;
+    if (s->poll_fd >= 0 && !s->failed && now->tv_sec - s->counters_read.tv_sec >= 1)
+        s->ops->stats(s, &ignored);
+}
+
 void ipm_source_set_direction(ipm_source *s, int direction)
 {
     if (direction == IPM_PACKET_DIRECTION_INCOMING || direction == IPM_PACKET_DIRECTION_OUTGOING) {

@@ -77,6 +77,11 @@ struct ipm_source {
     int64_t total_packets;
     struct timespec last_packet_time;
     ipm_totals baseline;   /* pcap_stats when the filter went in: see ipm_source_stats */
+    /* libpcap's counters are 32-bit: live sources add up their deltas in
+     * 64 bits, read at least once a second (ipm_refresh_counters). */
+    uint32_t counter_raw[3];
+    ipm_totals counter_wide;
+    struct timespec counters_read;
     ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 
     /* Files only: the stdio stream and its large read buffer, and the
@@ -105,6 +110,9 @@ void ipm_source_free(ipm_source *s);
  * window (unfiltered traffic) is the baseline and is left out. */
 int ipm_source_stats(ipm_source *s, ipm_totals *out);
 void ipm_source_take_baseline(ipm_source *s);
+/* Read a live source's counters if a second has passed since the last read,
+ * so that libpcap's 32-bit counters never wrap unseen. */
+void ipm_source_refresh_counters(ipm_source *s, const struct timespec *now);
 
 /* Called after a filter was installed: how direction is told from now on. */
 void ipm_source_set_direction(ipm_source *s, int direction);

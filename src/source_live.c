@@ -14,15 +14,25 @@
 #include <net/if_arp.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+/* pcap_stats' counters are unsigned 32-bit and wrap after 2^32 packets
+ * (about 71 minutes at 1 Mpps): add up the differences, modulo 2^32, in
+ * 64 bits. Read at least once a second, they cannot wrap twice unseen. */
 static int live_stats(ipm_source *s, ipm_totals *out)
 {
     struct pcap_stat st;
     if (pcap_stats(s->pcap, &st) != 0)
         return -1;
-    out->received = st.ps_recv;
-    out->dropped = st.ps_drop;
-    out->adapter_dropped = st.ps_ifdrop;
+    const uint32_t raw[3] = {st.ps_recv, st.ps_drop, st.ps_ifdrop};
+    int64_t *wide[3] = {&s->counter_wide.received, &s->counter_wide.dropped,
+                        &s->counter_wide.adapter_dropped};
+    for (int i = 0; i < 3; i++) {
+        *wide[i] += (uint32_t)(raw[i] - s->counter_raw[i]);
+        s->counter_raw[i] = raw[i];
+    }
+    clock_gettime(CLOCK_MONOTONIC, &s->counters_read);
+    *out = s->counter_wide;
     return 0;
 }
 
