@@ -208,7 +208,7 @@ static int on_packet(const ipm_packet_event *e, void *user)
 {
     capture_state *s = user;
     const capture_opts *o = s->o;
-    if ((cli_stop && !s->draining) || s->write_errno || (o->count && s->captured >= o->count)) {
+    if ((cli_stop && !s->draining) || s->write_errno) {
         ipm_deactivate(s->m);
         return 0;
     }

@@ -285,12 +285,7 @@ int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count)
         ipm_source_take_baseline(m->sources[i]);
     memset(&m->closed_totals, 0, sizeof m->closed_totals);
     if (rc != IPM_OK) {
-        int keep = m->last_error_code;
-        char message[IPM_ERRMSG_MAX];
-        memcpy(message, m->last_error, sizeof message);
-        ipm_close_sources(m);
-        memcpy(m->last_error, message, sizeof message);
-        m->last_error_code = keep;
+        ipm_close_sources(m); /* keeps the error that stopped the activation */
     } else {
         atomic_store(&m->active, 1);
         ipm_clear_error(m);

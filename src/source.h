@@ -28,7 +28,6 @@ typedef enum ipm_direction_method {
 typedef struct ipm_source ipm_source;
 
 typedef struct ipm_source_ops {
-    const char *kind; /* "live" or "file" */
     /* Hand every packet that is there to `handler` (user = the source), as
      * pcap_dispatch does: the count, 0 at the end of a file, PCAP_ERROR
      * with the message in s->error, or PCAP_ERROR_BREAK after a stop. */
@@ -59,7 +58,6 @@ struct ipm_source {
     unsigned ifindex;     /* the interface captured on; 0 for files and "any" */
     int finished;         /* end of file reached */
     int link_type;
-    int snaplen;          /* what the filter's return value truncates to */
     int ts_scale;         /* nanoseconds per unit of pcap_pkthdr.ts.tv_usec */
     int failed;           /* a read error closed this source's capture */
     int has_filter;       /* a program was ever given to libpcap */
@@ -84,9 +82,8 @@ struct ipm_source {
     struct timespec counters_read;
     ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 
-    /* Files only: the stdio stream and its large read buffer, and the
-     * mapping when the file is read in place. */
-    FILE *file;
+    /* Files only: libpcap's stdio buffer, and the mapping when the file is
+     * read in place. */
     char *file_buffer;
     struct ipm_file_map *map;
     char error[PCAP_ERRBUF_SIZE]; /* why dispatch returned PCAP_ERROR */

@@ -245,18 +245,17 @@ static void file_close(ipm_source *s)
     map_free(s->map);
     s->map = NULL;
     if (s->pcap)
-        pcap_close(s->pcap); /* also fcloses s->file */
+        pcap_close(s->pcap); /* also fcloses the stream using file_buffer */
     s->pcap = NULL;
-    s->file = NULL;
     free(s->file_buffer);
     s->file_buffer = NULL;
 }
 
 static const ipm_source_ops file_ops = {
-    "file", ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, file_stats, file_close,
+    ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, file_stats, file_close,
 };
 static const ipm_source_ops mapped_file_ops = {
-    "file", mapped_dispatch, mapped_set_filter, file_stats, file_close,
+    mapped_dispatch, mapped_set_filter, file_stats, file_close,
 };
 
 ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
@@ -289,10 +288,8 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
     s->pcap = p;
     /* The in-place reader always produces nanoseconds. */
     s->ts_scale = s->map || pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
-    s->file = f;
     s->file_buffer = buffer;
     s->link_type = s->event.link_type = pcap_datalink(p);
-    s->snaplen = pcap_snapshot(p);
     s->base_dir_method = s->link_type == DLT_LINUX_SLL    ? IPM_DIRMETHOD_SLL
                          : s->link_type == DLT_LINUX_SLL2 ? IPM_DIRMETHOD_SLL2
                                                           : IPM_DIRMETHOD_UNKNOWN;

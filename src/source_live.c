@@ -44,7 +44,7 @@ static void live_close(ipm_source *s)
 }
 
 static const ipm_source_ops live_ops = {
-    "live", ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, live_stats, live_close,
+    ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, live_stats, live_close,
 };
 
 /* Turn a failed pcap_activate() into an error with advice. */
@@ -148,7 +148,6 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     s->poll_fd = pcap_get_selectable_fd(p);
     s->ifindex = if_nametoindex(name);
     s->link_type = s->event.link_type = pcap_datalink(p);
-    s->snaplen = snaplen;
     choose_direction_method(s);
     return s;
 }
