@@ -71,28 +71,52 @@ extern "C" {
 #define IPM_IFTYPE_IEEE80211 71
 #define IPM_IFTYPE_TUNNEL 131
 
-/* Error codes. ipm_strerror() gives the generic text of each. */
+/* Error codes: one list, X(NAME, value, message), from which the enum below,
+ * ipm_strerror(), ipm_error_name() and the Python package's constants are
+ * all generated (as libuv does with UV_ERRNO_MAP). Add a code here, and to
+ * the Python stub python/ipmonitor/__init__.pyi. Values never change. */
+#define IPM_ERROR_MAP(X)                                                            \
+    X(OK, 0, "no error")                                                            \
+    /* NULL pointer or a value out of its range */                                  \
+    X(E_INVALID_ARGUMENT, -1, "invalid argument")                                   \
+    /* adapter index not in 0..adapter_count-1 */                                   \
+    X(E_INDEX_OUT_OF_RANGE, -2, "adapter index out of range")                       \
+    X(E_ACTIVE, -3, "not allowed while the monitor is active")                      \
+    X(E_NOT_ACTIVE, -4, "the monitor is not active")                                \
+    /* no adapter or file by that name */                                           \
+    X(E_ADAPTER_NOT_FOUND, -5, "adapter not found")                                 \
+    /* the filter expression does not compile */                                    \
+    X(E_BAD_FILTER, -6, "bad filter expression")                                    \
+    /* missing CAP_NET_RAW / CAP_NET_ADMIN */                                       \
+    X(E_PERMISSION, -7, "permission denied")                                        \
+    /* libpcap failed to open or read */                                            \
+    X(E_CAPTURE, -8, "capture error")                                               \
+    X(E_NO_MEMORY, -9, "out of memory")                                             \
+    /* unknown config setting or bad value */                                       \
+    X(E_CONFIG, -10, "bad configuration setting")                                   \
+    /* an event handler returned non-zero */                                        \
+    X(E_HANDLER, -11, "an event handler failed")                                    \
+    /* not supported by this adapter or platform */                                 \
+    X(E_UNSUPPORTED, -12, "not supported")                                          \
+    /* the adapter disappeared while monitored */                                   \
+    X(E_ADAPTER_GONE, -13, "the adapter disappeared")                               \
+    /* a capture file could not be read */                                          \
+    X(E_FILE, -14, "capture file error")                                            \
+    /* not allowed from inside an event handler, while the monitor is stopping,     \
+     * or from another thread while do_events runs */                               \
+    X(E_BUSY, -15, "not allowed from inside an event handler")
+
 typedef enum ipm_error {
-    IPM_OK = 0,
-    IPM_E_INVALID_ARGUMENT = -1, /* NULL pointer or a value out of its range */
-    IPM_E_INDEX_OUT_OF_RANGE = -2, /* adapter index not in 0..adapter_count-1 */
-    IPM_E_ACTIVE = -3,           /* not allowed while the monitor is active */
-    IPM_E_NOT_ACTIVE = -4,       /* needs an active monitor */
-    IPM_E_ADAPTER_NOT_FOUND = -5, /* no adapter or file by that name */
-    IPM_E_BAD_FILTER = -6,       /* filter expression does not compile */
-    IPM_E_PERMISSION = -7,       /* missing CAP_NET_RAW / CAP_NET_ADMIN */
-    IPM_E_CAPTURE = -8,          /* libpcap failed to open or read */
-    IPM_E_NO_MEMORY = -9,
-    IPM_E_CONFIG = -10,          /* unknown config setting or bad value */
-    IPM_E_HANDLER = -11,         /* an event handler returned non-zero */
-    IPM_E_UNSUPPORTED = -12,     /* not supported by this adapter or platform */
-    IPM_E_ADAPTER_GONE = -13,    /* the adapter disappeared while monitored */
-    IPM_E_FILE = -14,            /* a capture file could not be read */
-    IPM_E_BUSY = -15             /* not allowed from inside an event handler */
+#define IPM_ERROR_ENUM(name, value, message) IPM_##name = value,
+    IPM_ERROR_MAP(IPM_ERROR_ENUM)
+#undef IPM_ERROR_ENUM
 } ipm_error;
 
 /* The generic message of an error code ("unknown error" for others). */
 IPM_API const char *ipm_strerror(int code);
+/* The name of an error code without the IPM_ prefix ("E_BAD_FILTER", "OK"),
+ * or NULL for a value that is no code. */
+IPM_API const char *ipm_error_name(int code);
 
 /* ------------------------------------------------------------------ */
 /* The handle                                                          */
@@ -122,76 +146,87 @@ IPM_API int ipm_get_active(const ipm_monitor *m);
 /* adapter_count: number of adapters found by the last ipm_list_adapters(). */
 IPM_API int ipm_get_adapter_count(const ipm_monitor *m);
 
-/* adapter_buffer_size: kernel capture buffer (ring) in KB; 0 = libpcap's
- * default (2 MB on Linux). Default 1024. Settable only while inactive. */
-IPM_API int ipm_get_adapter_buffer_size(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_set_adapter_buffer_size(ipm_monitor *m, int adapter_index, int kb);
+/* The adapter properties: one list, from which the declarations below, the
+ * library's getters and setters, its adapter record, the per-adapter
+ * defaults and the Python members are generated. Each entry is
+ *     X(name, TYPE, ACCESS, min, max, default)
+ * and declares ipm_get_adapter_<name>(m, adapter_index) and, unless
+ * ACCESS is RO, ipm_set_adapter_<name>(m, adapter_index, value):
+ *   TYPE    INT (int), BOOL (int: 0 or 1; a setter takes any int, non-zero
+ *           is true), STRING (const char *, owned by the monitor, valid
+ *           until the next list_adapters)
+ *   ACCESS  RO read-only; IDLE settable only while the monitor is inactive
+ *           (it applies at activation); ANY settable at any time
+ *   min..max  the values a setter accepts (others: IPM_E_INVALID_ARGUMENT)
+ *   default   the reference's default (what list_adapters gives)
+ * Getters return the value, or a negative IPM_E_* code (NULL for strings)
+ * with the last error set; a bad index is IPM_E_INDEX_OUT_OF_RANGE. Adding a
+ * property is a line here plus its line in python/ipmonitor/__init__.pyi. */
+#define IPM_ADAPTER_PROPERTIES(X)                                                   \
+    /* kernel capture buffer (ring) in KB; 0 = libpcap's default (2 MB on Linux);  \
+     * 2^21 KB = 2 GiB because libpcap takes the size in bytes as an int */       \
+    X(buffer_size, INT, IDLE, 0, 2097151, 1024)                                     \
+    /* whether on_statistics reports this adapter in statistics mode */            \
+    X(collect_statistics, BOOL, ANY, 0, 1, 1)                                       \
+    /* libpcap's description, or one made from the kind of interface and its      \
+     * driver where libpcap has none */                                           \
+    X(description, STRING, RO, 0, 0, "")                                            \
+    /* the interface alias (ip link set X alias ...), or the name when none */    \
+    X(friendly_name, STRING, RO, 0, 0, "")                                          \
+    /* the OS interface index (ifindex); 0 for pseudo-devices such as "any" */    \
+    X(id, INT, RO, 0, 0, 0)                                                         \
+    /* the IANA ifType (IPM_IFTYPE_*) */                                            \
+    X(interface_type, INT, RO, 0, 0, 0)                                             \
+    /* "02-FC-00-00-00-01" (transmission order, upper-case hex, '-'), or "" */    \
+    X(mac_address, STRING, RO, 0, 0, "")                                            \
+    /* snapshot length: the most bytes of a packet passed in on_packet;           \
+     * 0 = 262144. Statistics mode ignores it and captures only the few bytes it   \
+     * needs (see config StatisticsDetail) */                                     \
+    X(max_packet_bytes, INT, IDLE, 0, 262144, 262144)                               \
+    /* the name to pass to ipm_activate() */                                        \
+    X(name, STRING, RO, 0, 0, "")                                                   \
+    /* in ms, the longest ipm_do_events() waits for packets, and the longest the  \
+     * kernel holds packets before handing them over; > 0 because libpcap leaves  \
+     * a zero timeout undefined (config ImmediateMode=True gives the lowest       \
+     * latency) */                                                                \
+    X(packet_timeout, INT, IDLE, 1, 3600000, 1000)                                  \
+    /* capture frames not addressed to this host; needs CAP_NET_ADMIN */          \
+    X(promiscuous_mode, BOOL, IDLE, 0, 1, 0)                                        \
+    /* 802.11 monitor (rfmon) mode; activation fails with IPM_E_UNSUPPORTED if    \
+     * the adapter cannot do it */                                                \
+    X(wi_fi_monitor_mode, BOOL, IDLE, 0, 1, 0)                                      \
+    /* pcap_can_set_rfmon() */                                                      \
+    X(wi_fi_monitor_mode_supported, BOOL, RO, 0, 0, 0)                              \
+    /* Beyond the reference: what users look for first. */                          \
+    X(is_up, BOOL, RO, 0, 0, 0)                                                     \
+    X(is_running, BOOL, RO, 0, 0, 0)                                                \
+    X(is_loopback, BOOL, RO, 0, 0, 0)                                               \
+    X(is_wireless, BOOL, RO, 0, 0, 0)                                               \
+    /* MTU in bytes; 0 when unknown */                                              \
+    X(mtu, INT, RO, 0, 0, 0)                                                        \
+    /* space-separated "address/prefix" lists, e.g. "10.0.0.1/24" and             \
+     * "fd00::1/64 fe80::1/64"; "" when none */                                   \
+    X(ipv4_addresses, STRING, RO, 0, 0, "")                                         \
+    X(ipv6_addresses, STRING, RO, 0, 0, "")
 
-/* adapter_collect_statistics: whether on_statistics reports this adapter in
- * statistics mode. Default 1. */
-IPM_API int ipm_get_adapter_collect_statistics(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_set_adapter_collect_statistics(ipm_monitor *m, int adapter_index, int value);
+/* The C type of each TYPE. */
+#define IPM_ADAPTER_CTYPE_INT int
+#define IPM_ADAPTER_CTYPE_BOOL int
+#define IPM_ADAPTER_CTYPE_STRING const char *
 
-/* adapter_description: libpcap's description, or one made from the kind of
- * interface and its driver where libpcap has none. Read-only. */
-IPM_API const char *ipm_get_adapter_description(const ipm_monitor *m, int adapter_index);
-
-/* adapter_friendly_name: the interface alias (ip link set X alias ...), or
- * the name when it has none. Read-only. */
-IPM_API const char *ipm_get_adapter_friendly_name(const ipm_monitor *m, int adapter_index);
-
-/* adapter_id: the OS interface index (ifindex); 0 for pseudo-devices with
- * none (e.g. "any"). Read-only. */
-IPM_API int ipm_get_adapter_id(const ipm_monitor *m, int adapter_index);
-
-/* adapter_interface_type: the IANA ifType (IPM_IFTYPE_*). Read-only. */
-IPM_API int ipm_get_adapter_interface_type(const ipm_monitor *m, int adapter_index);
-
-/* adapter_mac_address: "02-FC-00-00-00-01" (bytes in transmission order,
- * upper-case hex, separated by '-'), or "" when the adapter has none. */
-IPM_API const char *ipm_get_adapter_mac_address(const ipm_monitor *m, int adapter_index);
-
-/* adapter_max_packet_bytes: snapshot length, the most bytes of a packet
- * passed in on_packet; 0 = 262144. Default 262144. Settable only while
- * inactive. Statistics mode ignores it and captures only the few bytes it
- * needs (see config StatisticsDetail). */
-IPM_API int ipm_get_adapter_max_packet_bytes(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_set_adapter_max_packet_bytes(ipm_monitor *m, int adapter_index, int bytes);
-
-/* adapter_name: the name to pass to ipm_activate(). Read-only. */
-IPM_API const char *ipm_get_adapter_name(const ipm_monitor *m, int adapter_index);
-
-/* adapter_packet_timeout: in ms, the longest ipm_do_events() waits for
- * packets, and the longest the kernel holds packets before handing them
- * over. Default 1000. Must be > 0. Settable only while inactive. */
-IPM_API int ipm_get_adapter_packet_timeout(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_set_adapter_packet_timeout(ipm_monitor *m, int adapter_index, int ms);
-
-/* adapter_promiscuous_mode: capture frames not addressed to this host.
- * Default 0. Settable only while inactive. Needs CAP_NET_ADMIN. */
-IPM_API int ipm_get_adapter_promiscuous_mode(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_set_adapter_promiscuous_mode(ipm_monitor *m, int adapter_index, int value);
-
-/* adapter_wi_fi_monitor_mode: 802.11 monitor (rfmon) mode. Default 0.
- * Settable only while inactive; activation fails with IPM_E_UNSUPPORTED if
- * the adapter cannot do it. */
-IPM_API int ipm_get_adapter_wi_fi_monitor_mode(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_set_adapter_wi_fi_monitor_mode(ipm_monitor *m, int adapter_index, int value);
-
-/* adapter_wi_fi_monitor_mode_supported: pcap_can_set_rfmon(). Read-only. */
-IPM_API int ipm_get_adapter_wi_fi_monitor_mode_supported(const ipm_monitor *m, int adapter_index);
-
-/* Beyond the reference: what users look for first. All read-only. */
-IPM_API int ipm_get_adapter_is_up(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_get_adapter_is_running(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_get_adapter_is_loopback(const ipm_monitor *m, int adapter_index);
-IPM_API int ipm_get_adapter_is_wireless(const ipm_monitor *m, int adapter_index);
-/* MTU in bytes; 0 when unknown. */
-IPM_API int ipm_get_adapter_mtu(const ipm_monitor *m, int adapter_index);
-/* Space-separated "address/prefix" lists, e.g. "10.0.0.1/24" and
- * "fd00::1/64 fe80::1/64"; "" when none. */
-IPM_API const char *ipm_get_adapter_ipv4_addresses(const ipm_monitor *m, int adapter_index);
-IPM_API const char *ipm_get_adapter_ipv6_addresses(const ipm_monitor *m, int adapter_index);
+#define IPM_ADAPTER_SETTER_RO(name)
+#define IPM_ADAPTER_SETTER_IDLE(name) \
+    IPM_API int ipm_set_adapter_##name(ipm_monitor *m, int adapter_index, int value);
+#define IPM_ADAPTER_SETTER_ANY(name) IPM_ADAPTER_SETTER_IDLE(name)
+#define IPM_ADAPTER_DECLARE(name, type, access, min, max, def)                            \
+    IPM_API IPM_ADAPTER_CTYPE_##type ipm_get_adapter_##name(const ipm_monitor *m,         \
+                                                            int adapter_index);           \
+    IPM_ADAPTER_SETTER_##access(name)
+IPM_ADAPTER_PROPERTIES(IPM_ADAPTER_DECLARE)
+#undef IPM_ADAPTER_DECLARE
+#undef IPM_ADAPTER_SETTER_RO
+#undef IPM_ADAPTER_SETTER_IDLE
+#undef IPM_ADAPTER_SETTER_ANY
 
 /* direction: which packets to capture, IPM_PACKET_DIRECTION_*. Default ANY.
  * Applied in the kernel's socket filter; settable before and while active. */

@@ -6,6 +6,7 @@
  * properties of an adapter are kept across rebuilds by name, so listing again
  * never loses what the application configured.
  */
+#include "calls.h"
 #include "internal.h"
 #include "platform.h"
 #include "source.h"
@@ -18,24 +19,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The reference's defaults, from IPM_ADAPTER_PROPERTIES. */
 void ipm_adapter_settings_default(ipm_adapter_settings *s)
 {
-    s->buffer_size_kb = IPM_DEFAULT_BUFFER_KB;
-    s->collect_statistics = 1;
-    s->max_packet_bytes = IPM_DEFAULT_SNAPLEN;
-    s->packet_timeout_ms = IPM_DEFAULT_TIMEOUT_MS;
-    s->promiscuous = 0;
-    s->wifi_monitor = 0;
+#define DEFAULT_RO(name, def)
+#define DEFAULT_IDLE(name, def) s->name = (def);
+#define DEFAULT_ANY(name, def) s->name = (def);
+#define DEFAULT(name, type, access, min, max, def) DEFAULT_##access(name, def)
+    IPM_ADAPTER_PROPERTIES(DEFAULT)
+#undef DEFAULT
+#undef DEFAULT_RO
+#undef DEFAULT_IDLE
+#undef DEFAULT_ANY
 }
 
+/* Frees the adapter's strings: its read-only STRING properties. */
 static void adapter_free(ipm_adapter *a)
 {
-    free(a->name);
-    free(a->description);
-    free(a->friendly_name);
-    free(a->mac_address);
-    free(a->ipv4_addresses);
-    free(a->ipv6_addresses);
+#define FREE_INT(name)
+#define FREE_BOOL(name)
+#define FREE_STRING(name) free(a->name);
+#define FREE_RO(name, type) FREE_##type(name)
+#define FREE_IDLE(name, type)
+#define FREE_ANY(name, type)
+#define FREE(name, type, access, min, max, def) FREE_##access(name, type)
+    IPM_ADAPTER_PROPERTIES(FREE)
+#undef FREE
+#undef FREE_RO
+#undef FREE_IDLE
+#undef FREE_ANY
+#undef FREE_INT
+#undef FREE_BOOL
+#undef FREE_STRING
 }
 
 void ipm_adapters_free(ipm_adapter *list, int count)
@@ -144,11 +159,21 @@ static int adapter_fill(ipm_adapter *a, const pcap_if_t *dev, const ipm_os_link 
     a->mac_address = ipm_strdup(mac);
     a->ipv4_addresses = ipm_strdup(v4);
     a->ipv6_addresses = ipm_strdup(v6);
-    a->wifi_monitor_supported = a->is_wireless && can_set_rfmon(dev->name);
+    a->wi_fi_monitor_mode_supported = a->is_wireless && can_set_rfmon(dev->name);
     if (!a->name || !a->description || !a->friendly_name || !a->mac_address ||
         !a->ipv4_addresses || !a->ipv6_addresses)
         return -1;
     return 0;
+}
+
+/* Also used inside the library, where it must not touch the error record:
+ * hence the lookup apart from the public call's guard. */
+static int find_adapter(const ipm_monitor *m, const char *name)
+{
+    for (int i = 0; i < m->adapter_count; i++)
+        if (strcmp(m->adapters[i].name, name) == 0)
+            return i;
+    return IPM_E_ADAPTER_NOT_FOUND;
 }
 
 /* Keep the settings of adapters that were listed before, by name. */
@@ -168,8 +193,9 @@ int ipm_list_adapters(ipm_monitor *m)
     int nlinks = 0, n = 0, cap = 0;
     ipm_adapter *list = NULL;
 
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_list_adapters, NULL);
+    if (rc != IPM_OK)
+        return rc;
     if (pcap_findalldevs(&devs, err) != 0)
         return ipm_fail(m, IPM_E_CAPTURE, "cannot list adapters: %s", err);
     if (ipm_os_list_links(&links, &nlinks) != 0)
@@ -193,10 +219,9 @@ int ipm_list_adapters(ipm_monitor *m)
     m->adapter_count = n;
     /* Active sources keep running; re-point their events at the new list. */
     for (int i = 0; i < m->source_count; i++) {
-        int index = ipm_find_adapter(m, m->sources[i]->name);
+        int index = find_adapter(m, m->sources[i]->name);
         m->sources[i]->event.adapter_index = index >= 0 ? index : -1;
     }
-    ipm_clear_error(m);
     return IPM_OK;
 oom:
     pcap_freealldevs(devs);
@@ -207,27 +232,31 @@ oom:
 
 int ipm_find_adapter(const ipm_monitor *m, const char *name)
 {
-    if (!m || !name)
-        return IPM_E_INVALID_ARGUMENT;
-    for (int i = 0; i < m->adapter_count; i++)
-        if (strcmp(m->adapters[i].name, name) == 0)
-            return i;
-    return IPM_E_ADAPTER_NOT_FOUND;
+    int rc = ipm_enter(m, IPM_CALL_find_adapter, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (!name)
+        return ipm_fail(m, IPM_E_INVALID_ARGUMENT, "find_adapter needs a name, not NULL");
+    return find_adapter(m, name);
+}
+
+int ipm_adapter_index(const ipm_monitor *m, const char *name)
+{
+    return find_adapter(m, name);
 }
 
 int ipm_get_adapter_count(const ipm_monitor *m)
 {
-    return m ? m->adapter_count : IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_get_adapter_count, NULL);
+    return rc != IPM_OK ? rc : m->adapter_count;
 }
 
 /* ---- the adapter_* properties ------------------------------------------ */
 
 const ipm_adapter *ipm_adapter_at(const ipm_monitor *m, int index)
 {
-    if (!m)
-        return NULL;
     if (index < 0 || index >= m->adapter_count) {
-        ipm_fail((ipm_monitor *)m, IPM_E_INDEX_OUT_OF_RANGE,
+        ipm_fail(m, IPM_E_INDEX_OUT_OF_RANGE,
                  "adapter index %d is out of range: there are %d adapters (0..%d); call "
                  "list_adapters first",
                  index, m->adapter_count, m->adapter_count - 1);
@@ -236,104 +265,55 @@ const ipm_adapter *ipm_adapter_at(const ipm_monitor *m, int index)
     return &m->adapters[index];
 }
 
-static int get_int(const ipm_monitor *m, int index, size_t offset)
+/* The checks every adapter setter shares, after its guard: index and value
+ * range; then the value is stored. A setting that may change while active
+ * also goes to the running source of that adapter. */
+static int set_setting(ipm_monitor *m, int index, ipm_call call, const char *property,
+                       size_t offset, int value, int min, int max)
 {
-    const ipm_adapter *a = ipm_adapter_at(m, index);
-    if (!a)
-        return m ? IPM_E_INDEX_OUT_OF_RANGE : IPM_E_INVALID_ARGUMENT;
-    return *(const int *)((const char *)a + offset);
-}
-
-static const char *get_string(const ipm_monitor *m, int index, size_t offset)
-{
-    const ipm_adapter *a = ipm_adapter_at(m, index);
-    return a ? *(char *const *)((const char *)a + offset) : NULL;
-}
-
-/* Common checks of a setter: monitor, index, inactive, value range. */
-static int set_int(ipm_monitor *m, int index, size_t offset, const char *property, int value,
-                   int min, int max, int allowed_while_active)
-{
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, call, property);
+    if (rc != IPM_OK)
+        return rc;
     if (!ipm_adapter_at(m, index))
         return IPM_E_INDEX_OUT_OF_RANGE;
-    if (!allowed_while_active && atomic_load(&m->active))
-        return ipm_fail(m, IPM_E_ACTIVE,
-                        "%s can be changed only while the monitor is inactive: call "
-                        "deactivate first",
-                        property);
     if (value < min || value > max)
         return ipm_fail(m, IPM_E_INVALID_ARGUMENT, "%s must be between %d and %d, not %d",
                         property, min, max, value);
-    *(int *)((char *)&m->adapters[index] + offset) = value;
-    ipm_clear_error(m);
+    *(int *)((char *)&m->adapters[index].settings + offset) = value;
+    for (int s = 0; call == IPM_CALL_set_adapter_property_any && s < m->source_count; s++)
+        if (m->sources[s]->event.adapter_index == index)
+            *(int *)((char *)&m->sources[s]->settings + offset) = value;
     return IPM_OK;
 }
 
-#define SETTING(field) offsetof(ipm_adapter, settings.field)
-#define FIELD(field) offsetof(ipm_adapter, field)
+/* The getters and setters, generated from IPM_ADAPTER_PROPERTIES. A getter
+ * answers a negative code (NULL for strings) when the index is bad. */
+#define PLACE_RO(name) name
+#define PLACE_IDLE(name) settings.name
+#define PLACE_ANY(name) settings.name
+#define FAILED_INT(code) (code)
+#define FAILED_BOOL(code) (code)
+#define FAILED_STRING(code) NULL
+#define VALUE_INT(v) (v)
+#define VALUE_BOOL(v) (!!(v))
+#define SETTER_RO(name, type, min, max)
+#define SETTER_IDLE(name, type, min, max) SETTER(name, type, min, max, set_adapter_property_idle)
+#define SETTER_ANY(name, type, min, max) SETTER(name, type, min, max, set_adapter_property_any)
+#define SETTER(name, type, min, max, call)                                                 \
+    int ipm_set_adapter_##name(ipm_monitor *m, int i, int value)                           \
+    {                                                                                      \
+        return set_setting(m, i, IPM_CALL_##call, "adapter_" #name,                        \
+                           offsetof(ipm_adapter_settings, name), VALUE_##type(value), min, \
+                           max);                                                           \
+    }
+#define PROPERTY(name, type, access, min, max, def)                                        \
+    IPM_ADAPTER_CTYPE_##type ipm_get_adapter_##name(const ipm_monitor *m, int i)           \
+    {                                                                                      \
+        int rc_ = ipm_enter(m, IPM_CALL_get_adapter_property, NULL);                       \
+        const ipm_adapter *a = rc_ == IPM_OK ? ipm_adapter_at(m, i) : NULL;                \
+        return a ? a->PLACE_##access(name)                                                 \
+                 : FAILED_##type(rc_ == IPM_OK ? IPM_E_INDEX_OUT_OF_RANGE : rc_);          \
+    }                                                                                      \
+    SETTER_##access(name, type, min, max)
 
-int ipm_get_adapter_buffer_size(const ipm_monitor *m, int i) { return get_int(m, i, SETTING(buffer_size_kb)); }
-int ipm_get_adapter_collect_statistics(const ipm_monitor *m, int i) { return get_int(m, i, SETTING(collect_statistics)); }
-int ipm_get_adapter_max_packet_bytes(const ipm_monitor *m, int i) { return get_int(m, i, SETTING(max_packet_bytes)); }
-int ipm_get_adapter_packet_timeout(const ipm_monitor *m, int i) { return get_int(m, i, SETTING(packet_timeout_ms)); }
-int ipm_get_adapter_promiscuous_mode(const ipm_monitor *m, int i) { return get_int(m, i, SETTING(promiscuous)); }
-int ipm_get_adapter_wi_fi_monitor_mode(const ipm_monitor *m, int i) { return get_int(m, i, SETTING(wifi_monitor)); }
-int ipm_get_adapter_id(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(id)); }
-int ipm_get_adapter_interface_type(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(interface_type)); }
-int ipm_get_adapter_wi_fi_monitor_mode_supported(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(wifi_monitor_supported)); }
-int ipm_get_adapter_is_up(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(is_up)); }
-int ipm_get_adapter_is_running(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(is_running)); }
-int ipm_get_adapter_is_loopback(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(is_loopback)); }
-int ipm_get_adapter_is_wireless(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(is_wireless)); }
-int ipm_get_adapter_mtu(const ipm_monitor *m, int i) { return get_int(m, i, FIELD(mtu)); }
-
-const char *ipm_get_adapter_description(const ipm_monitor *m, int i) { return get_string(m, i, FIELD(description)); }
-const char *ipm_get_adapter_friendly_name(const ipm_monitor *m, int i) { return get_string(m, i, FIELD(friendly_name)); }
-const char *ipm_get_adapter_mac_address(const ipm_monitor *m, int i) { return get_string(m, i, FIELD(mac_address)); }
-const char *ipm_get_adapter_name(const ipm_monitor *m, int i) { return get_string(m, i, FIELD(name)); }
-const char *ipm_get_adapter_ipv4_addresses(const ipm_monitor *m, int i) { return get_string(m, i, FIELD(ipv4_addresses)); }
-const char *ipm_get_adapter_ipv6_addresses(const ipm_monitor *m, int i) { return get_string(m, i, FIELD(ipv6_addresses)); }
-
-int ipm_set_adapter_buffer_size(ipm_monitor *m, int i, int kb)
-{
-    /* 2^21 KB = 2 GiB: libpcap takes the size in bytes as an int. */
-    return set_int(m, i, SETTING(buffer_size_kb), "adapter_buffer_size (KB)", kb, 0, 2097151, 0);
-}
-
-int ipm_set_adapter_max_packet_bytes(ipm_monitor *m, int i, int bytes)
-{
-    return set_int(m, i, SETTING(max_packet_bytes), "adapter_max_packet_bytes", bytes, 0,
-                   IPM_DEFAULT_SNAPLEN, 0);
-}
-
-int ipm_set_adapter_packet_timeout(ipm_monitor *m, int i, int ms)
-{
-    /* libpcap leaves a zero timeout undefined on Linux: require a positive
-     * one (config ImmediateMode=True gives the lowest latency). */
-    return set_int(m, i, SETTING(packet_timeout_ms), "adapter_packet_timeout (ms)", ms, 1,
-                   3600 * 1000, 0);
-}
-
-int ipm_set_adapter_promiscuous_mode(ipm_monitor *m, int i, int value)
-{
-    return set_int(m, i, SETTING(promiscuous), "adapter_promiscuous_mode", !!value, 0, 1, 0);
-}
-
-int ipm_set_adapter_wi_fi_monitor_mode(ipm_monitor *m, int i, int value)
-{
-    return set_int(m, i, SETTING(wifi_monitor), "adapter_wi_fi_monitor_mode", !!value, 0, 1, 0);
-}
-
-int ipm_set_adapter_collect_statistics(ipm_monitor *m, int i, int value)
-{
-    /* Only chooses which on_statistics events fire, so it may change while
-     * active: update the running source of this adapter too. */
-    int rc = set_int(m, i, SETTING(collect_statistics), "adapter_collect_statistics", !!value,
-                     0, 1, 1);
-    for (int s = 0; rc == IPM_OK && s < m->source_count; s++)
-        if (m->sources[s]->event.adapter_index == i)
-            m->sources[s]->settings.collect_statistics = !!value;
-    return rc;
-}
+IPM_ADAPTER_PROPERTIES(PROPERTY)

@@ -12,6 +12,7 @@
  *                      by direction, protocol and address family
  * The two booleans apply at activation, so they are refused while active.
  */
+#include "calls.h"
 #include "source.h"
 
 #include <ctype.h>
@@ -111,7 +112,7 @@ static const char *assign(ipm_monitor *m, const setting *s, const char *value)
                  s->name, value);
         return NULL;
     }
-    if (m->source_count) {
+    if (ipm_state_of(m) != IPM_STATE_IDLE) {
         ipm_fail(m, IPM_E_ACTIVE, "config setting %s applies at activation: set it while the "
                  "monitor is inactive", s->name);
         return NULL;
@@ -133,7 +134,7 @@ static const char *trim(char *text)
 const char *ipm_config(ipm_monitor *m, const char *configuration_string)
 {
     char buf[1024];
-    if (!m)
+    if (ipm_enter(m, IPM_CALL_config, NULL) != IPM_OK)
         return NULL;
     if (!configuration_string) {
         ipm_fail(m, IPM_E_INVALID_ARGUMENT, "config needs \"NAME\" or \"NAME=VALUE\", not NULL");

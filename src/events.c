@@ -7,6 +7,7 @@
  * place: nothing on that way allocates, locks, formats or makes a system
  * call. Errors, statistics events and the wait happen once per do_events.
  */
+#include "calls.h"
 #include "source.h"
 
 #include <errno.h>
@@ -185,7 +186,7 @@ static int socket_error(ipm_monitor *m, ipm_source *s)
         s->failed = 1;
         ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
                        "adapter \"%s\" disappeared: its capture is closed", s->name);
-        return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error_description);
+        return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
     }
     if (err == ENETDOWN)
         ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
@@ -210,8 +211,8 @@ static int wait_for_packets(ipm_monitor *m)
             timeout = 0; /* a file is always ready */
             continue;
         }
-        if (s->settings.packet_timeout_ms < timeout)
-            timeout = s->settings.packet_timeout_ms;
+        if (s->settings.packet_timeout < timeout)
+            timeout = s->settings.packet_timeout;
         polled[n] = s;
         fds[n++] = (struct pollfd){.fd = s->poll_fd, .events = POLLIN};
     }
@@ -242,7 +243,7 @@ static int dispatch_all(ipm_monitor *m)
             s->failed = 1;
             ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                            "reading \"%s\" failed: %s", s->name, s->error);
-            rc = ipm_fail(m, IPM_E_CAPTURE, "%s", m->error_description);
+            rc = ipm_fail(m, IPM_E_CAPTURE, "%s", m->error->description);
         } else if (n >= 0 && s->poll_fd < 0) {
             s->finished = 1; /* a file read to its end */
         }
@@ -319,19 +320,18 @@ static int all_sources_ended(const ipm_monitor *m)
 
 int ipm_do_events(ipm_monitor *m)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
-    if (ipm_in_own_callback(m))
-        return ipm_fail(m, IPM_E_BUSY, "do_events cannot be called from inside an event handler");
+    int rc = ipm_enter(m, IPM_CALL_do_events, NULL);
+    if (rc != IPM_OK)
+        return rc;
     pthread_mutex_lock(&m->run_lock);
-    if (!atomic_load(&m->active) || m->source_count == 0) {
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE || m->source_count == 0) {
         pthread_mutex_unlock(&m->run_lock);
         return IPM_OK;
     }
     m->dispatch_thread = pthread_self();
     atomic_store(&m->dispatching, 1);
 
-    int rc = wait_for_packets(m);
+    rc = wait_for_packets(m);
     int rc2 = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
     if (rc == IPM_OK)
         rc = rc2;
@@ -343,10 +343,10 @@ int ipm_do_events(ipm_monitor *m)
         ipm_source_refresh_counters(m->sources[i], &now);
 
     atomic_store(&m->dispatching, 0);
-    if (atomic_load(&m->stop_requested) || all_sources_ended(m)) {
-        ipm_close_sources(m);
-        atomic_store(&m->active, 0);
-    }
+    if (atomic_load(&m->stop_requested) || all_sources_ended(m))
+        ipm_close_sources(m); /* -> idle */
     pthread_mutex_unlock(&m->run_lock);
+    if (m->free_pending) /* ipm_free was called inside a callback */
+        ipm_free_now(m);
     return rc;
 }

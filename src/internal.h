@@ -17,29 +17,33 @@
 
 #define IPM_ERRMSG_MAX 768
 #define IPM_MAX_SOURCES 64
-
-/* Reference defaults of the per-adapter settings. */
-#define IPM_DEFAULT_BUFFER_KB 1024
+/* libpcap's largest snapshot length: "whole packets". */
 #define IPM_DEFAULT_SNAPLEN 262144
-#define IPM_DEFAULT_TIMEOUT_MS 1000
 
-/* The settable per-adapter properties; they take effect at activation. */
+/* The adapter record, generated from IPM_ADAPTER_PROPERTIES (ipmonitor.h):
+ * the settable properties form ipm_adapter_settings, which each source copies
+ * at activation; the read-only ones are the adapter's metadata. */
+#define IPM_FIELD_INT int
+#define IPM_FIELD_BOOL int
+#define IPM_FIELD_STRING char *
+#define IPM_SETTING_FIELD_RO(name, type)
+#define IPM_SETTING_FIELD_IDLE(name, type) IPM_FIELD_##type name;
+#define IPM_SETTING_FIELD_ANY(name, type) IPM_FIELD_##type name;
+#define IPM_METADATA_FIELD_RO(name, type) IPM_FIELD_##type name;
+#define IPM_METADATA_FIELD_IDLE(name, type)
+#define IPM_METADATA_FIELD_ANY(name, type)
+
 typedef struct ipm_adapter_settings {
-    int buffer_size_kb;
-    int collect_statistics;
-    int max_packet_bytes;
-    int packet_timeout_ms;
-    int promiscuous;
-    int wifi_monitor;
+#define IPM_SETTING_FIELD(name, type, access, min, max, def) IPM_SETTING_FIELD_##access(name, type)
+    IPM_ADAPTER_PROPERTIES(IPM_SETTING_FIELD)
+#undef IPM_SETTING_FIELD
 } ipm_adapter_settings;
 
 /* One entry of the adapter list: libpcap's device joined with OS metadata. */
 typedef struct ipm_adapter {
-    char *name, *description, *friendly_name, *mac_address;
-    char *ipv4_addresses, *ipv6_addresses;
-    int id, interface_type, mtu;
-    int is_up, is_running, is_loopback, is_wireless;
-    int wifi_monitor_supported;
+#define IPM_METADATA_FIELD(name, type, access, min, max, def) IPM_METADATA_FIELD_##access(name, type)
+    IPM_ADAPTER_PROPERTIES(IPM_METADATA_FIELD)
+#undef IPM_METADATA_FIELD
     ipm_adapter_settings settings;
 } ipm_adapter;
 
@@ -49,6 +53,18 @@ typedef struct ipm_totals {
 } ipm_totals;
 
 struct ipm_source;
+
+/* The monitor's life cycle. STOPPING: deactivate was called inside a
+ * callback (or from another thread); `active` already reads 0, but the
+ * sources stay open until do_events unwinds and closes them. */
+typedef enum ipm_state { IPM_STATE_IDLE, IPM_STATE_ACTIVE, IPM_STATE_STOPPING } ipm_state;
+
+/* What ipm_last_error() and on_error report. */
+typedef struct ipm_error_record {
+    int code;
+    char message[IPM_ERRMSG_MAX];
+    char description[IPM_ERRMSG_MAX]; /* of the on_error event being fired */
+} ipm_error_record;
 
 struct ipm_monitor {
     /* Properties. */
@@ -73,9 +89,10 @@ struct ipm_monitor {
     char *netfilter_guid;
     char *config_value; /* the last string config() returned */
 
-    /* Active state. `active` is what users see; the sources may outlive it
-     * briefly when deactivate is called from inside a callback. */
-    atomic_int active;
+    /* The state (see ipm_state), read through ipm_state_of(). Atomic
+     * because get_active and deactivate may run in another thread. */
+    atomic_int state;
+    int free_pending; /* ipm_free was called inside a callback: free on unwind */
     struct ipm_source *sources[IPM_MAX_SOURCES];
     int source_count;
     ipm_totals closed_totals; /* of sources already closed this activation */
@@ -89,16 +106,18 @@ struct ipm_monitor {
     pthread_t dispatch_thread;
     int wake_fd;
 
-    /* Errors. */
-    int last_error_code;
-    char last_error[IPM_ERRMSG_MAX];
-    char error_description[IPM_ERRMSG_MAX]; /* for on_error events */
+    /* The last error. Kept out of line: getters take a const monitor and
+     * still record why they failed (a bad index), the one part of the
+     * monitor that a const call may change, as C++ would say `mutable`. */
+    ipm_error_record *error;
 };
 
 /* errors.c */
-int ipm_fail(ipm_monitor *m, int code, const char *fmt, ...)
+/* Record `code` and a message saying what went wrong and what to do; returns
+ * code. */
+int ipm_fail(const ipm_monitor *m, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void ipm_clear_error(ipm_monitor *m);
+void ipm_clear_error(const ipm_monitor *m);
 void ipm_fire_error(ipm_monitor *m, int code, int handler_result, int adapter_index,
                     const char *adapter, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -106,7 +125,10 @@ void ipm_fire_error(ipm_monitor *m, int code, int handler_result, int adapter_in
 /* adapters.c */
 void ipm_adapter_settings_default(ipm_adapter_settings *s);
 void ipm_adapters_free(ipm_adapter *list, int count);
+/* The adapter at `index`, or NULL with IPM_E_INDEX_OUT_OF_RANGE recorded. */
 const ipm_adapter *ipm_adapter_at(const ipm_monitor *m, int index);
+/* ipm_find_adapter without the entry guard, for the library's own use. */
+int ipm_adapter_index(const ipm_monitor *m, const char *name);
 
 /* filter.c */
 int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression);
@@ -114,7 +136,11 @@ int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction);
 
 /* monitor.c */
 int ipm_in_own_callback(const ipm_monitor *m);
+ipm_state ipm_state_of(const ipm_monitor *m);
 void ipm_close_sources(ipm_monitor *m);
+/* Release an idle monitor (ipm_free's second half, also run by do_events
+ * for an ipm_free deferred from a callback). */
+void ipm_free_now(ipm_monitor *m);
 
 /* Small helpers. */
 char *ipm_strdup(const char *s);

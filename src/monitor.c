@@ -3,11 +3,13 @@
  * properties and the idle/active state machine (activate, deactivate,
  * get_statistics).
  *
- * State: idle (no sources) -> active (sources open, `active` = 1) -> idle.
- * A deactivate from inside a handler only marks the stop; do_events closes
- * the sources when the dispatch unwinds, so no libpcap handle is closed
- * while libpcap is still using it.
+ * State (ipm_state): idle -> active (sources open) -> idle, or active ->
+ * stopping -> idle when deactivate is called inside a handler (or from
+ * another thread): it only marks the stop, and do_events closes the sources
+ * when the dispatch unwinds, so no libpcap handle is closed while libpcap is
+ * still using it. ipm_free inside a handler is deferred the same way.
  */
+#include "calls.h"
 #include "source.h"
 
 #include <stdlib.h>
@@ -47,30 +49,46 @@ ipm_monitor *ipm_new(void)
     m->operation_mode = IPM_OM_CAPTURE;
     m->filter = ipm_strdup("");
     m->netfilter_guid = ipm_strdup("");
+    m->error = calloc(1, sizeof *m->error);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (!m->filter || !m->netfilter_guid || m->wake_fd < 0 ||
+    if (!m->filter || !m->netfilter_guid || !m->error || m->wake_fd < 0 ||
         pthread_mutex_init(&m->run_lock, NULL) != 0) {
         if (m->wake_fd >= 0)
             close(m->wake_fd);
         free(m->filter);
         free(m->netfilter_guid);
+        free(m->error);
         free(m);
         return NULL;
     }
     return m;
 }
 
+/* Inside a callback the monitor is still in use by the do_events below it:
+ * mark it, stop the capture, and let do_events free it as it returns. From
+ * another thread while do_events runs it is refused (nothing is freed). */
 void ipm_free(ipm_monitor *m)
 {
-    if (!m)
+    if (ipm_enter(m, IPM_CALL_free, NULL) != IPM_OK)
         return;
+    if (ipm_in_own_callback(m)) {
+        ipm_deactivate(m);
+        m->free_pending = 1;
+        return;
+    }
     ipm_deactivate(m);
+    ipm_free_now(m);
+}
+
+void ipm_free_now(ipm_monitor *m)
+{
     ipm_adapters_free(m->adapters, m->adapter_count);
     free(m->filter);
     free(m->netfilter_guid);
     free(m->config_value);
     close(m->wake_fd);
     pthread_mutex_destroy(&m->run_lock);
+    free(m->error);
     free(m);
 }
 
@@ -79,95 +97,100 @@ int ipm_in_own_callback(const ipm_monitor *m)
     return atomic_load(&m->dispatching) && pthread_equal(m->dispatch_thread, pthread_self());
 }
 
+ipm_state ipm_state_of(const ipm_monitor *m)
+{
+    return (ipm_state)atomic_load(&m->state);
+}
+
 /* ---- monitor-wide properties ------------------------------------------ */
 
 int ipm_get_active(const ipm_monitor *m)
 {
-    return m ? atomic_load(&m->active) : IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_get_active, NULL);
+    return rc != IPM_OK ? rc : ipm_state_of(m) == IPM_STATE_ACTIVE;
 }
 
 int ipm_get_direction(const ipm_monitor *m)
 {
-    return m ? m->direction : IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_get_direction, NULL);
+    return rc != IPM_OK ? rc : m->direction;
 }
 
 int ipm_set_direction(ipm_monitor *m, int direction)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_set_direction, "direction");
+    if (rc != IPM_OK)
+        return rc;
     if (direction < IPM_PACKET_DIRECTION_ANY || direction > IPM_PACKET_DIRECTION_OUTGOING)
         return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
                         "direction must be 0 (ANY), 1 (INCOMING) or 2 (OUTGOING), not %d",
                         direction);
     if (m->source_count) {
-        int rc = ipm_filter_apply_all(m, m->filter, direction);
+        rc = ipm_filter_apply_all(m, m->filter, direction);
         if (rc != IPM_OK)
             return rc;
     }
     m->direction = direction;
-    ipm_clear_error(m);
     return IPM_OK;
 }
 
 const char *ipm_get_filter(const ipm_monitor *m)
 {
-    return m ? m->filter : NULL;
+    return ipm_enter(m, IPM_CALL_get_filter, NULL) == IPM_OK ? m->filter : NULL;
 }
 
 int ipm_set_filter(ipm_monitor *m, const char *expression)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_set_filter, "filter");
+    if (rc != IPM_OK)
+        return rc;
     if (!expression)
         expression = "";
-    int rc = m->source_count ? ipm_filter_apply_all(m, expression, m->direction)
+    rc = m->source_count ? ipm_filter_apply_all(m, expression, m->direction)
                              : ipm_filter_check_any_link_type(m, expression);
     if (rc != IPM_OK)
         return rc;
     if (ipm_replace_string(&m->filter, expression) != IPM_OK)
         return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while setting the filter");
-    ipm_clear_error(m);
     return IPM_OK;
 }
 
 int ipm_get_operation_mode(const ipm_monitor *m)
 {
-    return m ? m->operation_mode : IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_get_operation_mode, NULL);
+    return rc != IPM_OK ? rc : m->operation_mode;
 }
 
 int ipm_set_operation_mode(ipm_monitor *m, int mode)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_set_operation_mode, "changing operation_mode");
+    if (rc != IPM_OK)
+        return rc;
     if (mode != IPM_OM_CAPTURE && mode != IPM_OM_STAT)
         return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
                         "operation_mode must be 0 (capture) or 1 (statistics), not %d", mode);
-    if (m->source_count && mode != m->operation_mode)
-        return ipm_fail(m, IPM_E_ACTIVE,
-                        "operation_mode can be changed only while the monitor is inactive: "
-                        "call deactivate first");
     m->operation_mode = mode;
-    ipm_clear_error(m);
     return IPM_OK;
 }
 
 int64_t ipm_get_tag(const ipm_monitor *m)
 {
-    return m ? m->tag : 0;
+    return ipm_enter(m, IPM_CALL_get_tag, NULL) == IPM_OK ? m->tag : 0;
 }
 
 int ipm_set_tag(ipm_monitor *m, int64_t tag)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
-    m->tag = tag;
-    return IPM_OK;
+    int rc = ipm_enter(m, IPM_CALL_set_tag, NULL);
+    if (rc == IPM_OK)
+        m->tag = tag;
+    return rc;
 }
 
 int ipm_set_on_packet(ipm_monitor *m, ipm_packet_cb cb, void *user)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_set_on_packet, NULL);
+    if (rc != IPM_OK)
+        return rc;
     m->on_packet = cb;
     m->on_packet_user = user;
     return IPM_OK;
@@ -175,8 +198,9 @@ int ipm_set_on_packet(ipm_monitor *m, ipm_packet_cb cb, void *user)
 
 int ipm_set_on_statistics(ipm_monitor *m, ipm_statistics_cb cb, void *user)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_set_on_statistics, NULL);
+    if (rc != IPM_OK)
+        return rc;
     m->on_statistics = cb;
     m->on_statistics_user = user;
     return IPM_OK;
@@ -184,8 +208,9 @@ int ipm_set_on_statistics(ipm_monitor *m, ipm_statistics_cb cb, void *user)
 
 int ipm_set_on_error(ipm_monitor *m, ipm_error_cb cb, void *user)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_set_on_error, NULL);
+    if (rc != IPM_OK)
+        return rc;
     m->on_error = cb;
     m->on_error_user = user;
     return IPM_OK;
@@ -218,7 +243,7 @@ static int looks_like_path(const char *name)
 static ipm_source *open_source(ipm_monitor *m, const char *name)
 {
     ipm_adapter_settings defaults;
-    int index = ipm_find_adapter(m, name);
+    int index = ipm_adapter_index(m, name);
     if (index >= 0)
         return ipm_source_open_live(m, name, index, &m->adapters[index].settings);
     ipm_adapter_settings_default(&defaults);
@@ -247,24 +272,10 @@ static int check_names(ipm_monitor *m, const char *const *adapters, int count)
     return IPM_OK;
 }
 
-static int check_can_activate(ipm_monitor *m)
+/* Both activate calls, after their entry guard. */
+static int activate_sources(ipm_monitor *m, const char *const *adapters, int count)
 {
-    if (atomic_load(&m->active))
-        return ipm_fail(m, IPM_E_ACTIVE, "the monitor is already active on \"%s\": call "
-                        "deactivate first", m->sources[0]->name);
-    if (m->source_count) /* deactivated from a handler; closes when it returns */
-        return ipm_fail(m, IPM_E_BUSY, "the monitor is still stopping: activate again after "
-                        "do_events returns");
-    return IPM_OK;
-}
-
-int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count)
-{
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
     int rc = check_names(m, adapters, count);
-    if (rc == IPM_OK)
-        rc = check_can_activate(m);
     if (rc != IPM_OK)
         return rc;
     if (m->adapter_count == 0)
@@ -274,7 +285,7 @@ int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count)
     for (int i = 0; i < count; i++) {
         ipm_source *s = open_source(m, adapters[i]);
         if (!s) {
-            rc = m->last_error_code;
+            rc = m->error->code;
             break;
         }
         m->sources[m->source_count++] = s;
@@ -287,16 +298,23 @@ int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count)
     if (rc != IPM_OK) {
         ipm_close_sources(m); /* keeps the error that stopped the activation */
     } else {
-        atomic_store(&m->active, 1);
-        ipm_clear_error(m);
+        atomic_store(&m->state, IPM_STATE_ACTIVE);
+        ipm_clear_error(m); /* list_adapters' failure above is not the caller's */
     }
     pthread_mutex_unlock(&m->run_lock);
     return rc;
 }
 
+int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count)
+{
+    int rc = ipm_enter(m, IPM_CALL_activate_many, NULL);
+    return rc != IPM_OK ? rc : activate_sources(m, adapters, count);
+}
+
 int ipm_activate(ipm_monitor *m, const char *adapter)
 {
-    return ipm_activate_many(m, &adapter, 1);
+    int rc = ipm_enter(m, IPM_CALL_activate, NULL);
+    return rc != IPM_OK ? rc : activate_sources(m, &adapter, 1);
 }
 
 void ipm_close_sources(ipm_monitor *m)
@@ -317,13 +335,18 @@ void ipm_close_sources(ipm_monitor *m)
     while (read(m->wake_fd, &drained, sizeof drained) > 0)
         ;
     atomic_store(&m->stop_requested, 0);
+    atomic_store(&m->state, IPM_STATE_IDLE);
 }
 
 int ipm_deactivate(ipm_monitor *m)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
-    atomic_store(&m->active, 0);
+    int rc = ipm_enter(m, IPM_CALL_deactivate, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    /* `active` reads 0 from here on; the sources close below or, inside a
+     * callback, when do_events unwinds. */
+    int expected = IPM_STATE_ACTIVE;
+    atomic_compare_exchange_strong(&m->state, &expected, IPM_STATE_STOPPING);
     if (ipm_in_own_callback(m)) {
         /* The handler's caller breaks the loop; do_events closes. */
         atomic_store(&m->stop_requested, 1);
@@ -345,8 +368,9 @@ int ipm_deactivate(ipm_monitor *m)
 int ipm_get_statistics(ipm_monitor *m, int64_t *received, int64_t *dropped,
                        int64_t *adapter_dropped)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
+    int rc = ipm_enter(m, IPM_CALL_get_statistics, NULL);
+    if (rc != IPM_OK)
+        return rc;
     ipm_totals sum = m->closed_totals;
     for (int i = 0; i < m->source_count; i++) {
         ipm_totals t;
@@ -367,10 +391,11 @@ int ipm_get_statistics(ipm_monitor *m, int64_t *received, int64_t *dropped,
 
 int ipm_get_link_type(const ipm_monitor *m)
 {
-    if (!m)
-        return IPM_E_INVALID_ARGUMENT;
-    if (!atomic_load(&m->active) || m->source_count == 0)
-        return ipm_fail((ipm_monitor *)m, IPM_E_NOT_ACTIVE,
+    int rc = ipm_enter(m, IPM_CALL_get_link_type, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE || m->source_count == 0)
+        return ipm_fail(m, IPM_E_NOT_ACTIVE,
                         "the link type is known only while the monitor is active");
     return m->sources[0]->link_type;
 }

@@ -83,11 +83,11 @@ static void set_options(const ipm_monitor *m, pcap_t *p, const ipm_adapter_setti
                         int snaplen)
 {
     pcap_set_snaplen(p, snaplen);
-    pcap_set_promisc(p, set->promiscuous);
-    pcap_set_timeout(p, set->packet_timeout_ms);
-    if (set->buffer_size_kb > 0)
-        pcap_set_buffer_size(p, set->buffer_size_kb * 1024);
-    if (set->wifi_monitor)
+    pcap_set_promisc(p, set->promiscuous_mode);
+    pcap_set_timeout(p, set->packet_timeout);
+    if (set->buffer_size > 0)
+        pcap_set_buffer_size(p, set->buffer_size * 1024);
+    if (set->wi_fi_monitor_mode)
         pcap_set_rfmon(p, 1);
     if (m->immediate_mode)
         pcap_set_immediate_mode(p, 1);
