@@ -369,50 +369,62 @@ enum ipm_network {
 };
 
 /* ipm_decoded.flags */
-#define IPM_DECODED_TRUNCATED 0x01      /* the capture ended inside a header, or a header is malformed */
+#define IPM_DECODED_TRUNCATED 0x01      /* capture ended inside a header, or one is malformed */
 #define IPM_DECODED_MAC_SRC 0x02        /* mac_src is valid */
 #define IPM_DECODED_MAC_DST 0x04        /* mac_dst is valid */
 #define IPM_DECODED_MORE_FRAGMENTS 0x08 /* an IP fragment with more to follow */
 
-#define IPM_DECODE_MAX_VLANS 2 /* VLAN tags read (802.1Q, 802.1ad, 0x9100), outermost first */
+/* VLAN tags read (TPID 0x8100, 0x88a8 or 0x9100), outermost first. */
+#define IPM_DECODE_MAX_VLANS 2
 
 typedef struct ipm_decoded {
-    int link_type;        /* the DLT_* given */
-    uint32_t caplen;      /* the bytes given */
-    unsigned flags;       /* IPM_DECODED_* */
+    int link_type;   /* the DLT_* given */
+    uint32_t caplen; /* the bytes given */
+    unsigned flags;  /* IPM_DECODED_* */
 
     /* Link layer */
-    uint8_t mac_src[6], mac_dst[6]; /* see IPM_DECODED_MAC_SRC/_DST */
-    int vlan_count;                 /* 0 .. IPM_DECODE_MAX_VLANS */
+    uint8_t mac_src[6], mac_dst[6];      /* see IPM_DECODED_MAC_SRC/_DST */
+    int vlan_count;                      /* 0 .. IPM_DECODE_MAX_VLANS */
     uint16_t vlan[IPM_DECODE_MAX_VLANS]; /* VLAN ids (12 bits) */
-    int link_protocol; /* the link header's protocol field: EtherType (after
-                        * the VLAN tags read; a tag's TPID when cut inside it),
-                        * 802.3 length, cooked-header protocol, or BSD
-                        * loopback address family; -1 if none was read */
+    /* The link header's protocol field: EtherType (after the VLAN tags
+     * read; a tag's TPID when the capture ends inside it), 802.3 length,
+     * cooked-header protocol, or BSD loopback address family; -1 if none
+     * was read. */
+    int link_protocol;
 
     /* Network layer */
-    int network;              /* IPM_NET_* */
-    int ethertype;            /* the network layer's EtherType; -1 when the link has none (raw IP, BSD loopback, 802.3, cooked protocol < 0x600) */
-    int family;               /* IPM_FAMILY_IPV4/_IPV6 when network is IPv4/IPv6, else IPM_FAMILY_OTHER */
-    uint32_t network_offset;  /* where the network header starts (valid unless network is IPM_NET_NONE) */
-    int llc_dsap;             /* 802.3 frames: the LLC DSAP (0x42 is STP), -1 if not captured */
-    int addr_family;          /* family of src/dst: IPM_FAMILY_IPV4 (4 bytes), _IPV6 (16), or _OTHER: none */
-    uint8_t src[16], dst[16]; /* IP addresses; for ARP the sender's and target's IPv4 addresses */
-    int fragment_offset;      /* IP fragment offset in bytes; -1 when not a fragment (0: the first of several) */
-    int arp_op;               /* ARP: operation (1 request, 2 reply), -1 if not ARP or cut */
-    int arp_hardware, arp_protocol; /* ARP: hardware and protocol types, -1 likewise */
-    uint8_t arp_sender_mac[6];      /* ARP over Ethernet/IPv4: the sender's MAC (with addr_family IPv4) */
+    int network;   /* IPM_NET_* */
+    /* The network layer's EtherType; -1 when the link has none (raw IP, BSD
+     * loopback, 802.3, cooked protocol below 0x0600). */
+    int ethertype;
+    int family;    /* IPM_FAMILY_IPV4/_IPV6 when network is IPv4/IPv6, else _OTHER */
+    uint32_t network_offset; /* where the network header starts (unless IPM_NET_NONE) */
+    int llc_dsap;  /* 802.3 frames: the LLC DSAP (0x42 is STP), -1 if not captured */
+    /* Family of src/dst: IPM_FAMILY_IPV4 (4 bytes), _IPV6 (16 bytes), or
+     * IPM_FAMILY_OTHER when there are none. */
+    int addr_family;
+    uint8_t src[16], dst[16]; /* IP addresses; for ARP the sender's and target's */
+    /* IP fragment offset in bytes: -1 when not a fragment, 0 for the first
+     * of several (with IPM_DECODED_MORE_FRAGMENTS). */
+    int fragment_offset;
+    int arp_op;                     /* ARP operation (1 request, 2 reply); -1 if not read */
+    int arp_hardware, arp_protocol; /* ARP hardware and protocol types; -1 if not read */
+    uint8_t arp_sender_mac[6];      /* Ethernet/IPv4 ARP, with addr_family IPv4 */
 
     /* Transport layer */
-    int ip_protocol;           /* IP protocol number after the IPv6 extension headers (a fragment's own protocol for later fragments); -1 if not read */
-    int protocol;              /* IPM_PROTO_TCP/_UDP/_ICMP (ICMP and ICMPv6)/_OTHER from ip_protocol */
-    uint32_t transport_offset; /* where the transport header starts (valid with ip_protocol >= 0) */
+    /* The IP protocol number after the IPv6 extension headers (a later
+     * fragment's own protocol; the extension header where the capture ends
+     * inside the chain); -1 if not read. */
+    int ip_protocol;
+    int protocol;              /* IPM_PROTO_TCP/_UDP/_ICMP (also ICMPv6)/_OTHER */
+    uint32_t transport_offset; /* where the transport header starts (with ip_protocol >= 0) */
     int sport, dport;          /* TCP, UDP, UDP-Lite, SCTP ports; -1 when none */
-    int tcp_flags;             /* the TCP flags byte (FIN 0x01 ... CWR 0x80); -1 unless a whole TCP header was captured */
+    int tcp_flags;             /* TCP flags byte (FIN 0x01 ... CWR 0x80); -1 unless a
+                                * whole TCP header was captured */
     uint32_t tcp_seq, tcp_ack; /* valid with tcp_flags >= 0 */
     int tcp_window;            /* -1 unless tcp_flags >= 0 */
-    int icmp_type, icmp_code;  /* ICMP/ICMPv6; -1 otherwise */
-    int icmp_id, icmp_seq;     /* echo request/reply identifier and sequence; -1 otherwise */
+    int icmp_type, icmp_code;  /* ICMP and ICMPv6; -1 otherwise */
+    int icmp_id, icmp_seq;     /* echo request and reply; -1 otherwise */
 
     /* Payload: what follows the last header decoded, as the headers say
      * (so it may extend past caplen). For TCP/UDP/UDP-Lite/SCTP the

@@ -194,7 +194,8 @@ static expect build(int which, pkt *p)
         return (expect){"ipv4 first fragment", DLT_EN10MB, "UDP", F4, PU, 17, 1, 2, -1, 20, 0, 0};
     case 9:
         eth(p, 0x0800), ipv4(p, 17, 24, 6, 0), zeros(p, 24);
-        return (expect){"ipv4 later fragment", DLT_EN10MB, "UDP", F4, PU, 17, -1, -1, -1, 24, 48, 0};
+        return (expect){"ipv4 later fragment", DLT_EN10MB, "UDP", F4, PU, 17, -1, -1, -1, 24, 48,
+                        0};
     case 10:
         eth(p, 0x8100), vlan(p, 100, 0x0800), ipv4(p, 17, 8, 0, 0), udp(p, 9, 10, 0);
         return (expect){"vlan udp4", DLT_EN10MB, "UDP", F4, PU, 17, 9, 10, 100, 0, -1, 0};
@@ -225,8 +226,10 @@ static expect build(int which, pkt *p)
         put(p, MAC_A, 6), zeros(p, 2), ipv6(p, 6, 20), tcp(p, 0x10, 0);
         return (expect){"sll2 tcp6", DLT_LINUX_SLL2, "TCP", F6, PT, 6, 1000, 80, -1, 0, -1, 0};
     case 19:
-        put16(p, 0), put16(p, 1), put16(p, 6), put(p, MAC_A, 6), zeros(p, 2), put16(p, 4), zeros(p, 4);
-        return (expect){"sll 802.2", DLT_LINUX_SLL, "SLL-PROTO-0x0004", FO, PO, -1, -1, -1, -1, 4, -1, 0};
+        put16(p, 0), put16(p, 1), put16(p, 6), put(p, MAC_A, 6), zeros(p, 2), put16(p, 4);
+        zeros(p, 4);
+        return (expect){"sll 802.2", DLT_LINUX_SLL, "SLL-PROTO-0x0004", FO, PO, -1, -1, -1, -1, 4,
+                        -1, 0};
     case 20:
         ipv4(p, 17, 10, 0, 0), udp(p, 1, 2, 2);
         return (expect){"raw udp4", DLT_RAW, "UDP", F4, PU, 17, 1, 2, -1, 2, -1, 0};
@@ -461,7 +464,8 @@ static void t_statistics_agree(void)
     close(fd);
     atexit(remove_file);
     /* The Ethernet kinds, a few times each, as one file. */
-    pcap_t *dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
+    pcap_t *dead =
+        pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
     pcap_dumper_t *w = pcap_dump_open(dead, g_file);
     REQUIRE(w != NULL);
     pkt p;
