@@ -1,23 +1,26 @@
 /*
- * decode.h - the packet decoder of ipmon.
+ * decode.h - a decoded packet as ipmon shows it.
  *
- * Turns the bytes of one captured packet (of a given libpcap link type) into
- * the few facts a one-line summary needs: protocol, addresses, ports, TCP
- * flags, payload length, VLAN tag, ICMP type. Everything lands in a caller's
- * struct with fixed-size buffers: decoding allocates nothing, so it can run
- * once per packet on the capture path.
+ * The library's ipm_decode() finds the facts (include/ipmonitor.h); a
+ * dec_packet holds them as the text a one-line summary or a JSON object
+ * needs: protocol name, addresses, ports, TCP flags, payload length, VLAN
+ * tag, ICMP type, a short note. Everything lands in a caller's struct with
+ * fixed-size buffers: nothing is allocated, so it can run once per packet
+ * on the capture path.
  */
 #ifndef IPMON_DECODE_H
 #define IPMON_DECODE_H
 
 #include <stdint.h>
 
+#include "ipmonitor.h"
+
 /* Long enough for any IPv6 address text (INET6_ADDRSTRLEN is 46). */
 #define DEC_ADDR_LEN 48
 
 typedef struct dec_packet {
     const char *proto;       /* "TCP", "UDP", "ICMP", "ARP", ... (static or proto_buf) */
-    char proto_buf[24];      /* room for "IP-PROTO-132", "ETHERTYPE-0x88cc" */
+    char proto_buf[IPM_DECODE_NAME_LEN]; /* room for "IP-PROTO-132", "ETHERTYPE-0x88cc" */
     int ip_version;          /* 4, 6, or 0 when the packet is not IP */
     char src[DEC_ADDR_LEN];  /* network address (IP, else MAC), "" if none */
     char dst[DEC_ADDR_LEN];
@@ -33,8 +36,12 @@ typedef struct dec_packet {
     int truncated;           /* the capture ended inside a header */
 } dec_packet;
 
-/* Decode `len` captured bytes of link type `dlt` (a DLT_* value). Never
- * fails: what cannot be decoded is reported by link type or EtherType. */
+/* The text form of what ipm_decode() found. */
+void dec_packet_describe(dec_packet *p, const ipm_decoded *d);
+
+/* ipm_decode() `len` captured bytes of link type `dlt` (a DLT_* value) and
+ * describe them. Never fails: what cannot be decoded is reported by link
+ * type or EtherType. */
 void dec_packet_decode(dec_packet *p, int dlt, const uint8_t *data, uint32_t len);
 
 #endif

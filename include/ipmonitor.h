@@ -377,6 +377,117 @@ IPM_API int ipm_set_on_statistics(ipm_monitor *m, ipm_statistics_cb cb, void *us
 IPM_API int ipm_set_on_error(ipm_monitor *m, ipm_error_cb cb, void *user);
 
 /* ------------------------------------------------------------------ */
+/* Decoding                                                            */
+/* ------------------------------------------------------------------ */
+
+/* ipm_decode() reads the headers of one captured packet (link layer,
+ * VLAN tags, ARP / IPv4 / IPv6 with its extension headers, TCP / UDP /
+ * UDP-Lite / SCTP / ICMP / ICMPv6) into an ipm_decoded. It is the decoder
+ * `ipmon capture` prints from and the one the detailed statistics count
+ * with (their family and protocol class are ipm_decoded.family and
+ * .protocol), so the two always agree on the same bytes. Link types:
+ * DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW / DLT_IPV4 / DLT_IPV6
+ * and DLT_NULL / DLT_LOOP; any other is reported as not decoded.
+ *
+ * Every read is checked against caplen; nothing is allocated or formatted.
+ * Numbers are in host order; offsets count from the start of data. A field
+ * that does not apply or was not captured is -1 (ints) or flagged absent. */
+
+/* ipm_decoded.network: what follows the link header. */
+enum ipm_network {
+    IPM_NET_NONE,  /* nothing: an unknown link type, or the link header was cut */
+    IPM_NET_IPV4,
+    IPM_NET_IPV6,
+    IPM_NET_ARP,
+    IPM_NET_LLC,   /* an IEEE 802.3 frame (a length where the EtherType goes) */
+    IPM_NET_OTHER  /* an EtherType, cooked protocol or address family not decoded */
+};
+
+/* ipm_decoded.flags */
+#define IPM_DECODED_TRUNCATED 0x01      /* capture ended inside a header, or one is malformed */
+#define IPM_DECODED_MAC_SRC 0x02        /* mac_src is valid */
+#define IPM_DECODED_MAC_DST 0x04        /* mac_dst is valid */
+#define IPM_DECODED_MORE_FRAGMENTS 0x08 /* an IP fragment with more to follow */
+
+/* VLAN tags read (TPID 0x8100, 0x88a8 or 0x9100), outermost first. */
+#define IPM_DECODE_MAX_VLANS 2
+
+typedef struct ipm_decoded {
+    int link_type;   /* the DLT_* given */
+    uint32_t caplen; /* the bytes given */
+    unsigned flags;  /* IPM_DECODED_* */
+
+    /* Link layer */
+    uint8_t mac_src[6], mac_dst[6];      /* see IPM_DECODED_MAC_SRC/_DST */
+    int vlan_count;                      /* 0 .. IPM_DECODE_MAX_VLANS */
+    uint16_t vlan[IPM_DECODE_MAX_VLANS]; /* VLAN ids (12 bits) */
+    /* The link header's protocol field: EtherType (after the VLAN tags
+     * read; a tag's TPID when the capture ends inside it), 802.3 length,
+     * cooked-header protocol, or BSD loopback address family; -1 if none
+     * was read. */
+    int link_protocol;
+
+    /* Network layer */
+    int network;   /* IPM_NET_* */
+    /* The network layer's EtherType; -1 when the link has none (raw IP, BSD
+     * loopback, 802.3, cooked protocol below 0x0600). */
+    int ethertype;
+    int family;    /* IPM_FAMILY_IPV4/_IPV6 when network is IPv4/IPv6, else _OTHER */
+    uint32_t network_offset; /* where the network header starts (unless IPM_NET_NONE) */
+    int llc_dsap;  /* 802.3 frames: the LLC DSAP (0x42 is STP), -1 if not captured */
+    /* Family of src/dst: IPM_FAMILY_IPV4 (4 bytes), _IPV6 (16 bytes), or
+     * IPM_FAMILY_OTHER when there are none. */
+    int addr_family;
+    uint8_t src[16], dst[16]; /* IP addresses; for ARP the sender's and target's */
+    /* IP fragment offset in bytes: -1 when not a fragment, 0 for the first
+     * of several (with IPM_DECODED_MORE_FRAGMENTS). */
+    int fragment_offset;
+    int arp_op;                     /* ARP operation (1 request, 2 reply); -1 if not read */
+    int arp_hardware, arp_protocol; /* ARP hardware and protocol types; -1 if not read */
+    uint8_t arp_sender_mac[6];      /* Ethernet/IPv4 ARP, with addr_family IPv4 */
+
+    /* Transport layer */
+    /* The IP protocol number after the IPv6 extension headers (a later
+     * fragment's own protocol; the extension header where the capture ends
+     * inside the chain); -1 if not read. */
+    int ip_protocol;
+    int protocol;              /* IPM_PROTO_TCP/_UDP/_ICMP (also ICMPv6)/_OTHER */
+    uint32_t transport_offset; /* where the transport header starts (with ip_protocol >= 0) */
+    int sport, dport;          /* TCP, UDP, UDP-Lite, SCTP ports; -1 when none */
+    int tcp_flags;             /* TCP flags byte (FIN 0x01 ... CWR 0x80); -1 unless a
+                                * whole TCP header was captured */
+    uint32_t tcp_seq, tcp_ack; /* valid with tcp_flags >= 0 */
+    int tcp_window;            /* -1 unless tcp_flags >= 0 */
+    int icmp_type, icmp_code;  /* ICMP and ICMPv6; -1 otherwise */
+    int icmp_id, icmp_seq;     /* echo request and reply; -1 otherwise */
+
+    /* Payload: what follows the last header decoded, as the headers say
+     * (so it may extend past caplen). For TCP/UDP/UDP-Lite/SCTP the
+     * transport payload; for an unknown IP protocol or a later fragment
+     * what follows the IP headers; for an undecoded EtherType or an 802.3
+     * frame the captured rest. -1 when unknown (ICMP, ARP, cut headers). */
+    int64_t payload_offset, payload_len;
+} ipm_decoded;
+
+/* Decode `caplen` bytes of link type `link_type` (a DLT_* value) into
+ * *out. Returns IPM_OK, or IPM_E_INVALID_ARGUMENT when out is NULL or data
+ * is NULL with caplen > 0. A packet that cannot be decoded is not an error:
+ * what was found is reported, the rest is -1 or absent. Safe from any
+ * thread and inside callbacks (it touches no monitor). */
+IPM_API int ipm_decode(int link_type, const uint8_t *data, uint32_t caplen, ipm_decoded *out);
+
+/* Room for any name ipm_decoded_protocol_name() writes. */
+#define IPM_DECODE_NAME_LEN 24
+
+/* The name of the innermost protocol decoded, as `ipmon capture` prints
+ * it: "TCP", "UDP", "ICMPv6", "GRE", "IP-PROTO-253", "ARP", "IPv4" (a cut
+ * or malformed IP header), "LLDP", "ETHERTYPE-0x1234", "STP", "LLC", "VLAN",
+ * "Ethernet", "SLL", "SLL-PROTO-0x0004", "NULL", "LINKTYPE-147". Returns a
+ * static string or `buf` (IPM_DECODE_NAME_LEN bytes) holding it; NULL
+ * when d or buf is NULL. */
+IPM_API const char *ipm_decoded_protocol_name(const ipm_decoded *d, char *buf);
+
+/* ------------------------------------------------------------------ */
 /* Library information                                                 */
 /* ------------------------------------------------------------------ */
 

@@ -11,9 +11,13 @@
  *
  * One IPMonitorPacketEventParams object is reused from packet to packet
  * while no handler keeps a reference to it. Its `data` bytes and
- * `time_stamp` datetime are built only when read. A handler that keeps the
- * object gets it detached: the packet bytes are copied before the library's
- * buffer goes away, and the next packet gets a new object.
+ * `time_stamp` datetime are built only when read, and so are the decoded
+ * fields (`proto`, `src`, `dport`, ...): the first of them read runs the
+ * library's ipm_decode() over the packet bytes once and keeps the result
+ * for the others. A handler that keeps the object gets it detached: the
+ * packet bytes are copied before the library's buffer goes away (the
+ * decoded fields are then read from the copy), and the next packet gets a
+ * new object.
  */
 #include "ipm_py.h"
 
@@ -75,6 +79,8 @@ struct PacketParams {
     PyObject *data;       /* bytes, built on first read or at detach */
     PyObject *adapter;    /* str or None */
     PyObject *time_stamp; /* datetime, built on first read */
+    int decoded;          /* dec holds ipm_decode() of this packet */
+    ipm_decoded dec;
 };
 
 static void packet_dealloc(PacketParams *p)
@@ -133,6 +139,134 @@ static PyObject *packet_get_adapter(PacketParams *p, void *c)
     return a;
 }
 
+/* ---- decoded fields, computed on first read ---- */
+
+/* ipaddress.IPv4Address and IPv6Address, imported at module init. */
+static PyObject *ipv4_address_type, *ipv6_address_type;
+
+/* The packet's bytes: the library's buffer during the callback, the copy
+ * in `data` after it. */
+static const uint8_t *packet_bytes(PacketParams *p)
+{
+    if (p->raw)
+        return p->raw;
+    return p->data ? (const uint8_t *)PyBytes_AS_STRING(p->data) : NULL;
+}
+
+static const ipm_decoded *packet_decoded(PacketParams *p)
+{
+    if (!p->decoded) {
+        const uint8_t *b = packet_bytes(p);
+        ipm_decode(p->link_type, b, b ? p->data_size : 0, &p->dec);
+        p->decoded = 1;
+    }
+    return &p->dec;
+}
+
+/* An int field of the decoded packet, None where the library says -1. */
+static PyObject *int_or_none(long long v)
+{
+    if (v < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(v);
+}
+
+#define DECODED_INT_GETTER(name, expr)                             \
+    static PyObject *packet_get_##name(PacketParams *p, void *c)   \
+    {                                                              \
+        (void)c;                                                   \
+        const ipm_decoded *d = packet_decoded(p);                  \
+        return int_or_none(expr);                                  \
+    }
+DECODED_INT_GETTER(sport, d->sport)
+DECODED_INT_GETTER(dport, d->dport)
+DECODED_INT_GETTER(tcp_flags, d->tcp_flags)
+DECODED_INT_GETTER(payload_len, d->payload_len)
+DECODED_INT_GETTER(payload_offset, d->payload_offset)
+DECODED_INT_GETTER(vlan, d->vlan_count > 0 ? d->vlan[0] : -1)
+DECODED_INT_GETTER(ethertype, d->ethertype)
+DECODED_INT_GETTER(ip_proto, d->ip_protocol)
+DECODED_INT_GETTER(icmp_type, d->icmp_type)
+DECODED_INT_GETTER(icmp_code, d->icmp_code)
+DECODED_INT_GETTER(fragment_offset, d->fragment_offset)
+DECODED_INT_GETTER(ip_version, d->network == IPM_NET_IPV4   ? 4
+                               : d->network == IPM_NET_IPV6 ? 6
+                                                            : -1)
+
+static PyObject *packet_get_proto(PacketParams *p, void *c)
+{
+    (void)c;
+    char buf[IPM_DECODE_NAME_LEN];
+    return PyUnicode_FromString(ipm_decoded_protocol_name(packet_decoded(p), buf));
+}
+
+static PyObject *packet_get_vlans(PacketParams *p, void *c)
+{
+    (void)c;
+    const ipm_decoded *d = packet_decoded(p);
+    PyObject *t = PyTuple_New(d->vlan_count);
+    for (int i = 0; t && i < d->vlan_count; i++) {
+        PyObject *v = PyLong_FromLong(d->vlan[i]);
+        if (!v) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+static PyObject *packet_get_truncated(PacketParams *p, void *c)
+{
+    (void)c;
+    return PyBool_FromLong((packet_decoded(p)->flags & IPM_DECODED_TRUNCATED) != 0);
+}
+
+static PyObject *address(const ipm_decoded *d, const uint8_t *bytes)
+{
+    if (d->addr_family == IPM_FAMILY_IPV4)
+        return PyObject_CallFunction(ipv4_address_type, "y#", (const char *)bytes, (Py_ssize_t)4);
+    if (d->addr_family == IPM_FAMILY_IPV6)
+        return PyObject_CallFunction(ipv6_address_type, "y#", (const char *)bytes, (Py_ssize_t)16);
+    Py_RETURN_NONE;
+}
+
+static PyObject *packet_get_src(PacketParams *p, void *c)
+{
+    (void)c;
+    const ipm_decoded *d = packet_decoded(p);
+    return address(d, d->src);
+}
+
+static PyObject *packet_get_dst(PacketParams *p, void *c)
+{
+    (void)c;
+    const ipm_decoded *d = packet_decoded(p);
+    return address(d, d->dst);
+}
+
+static PyObject *mac_text(const ipm_decoded *d, unsigned flag, const uint8_t *m)
+{
+    if (!(d->flags & flag))
+        Py_RETURN_NONE;
+    return PyUnicode_FromFormat("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                                m[5]);
+}
+
+static PyObject *packet_get_mac_src(PacketParams *p, void *c)
+{
+    (void)c;
+    const ipm_decoded *d = packet_decoded(p);
+    return mac_text(d, IPM_DECODED_MAC_SRC, d->mac_src);
+}
+
+static PyObject *packet_get_mac_dst(PacketParams *p, void *c)
+{
+    (void)c;
+    const ipm_decoded *d = packet_decoded(p);
+    return mac_text(d, IPM_DECODED_MAC_DST, d->mac_dst);
+}
+
 static PyObject *packet_repr(PacketParams *p)
 {
     return PyUnicode_FromFormat("<IPMonitorPacketEventParams packet_size=%lu data_size=%lu "
@@ -156,6 +290,35 @@ static PyGetSetDef packet_getset[] = {
      "Index of the adapter in the adapter list, -1 if not listed (e.g. a file).", NULL},
     {"adapter", (getter)packet_get_adapter, NULL, "Adapter name or capture file path.", NULL},
     {"link_type", (getter)packet_get_link_type, NULL, "libpcap DLT_* link type of data.", NULL},
+    /* Decoded by the library's ipm_decode() on first read; the names and
+     * values are those of `ipmon capture --json`, None where it has null. */
+    {"proto", (getter)packet_get_proto, NULL,
+     "Innermost protocol decoded, as ipmon names it: 'TCP', 'UDP', 'ICMPv6', 'ARP', ...", NULL},
+    {"ip_version", (getter)packet_get_ip_version, NULL, "4 or 6 for IP packets, else None.", NULL},
+    {"src", (getter)packet_get_src, NULL,
+     "Source address (ipaddress.IPv4Address/IPv6Address; ARP's sender), or None.", NULL},
+    {"dst", (getter)packet_get_dst, NULL, "Destination address, as src.", NULL},
+    {"sport", (getter)packet_get_sport, NULL, "TCP/UDP/SCTP source port, or None.", NULL},
+    {"dport", (getter)packet_get_dport, NULL, "TCP/UDP/SCTP destination port, or None.", NULL},
+    {"tcp_flags", (getter)packet_get_tcp_flags, NULL,
+     "The TCP flags byte (FIN 0x01 ... CWR 0x80), or None.", NULL},
+    {"payload_len", (getter)packet_get_payload_len, NULL,
+     "Bytes after the last header decoded, as the headers say, or None.", NULL},
+    {"payload_offset", (getter)packet_get_payload_offset, NULL,
+     "Where that payload starts in data, or None.", NULL},
+    {"vlan", (getter)packet_get_vlan, NULL, "Outermost VLAN id, or None.", NULL},
+    {"vlans", (getter)packet_get_vlans, NULL, "All VLAN ids read, outermost first (tuple).", NULL},
+    {"mac_src", (getter)packet_get_mac_src, NULL, "Link-layer source 'xx:xx:...', or None.", NULL},
+    {"mac_dst", (getter)packet_get_mac_dst, NULL, "Link-layer destination, or None.", NULL},
+    {"ethertype", (getter)packet_get_ethertype, NULL, "EtherType of the network layer, or None.",
+     NULL},
+    {"ip_proto", (getter)packet_get_ip_proto, NULL, "IP protocol number, or None.", NULL},
+    {"icmp_type", (getter)packet_get_icmp_type, NULL, "ICMP/ICMPv6 type, or None.", NULL},
+    {"icmp_code", (getter)packet_get_icmp_code, NULL, "ICMP/ICMPv6 code, or None.", NULL},
+    {"fragment_offset", (getter)packet_get_fragment_offset, NULL,
+     "IP fragment offset in bytes (0: first of several), None if not a fragment.", NULL},
+    {"truncated", (getter)packet_get_truncated, NULL,
+     "True when the capture ended inside a header (or one is malformed).", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 PyTypeObject PacketParamsType = {
@@ -459,6 +622,7 @@ static PacketParams *take_params(MonitorObject *self)
             return NULL;
         p->data = p->adapter = p->time_stamp = NULL;
         p->raw = NULL;
+        p->decoded = 0;
         self->spare = p;
     }
     return self->spare;
@@ -473,6 +637,7 @@ static void fill_params(MonitorObject *self, PacketParams *p, const ipm_packet_e
     p->adapter_index = ev->adapter_index;
     p->link_type = ev->link_type;
     p->raw = ev->data;
+    p->decoded = 0;
     PyObject *a = adapter_str(self, ev->adapter);
     if (p->adapter != a) {
         Py_INCREF(a);
@@ -627,5 +792,13 @@ void ipm_py_events_clear(MonitorObject *self)
 int ipm_py_events_init(void)
 {
     PyDateTime_IMPORT;
-    return PyDateTimeAPI ? 0 : -1;
+    if (!PyDateTimeAPI)
+        return -1;
+    PyObject *ipaddress = PyImport_ImportModule("ipaddress");
+    if (!ipaddress)
+        return -1;
+    ipv4_address_type = PyObject_GetAttrString(ipaddress, "IPv4Address");
+    ipv6_address_type = PyObject_GetAttrString(ipaddress, "IPv6Address");
+    Py_DECREF(ipaddress);
+    return ipv4_address_type && ipv6_address_type ? 0 : -1;
 }

@@ -8,6 +8,7 @@
  * call. Errors, statistics events and the wait happen once per do_events.
  */
 #include "calls.h"
+#include "decode.h"
 #include "source.h"
 
 #include <errno.h>
@@ -52,61 +53,6 @@ static inline int classify_direction(const ipm_source *s, const uint8_t *data, u
     default:
         return IPM_PACKET_DIRECTION_UNKNOWN;
     }
-}
-
-/* The EtherType and network-header offset of a packet, per link type;
- * 0 when the link type carries no EtherType we can read. */
-static unsigned network_protocol(int link_type, const uint8_t *d, uint32_t caplen, uint32_t *off)
-{
-    unsigned type;
-    switch (link_type) {
-    case DLT_EN10MB:
-        if (caplen < 14)
-            return 0;
-        type = read16(d + 12);
-        *off = 14;
-        while ((type == 0x8100 || type == 0x88a8) && caplen >= *off + 4) {
-            type = read16(d + *off + 2);
-            *off += 4;
-        }
-        return type;
-    case DLT_LINUX_SLL:
-        *off = 16;
-        return caplen < 16 ? 0 : read16(d + 14);
-    case DLT_LINUX_SLL2:
-        *off = 20;
-        return caplen < 20 ? 0 : read16(d);
-    case DLT_RAW:
-    case DLT_IPV4:
-    case DLT_IPV6:
-        *off = 0;
-        return caplen < 1 ? 0 : (d[0] >> 4) == 4 ? 0x0800 : (d[0] >> 4) == 6 ? 0x86dd : 0;
-    default:
-        return 0;
-    }
-}
-
-static void classify_protocol(int link_type, const uint8_t *d, uint32_t caplen, int *family,
-                              int *protocol)
-{
-    uint32_t off = 0;
-    unsigned type = network_protocol(link_type, d, caplen, &off);
-    unsigned ip_protocol;
-    if (type == 0x0800 && caplen >= off + 10) {
-        *family = IPM_FAMILY_IPV4;
-        ip_protocol = d[off + 9];
-    } else if (type == 0x86dd && caplen >= off + 7) {
-        *family = IPM_FAMILY_IPV6;
-        ip_protocol = d[off + 6];
-    } else {
-        *family = IPM_FAMILY_OTHER;
-        *protocol = IPM_PROTO_OTHER;
-        return;
-    }
-    *protocol = ip_protocol == 6    ? IPM_PROTO_TCP
-                : ip_protocol == 17 ? IPM_PROTO_UDP
-                : ip_protocol == 1 || ip_protocol == 58 ? IPM_PROTO_ICMP
-                                                        : IPM_PROTO_OTHER;
 }
 
 /* A stop asked for from another thread or from a handler ends the batch. */
@@ -158,7 +104,7 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
     ipm_source *s = (ipm_source *)user;
     ipm_interval *iv = &s->interval;
     int family, protocol, direction = classify_direction(s, bytes, h->caplen);
-    classify_protocol(s->link_type, bytes, h->caplen, &family, &protocol);
+    ipm_decode_class(s->link_type, bytes, h->caplen, &family, &protocol);
     iv->packets++;
     iv->bytes += h->len;
     iv->dir_packets[direction + 1]++;
