@@ -7,6 +7,7 @@
  */
 #include "ipm_py.h"
 
+#include <limits.h>
 #include <time.h>
 
 PyObject *ipm_py_error_type;
@@ -120,10 +121,24 @@ static PyObject *strerror_py(PyObject *mod, PyObject *arg)
     return PyUnicode_FromString(ipm_strerror((int)v));
 }
 
+static PyObject *error_name_py(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    long v = PyLong_AsLong(arg);
+    if (v == -1 && PyErr_Occurred())
+        return NULL;
+    const char *name = v >= INT_MIN && v <= INT_MAX ? ipm_error_name((int)v) : NULL;
+    if (!name)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(name);
+}
+
 static PyMethodDef module_methods[] = {
     {"_native_run", native_run, METH_VARARGS, "Benchmark helper: the C library alone over a file."},
     {"_set_gil_policy", set_gil_policy, METH_O, "Benchmark helper: choose the GIL policy."},
     {"strerror", strerror_py, METH_O, "The library's generic message for an error code."},
+    {"error_name", error_name_py, METH_O,
+     "The name of an error code without the IPM_ prefix (\"E_BAD_FILTER\"), or None."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {
@@ -144,23 +159,53 @@ static const struct { const char *name; long value; } constants[] = {
     {"IFTYPE_SOFTWARE_LOOPBACK", IPM_IFTYPE_SOFTWARE_LOOPBACK},
     {"IFTYPE_IEEE80211", IPM_IFTYPE_IEEE80211},
     {"IFTYPE_TUNNEL", IPM_IFTYPE_TUNNEL},
-    {"IPM_OK", IPM_OK},
-    {"IPM_E_INVALID_ARGUMENT", IPM_E_INVALID_ARGUMENT},
-    {"IPM_E_INDEX_OUT_OF_RANGE", IPM_E_INDEX_OUT_OF_RANGE},
-    {"IPM_E_ACTIVE", IPM_E_ACTIVE},
-    {"IPM_E_NOT_ACTIVE", IPM_E_NOT_ACTIVE},
-    {"IPM_E_ADAPTER_NOT_FOUND", IPM_E_ADAPTER_NOT_FOUND},
-    {"IPM_E_BAD_FILTER", IPM_E_BAD_FILTER},
-    {"IPM_E_PERMISSION", IPM_E_PERMISSION},
-    {"IPM_E_CAPTURE", IPM_E_CAPTURE},
-    {"IPM_E_NO_MEMORY", IPM_E_NO_MEMORY},
-    {"IPM_E_CONFIG", IPM_E_CONFIG},
-    {"IPM_E_HANDLER", IPM_E_HANDLER},
-    {"IPM_E_UNSUPPORTED", IPM_E_UNSUPPORTED},
-    {"IPM_E_ADAPTER_GONE", IPM_E_ADAPTER_GONE},
-    {"IPM_E_FILE", IPM_E_FILE},
-    {"IPM_E_BUSY", IPM_E_BUSY},
+#define IPM_PY_ERROR_CONSTANT(name, value, message) {"IPM_" #name, IPM_##name},
+    IPM_ERROR_MAP(IPM_PY_ERROR_CONSTANT)
+#undef IPM_PY_ERROR_CONSTANT
 };
+
+/* _CONSTANTS (every name above, for the package to re-export without
+ * listing them again) and _ADAPTER_PROPERTIES ((name, writable) pairs, from
+ * IPM_ADAPTER_PROPERTIES, for the Adapter view). */
+static int add_name_lists(PyObject *mod)
+{
+    static const struct { const char *name; int writable; } adapter_properties[] = {
+#define IPM_PY_WRITABLE_RO 0
+#define IPM_PY_WRITABLE_IDLE 1
+#define IPM_PY_WRITABLE_ANY 1
+#define IPM_PY_ADAPTER_PROPERTY(name, type, access, min, max, def) {#name, IPM_PY_WRITABLE_##access},
+        IPM_ADAPTER_PROPERTIES(IPM_PY_ADAPTER_PROPERTY)
+#undef IPM_PY_ADAPTER_PROPERTY
+    };
+    size_t nc = sizeof constants / sizeof constants[0];
+    size_t np = sizeof adapter_properties / sizeof adapter_properties[0];
+    PyObject *names = PyTuple_New((Py_ssize_t)nc), *props = PyTuple_New((Py_ssize_t)np);
+    if (!names || !props)
+        goto fail;
+    for (size_t i = 0; i < nc; i++) {
+        PyObject *n = PyUnicode_FromString(constants[i].name);
+        if (!n)
+            goto fail;
+        PyTuple_SET_ITEM(names, (Py_ssize_t)i, n);
+    }
+    for (size_t i = 0; i < np; i++) {
+        PyObject *p = Py_BuildValue("(sO)", adapter_properties[i].name,
+                                    adapter_properties[i].writable ? Py_True : Py_False);
+        if (!p)
+            goto fail;
+        PyTuple_SET_ITEM(props, (Py_ssize_t)i, p);
+    }
+    if (PyModule_AddObject(mod, "_CONSTANTS", names) < 0)
+        goto fail;
+    names = NULL;
+    if (PyModule_AddObject(mod, "_ADAPTER_PROPERTIES", props) < 0)
+        goto fail;
+    return 0;
+fail:
+    Py_XDECREF(names);
+    Py_XDECREF(props);
+    return -1;
+}
 
 static int add_error_type(PyObject *mod)
 {
@@ -208,6 +253,8 @@ PyMODINIT_FUNC PyInit__ipmonitor(void)
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
         if (PyModule_AddIntConstant(mod, constants[i].name, constants[i].value) < 0)
             goto fail;
+    if (add_name_lists(mod) < 0)
+        goto fail;
     return mod;
 fail:
     Py_DECREF(mod);

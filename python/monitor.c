@@ -283,32 +283,20 @@ static PyObject *m_set_tag(SELF, PyObject *v)
         return none_result(self, ipm_set_adapter_##name(self->m, i, v));   \
     }
 
-ADAPTER_GETTER(buffer_size, int_result)
-ADAPTER_SETTER(buffer_size, "i")
-ADAPTER_GETTER(collect_statistics, bool_result)
-ADAPTER_SETTER(collect_statistics, "p")
-ADAPTER_GETTER(description, str_result)
-ADAPTER_GETTER(friendly_name, str_result)
-ADAPTER_GETTER(id, int_result)
-ADAPTER_GETTER(interface_type, int_result)
-ADAPTER_GETTER(mac_address, str_result)
-ADAPTER_GETTER(max_packet_bytes, int_result)
-ADAPTER_SETTER(max_packet_bytes, "i")
-ADAPTER_GETTER(name, str_result)
-ADAPTER_GETTER(packet_timeout, int_result)
-ADAPTER_SETTER(packet_timeout, "i")
-ADAPTER_GETTER(promiscuous_mode, bool_result)
-ADAPTER_SETTER(promiscuous_mode, "p")
-ADAPTER_GETTER(wi_fi_monitor_mode, bool_result)
-ADAPTER_SETTER(wi_fi_monitor_mode, "p")
-ADAPTER_GETTER(wi_fi_monitor_mode_supported, bool_result)
-ADAPTER_GETTER(is_up, bool_result)
-ADAPTER_GETTER(is_running, bool_result)
-ADAPTER_GETTER(is_loopback, bool_result)
-ADAPTER_GETTER(is_wireless, bool_result)
-ADAPTER_GETTER(mtu, int_result)
-ADAPTER_GETTER(ipv4_addresses, str_result)
-ADAPTER_GETTER(ipv6_addresses, str_result)
+/* Generated from the library's IPM_ADAPTER_PROPERTIES: a getter for each,
+ * a setter for each writable one. */
+#define ADAPTER_RESULT_INT int_result
+#define ADAPTER_RESULT_BOOL bool_result
+#define ADAPTER_RESULT_STRING str_result
+#define ADAPTER_FORMAT_INT "i"
+#define ADAPTER_FORMAT_BOOL "p"
+#define ADAPTER_SETTER_RO(name, type)
+#define ADAPTER_SETTER_IDLE(name, type) ADAPTER_SETTER(name, ADAPTER_FORMAT_##type)
+#define ADAPTER_SETTER_ANY(name, type) ADAPTER_SETTER(name, ADAPTER_FORMAT_##type)
+#define ADAPTER_MEMBERS(name, type, access, min, max, def) \
+    ADAPTER_GETTER(name, ADAPTER_RESULT_##type)             \
+    ADAPTER_SETTER_##access(name, type)
+IPM_ADAPTER_PROPERTIES(ADAPTER_MEMBERS)
 
 /* ------------------------------------------------------------------ */
 /* Methods                                                             */
@@ -641,33 +629,18 @@ static PyGetSetDef monitor_getset[] = {
 static PyMethodDef monitor_methods[] = {
     M0(get_active, "get_active() -> bool"),
     M0(get_adapter_count, "get_adapter_count() -> int"),
-    M1(get_adapter_buffer_size, "get_adapter_buffer_size(adapter_index) -> int (KB)"),
-    MV(set_adapter_buffer_size, "set_adapter_buffer_size(adapter_index, value)"),
-    M1(get_adapter_collect_statistics, "get_adapter_collect_statistics(adapter_index) -> bool"),
-    MV(set_adapter_collect_statistics, "set_adapter_collect_statistics(adapter_index, value)"),
-    M1(get_adapter_description, "get_adapter_description(adapter_index) -> str"),
-    M1(get_adapter_friendly_name, "get_adapter_friendly_name(adapter_index) -> str"),
-    M1(get_adapter_id, "get_adapter_id(adapter_index) -> int"),
-    M1(get_adapter_interface_type, "get_adapter_interface_type(adapter_index) -> int (IANA ifType)"),
-    M1(get_adapter_mac_address, "get_adapter_mac_address(adapter_index) -> str"),
-    M1(get_adapter_max_packet_bytes, "get_adapter_max_packet_bytes(adapter_index) -> int"),
-    MV(set_adapter_max_packet_bytes, "set_adapter_max_packet_bytes(adapter_index, value)"),
-    M1(get_adapter_name, "get_adapter_name(adapter_index) -> str"),
-    M1(get_adapter_packet_timeout, "get_adapter_packet_timeout(adapter_index) -> int (ms)"),
-    MV(set_adapter_packet_timeout, "set_adapter_packet_timeout(adapter_index, value)"),
-    M1(get_adapter_promiscuous_mode, "get_adapter_promiscuous_mode(adapter_index) -> bool"),
-    MV(set_adapter_promiscuous_mode, "set_adapter_promiscuous_mode(adapter_index, value)"),
-    M1(get_adapter_wi_fi_monitor_mode, "get_adapter_wi_fi_monitor_mode(adapter_index) -> bool"),
-    MV(set_adapter_wi_fi_monitor_mode, "set_adapter_wi_fi_monitor_mode(adapter_index, value)"),
-    M1(get_adapter_wi_fi_monitor_mode_supported,
-       "get_adapter_wi_fi_monitor_mode_supported(adapter_index) -> bool"),
-    M1(get_adapter_is_up, "get_adapter_is_up(adapter_index) -> bool (beyond the reference)"),
-    M1(get_adapter_is_running, "get_adapter_is_running(adapter_index) -> bool"),
-    M1(get_adapter_is_loopback, "get_adapter_is_loopback(adapter_index) -> bool"),
-    M1(get_adapter_is_wireless, "get_adapter_is_wireless(adapter_index) -> bool"),
-    M1(get_adapter_mtu, "get_adapter_mtu(adapter_index) -> int (0 if unknown)"),
-    M1(get_adapter_ipv4_addresses, "get_adapter_ipv4_addresses(adapter_index) -> str"),
-    M1(get_adapter_ipv6_addresses, "get_adapter_ipv6_addresses(adapter_index) -> str"),
+#define ADAPTER_TYPE_DOC_INT "int"
+#define ADAPTER_TYPE_DOC_BOOL "bool"
+#define ADAPTER_TYPE_DOC_STRING "str"
+#define ADAPTER_METHOD_RO(name, type)
+#define ADAPTER_METHOD_IDLE(name, type) \
+    MV(set_adapter_##name, "set_adapter_" #name "(adapter_index, value) (only while inactive)"),
+#define ADAPTER_METHOD_ANY(name, type) \
+    MV(set_adapter_##name, "set_adapter_" #name "(adapter_index, value)"),
+#define ADAPTER_METHODS(name, type, access, min, max, def)                                    \
+    M1(get_adapter_##name, "get_adapter_" #name "(adapter_index) -> " ADAPTER_TYPE_DOC_##type), \
+    ADAPTER_METHOD_##access(name, type)
+    IPM_ADAPTER_PROPERTIES(ADAPTER_METHODS)
     M0(get_direction, "get_direction() -> int"),
     M1(set_direction, "set_direction(value)"),
     M0(get_filter, "get_filter() -> str"),

@@ -10,6 +10,7 @@ Time stamps: `time_stamp` is a naive local `datetime.datetime` (what
 `datetime.datetime.fromtimestamp` gives), to microseconds, Python's limit;
 `time_stamp_ns` has the full nanosecond value since the epoch (UTC).
 """
+from . import _ipmonitor
 from ._ipmonitor import (  # noqa: F401  (re-exported)
     IPMonitorError,
     IPMonitorErrorEventParams,
@@ -18,35 +19,12 @@ from ._ipmonitor import (  # noqa: F401  (re-exported)
     _IPMonitorBase,
     __version__,
     strerror,
-    PACKET_DIRECTION_ANY,
-    PACKET_DIRECTION_INCOMING,
-    PACKET_DIRECTION_OUTGOING,
-    PACKET_DIRECTION_UNKNOWN,
-    PCAP_MODE_CAPT,
-    PCAP_MODE_STAT,
-    IFTYPE_OTHER,
-    IFTYPE_ETHERNET_CSMACD,
-    IFTYPE_PPP,
-    IFTYPE_SOFTWARE_LOOPBACK,
-    IFTYPE_IEEE80211,
-    IFTYPE_TUNNEL,
-    IPM_OK,
-    IPM_E_INVALID_ARGUMENT,
-    IPM_E_INDEX_OUT_OF_RANGE,
-    IPM_E_ACTIVE,
-    IPM_E_NOT_ACTIVE,
-    IPM_E_ADAPTER_NOT_FOUND,
-    IPM_E_BAD_FILTER,
-    IPM_E_PERMISSION,
-    IPM_E_CAPTURE,
-    IPM_E_NO_MEMORY,
-    IPM_E_CONFIG,
-    IPM_E_HANDLER,
-    IPM_E_UNSUPPORTED,
-    IPM_E_ADAPTER_GONE,
-    IPM_E_FILE,
-    IPM_E_BUSY,
+    error_name,
 )
+
+# The constants (directions, modes, IANA ifTypes, the IPM_* error codes) are
+# generated in the extension from the C library's lists; re-export them all.
+globals().update({_n: getattr(_ipmonitor, _n) for _n in _ipmonitor._CONSTANTS})
 
 
 class Constants:
@@ -83,14 +61,7 @@ def _adapter_field(name, writable):
     return property(lambda a: getter(a._monitor, a.index), doc=doc)
 
 
-for _name, _writable in (
-        ("buffer_size", True), ("collect_statistics", True), ("description", False),
-        ("friendly_name", False), ("id", False), ("interface_type", False),
-        ("mac_address", False), ("max_packet_bytes", True), ("name", False),
-        ("packet_timeout", True), ("promiscuous_mode", True), ("wi_fi_monitor_mode", True),
-        ("wi_fi_monitor_mode_supported", False), ("is_up", False), ("is_running", False),
-        ("is_loopback", False), ("is_wireless", False), ("mtu", False),
-        ("ipv4_addresses", False), ("ipv6_addresses", False)):
+for _name, _writable in _ipmonitor._ADAPTER_PROPERTIES:
     setattr(Adapter, _name, _adapter_field(_name, _writable))
 del _name, _writable
 

@@ -37,6 +37,7 @@ IPM_E_FILE: int
 IPM_E_BUSY: int
 
 def strerror(code: int) -> str: ...
+def error_name(code: int) -> Optional[str]: ...
 
 class Constants:
     PACKET_DIRECTION_ANY: ClassVar[int]

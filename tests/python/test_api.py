@@ -314,3 +314,36 @@ def test_type_stub_matches_the_class():
         node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
         names = {i.name for i in node.body if isinstance(i, ast.FunctionDef)}
         assert names == {n for n in dir(getattr(ipmonitor, cls)) if not n.startswith("_")}, cls
+
+
+def test_constants_come_from_the_library_lists():
+    """Every constant the extension generates from the C lists is in the package,
+    in pcapfilter and in the stub; every error code has its name and message."""
+    import ast
+    import os
+    import pcapfilter
+    stub = os.path.join(os.path.dirname(ipmonitor.__file__), "__init__.pyi")
+    tree = ast.parse(_read(stub))
+    annotated = {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)}
+    names = set(ipmonitor._ipmonitor._CONSTANTS)
+    assert {"IPM_OK", "IPM_E_BUSY", "PACKET_DIRECTION_ANY"} <= names
+    assert names <= annotated, names - annotated
+    codes = [n for n in names if n.startswith("IPM_")]
+    assert len({getattr(ipmonitor, n) for n in codes}) == len(codes)  # values distinct
+    for n in codes:
+        code = getattr(ipmonitor, n)
+        assert getattr(pcapfilter, n) == code
+        assert ipmonitor.error_name(code) == n[len("IPM_"):]
+        assert ipmonitor.strerror(code) not in ("", "unknown error")
+    assert ipmonitor.error_name(-9999) is None
+    assert ipmonitor.strerror(-9999) == "unknown error"
+
+
+def test_adapter_view_has_every_library_property():
+    props = dict(ipmonitor._ipmonitor._ADAPTER_PROPERTIES)
+    assert props["buffer_size"] is True and props["name"] is False
+    for name, writable in props.items():
+        assert hasattr(IPMonitor, f"get_adapter_{name}")
+        assert hasattr(IPMonitor, f"set_adapter_{name}") == writable
+        assert isinstance(getattr(ipmonitor.Adapter, name), property)
+        assert (getattr(ipmonitor.Adapter, name).fset is not None) == writable
