@@ -13,10 +13,8 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <net/if.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 /* ---- per-packet work ------------------------------------------------- */
@@ -120,21 +118,18 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
 
 /* ---- once per do_events ----------------------------------------------- */
 
-/* A live source's socket reported an error: tell gone from down. An
- * interface removed (or removed and made again under the same name, which
- * gives it a new index) has left this socket for good. */
+/* A source's wait fd reported an error: ask the source what happened (an
+ * adapter gone is closed for good, one down resumes when it is up). */
 static int socket_error(ipm_monitor *m, ipm_source *s)
 {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(s->poll_fd, SOL_SOCKET, SO_ERROR, &err, &len); /* also clears it */
-    if (s->ifindex && if_nametoindex(s->name) != s->ifindex) {
+    ipm_wait_state state = s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK;
+    if (state == IPM_WAIT_GONE) {
         s->failed = 1;
         ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
                        "adapter \"%s\" disappeared: its capture is closed", s->name);
         return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
     }
-    if (err == ENETDOWN)
+    if (state == IPM_WAIT_DOWN)
         ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                        "adapter \"%s\" went down: monitoring resumes when it is up again",
                        s->name);
@@ -153,16 +148,16 @@ static int wait_for_packets(ipm_monitor *m)
         ipm_source *s = m->sources[i];
         if (s->finished || s->failed)
             continue;
-        if (s->poll_fd < 0) {
-            timeout = 0; /* a file is always ready */
+        if (s->wait_fd < 0) {
+            timeout = 0; /* nothing to wait on: always ready (a file) */
             continue;
         }
         if (s->settings.packet_timeout < timeout)
             timeout = s->settings.packet_timeout;
         polled[n] = s;
-        fds[n++] = (struct pollfd){.fd = s->poll_fd, .events = POLLIN};
+        fds[n++] = (struct pollfd){.fd = s->wait_fd, .events = POLLIN};
     }
-    fds[n] = (struct pollfd){.fd = m->wake_fd, .events = POLLIN};
+    fds[n] = (struct pollfd){.fd = m->wake_fd[0], .events = POLLIN};
     if (poll(fds, n + 1, timeout) <= 0)
         return IPM_OK; /* timeout or a signal: dispatch what is there */
     for (int i = 0; i < n; i++)
@@ -190,8 +185,8 @@ static int dispatch_all(ipm_monitor *m)
             ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                            "reading \"%s\" failed: %s", s->name, s->error);
             rc = ipm_fail(m, IPM_E_CAPTURE, "%s", m->error->description);
-        } else if (n >= 0 && s->poll_fd < 0) {
-            s->finished = 1; /* a file read to its end */
+        } else if (n >= 0 && (s->caps & IPM_SOURCE_ENDS)) {
+            s->finished = 1; /* read to its end (a file) */
         }
     }
     return rc;
@@ -200,7 +195,7 @@ static int dispatch_all(ipm_monitor *m)
 static void statistics_time(const ipm_source *s, struct timespec *ts)
 {
     /* A file's statistics are "collected" at its last packet's time. */
-    if (s->poll_fd < 0 && s->last_packet_time.tv_sec) {
+    if ((s->caps & IPM_SOURCE_PACKET_CLOCK) && s->last_packet_time.tv_sec) {
         ts->tv_sec = s->last_packet_time.tv_sec;
         ts->tv_nsec = s->last_packet_time.tv_nsec * s->ts_scale;
     } else {

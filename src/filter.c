@@ -1,22 +1,23 @@
 /*
  * filter.c - pcap-filter(7) expressions and the direction property.
  *
- * Direction is applied in the kernel: the socket's program is the user's
- * expression joined with `inbound` or `outbound`, which Linux evaluates on
- * the packet type before the packet is copied into the ring (libpcap's own
- * pcap_setdirection filters in user space, after the copy; it is set too,
- * for the packets already in the ring). A live adapter always gets a
- * filter, even for "" (which compiles to "accept snaplen bytes"), because
- * the kernel truncates packets only to what a socket filter returns; a file
+ * Direction is applied in the kernel where the source can: the socket's
+ * program is the user's expression joined with `inbound` or `outbound`,
+ * which Linux evaluates on the packet type before the packet is copied into
+ * the ring (the source's set_direction, libpcap's pcap_setdirection, filters
+ * in user space, after the copy; it is set too, for the packets already in
+ * the ring, and alone where the platform has no socket filter). A source
+ * with IPM_SOURCE_NEEDS_FILTER (live) always gets a filter, even for ""
+ * (which compiles to "accept snaplen bytes"), because the kernel truncates
+ * packets only to what a socket filter returns; any other source (a file)
  * with no expression gets none, since libpcap would run it for every packet.
+ * Everything here goes through the source's ops (source.h).
  */
 #include "source.h"
 
-#include <linux/filter.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* Link types an expression may be meant for when it is set while inactive. */
 static const int candidate_link_types[] = {
@@ -146,7 +147,8 @@ static int compile_text(ipm_monitor *m, ipm_source *s, const char *expression, i
                     pcap_geterr(s->pcap));
 }
 
-/* A live capture whose packets carry no cooked header: libpcap evaluates
+/* A source that selects the direction itself (set_direction: a live
+ * capture) and whose packets carry no cooked header: libpcap evaluates
  * its filter again in user space on the block being filled when a filter
  * is set, and user-space BPF cannot read the packet type that `inbound`
  * tests, so it would reject that whole block. Such a source gets two
@@ -155,7 +157,8 @@ static int compile_text(ipm_monitor *m, ipm_source *s, const char *expression, i
  * direction, attached to the socket for the kernel. */
 static int splits_direction(const ipm_source *s)
 {
-    return s->poll_fd >= 0 && s->link_type != DLT_LINUX_SLL && s->link_type != DLT_LINUX_SLL2;
+    return s->ops->set_direction && s->link_type != DLT_LINUX_SLL &&
+           s->link_type != DLT_LINUX_SLL2;
 }
 
 typedef struct compiled_filter {
@@ -171,7 +174,7 @@ static int compile_for(ipm_monitor *m, ipm_source *s, const char *expression, in
     memset(out, 0, sizeof *out);
     out->accepts_all = expression[0] == '\0' && !direction_word(direction);
     int rc = compile_text(m, s, expression, direction, !split, &out->for_pcap);
-    if (rc == IPM_OK && split) {
+    if (rc == IPM_OK && split && s->ops->set_kernel_filter) {
         rc = compile_text(m, s, expression, direction, 1, &out->for_kernel);
         if (rc != IPM_OK)
             pcap_freecode(&out->for_pcap);
@@ -186,19 +189,12 @@ static void free_compiled(compiled_filter *c)
         pcap_freecode(&c->for_kernel);
 }
 
-static pcap_direction_t pcap_direction(int direction)
-{
-    return direction == IPM_PACKET_DIRECTION_INCOMING   ? PCAP_D_IN
-           : direction == IPM_PACKET_DIRECTION_OUTGOING ? PCAP_D_OUT
-                                                        : PCAP_D_INOUT;
-}
-
 static int install(ipm_monitor *m, ipm_source *s, compiled_filter *c, int direction)
 {
-    if (s->poll_fd >= 0 && pcap_setdirection(s->pcap, pcap_direction(direction)) != 0)
+    if (s->ops->set_direction && s->ops->set_direction(s, direction) != 0)
         return ipm_fail(m, IPM_E_CAPTURE, "cannot set the direction on \"%s\": %s", s->name,
-                        pcap_geterr(s->pcap));
-    if (c->accepts_all && s->poll_fd < 0 && !s->has_filter) {
+                        s->error);
+    if (c->accepts_all && !(s->caps & IPM_SOURCE_NEEDS_FILTER) && !s->has_filter) {
         /* A file has no kernel to truncate for it, and libpcap would run
          * the accept-all program in user space for every packet (about 40
          * instructions each): leave the file unfiltered. */
@@ -212,11 +208,7 @@ static int install(ipm_monitor *m, ipm_source *s, compiled_filter *c, int direct
     if (c->for_kernel.bf_insns) {
         /* Without it the kernel still copies the other direction into the
          * ring and libpcap drops it: slower, never wrong. */
-        struct sock_fprog fprog = {
-            .len = (unsigned short)c->for_kernel.bf_len,
-            .filter = (struct sock_filter *)c->for_kernel.bf_insns,
-        };
-        setsockopt(pcap_fileno(s->pcap), SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog);
+        (void)s->ops->set_kernel_filter(s, &c->for_kernel);
     }
     ipm_source_set_direction(s, direction);
     return IPM_OK;

@@ -99,12 +99,13 @@ struct ipm_monitor {
 
     /* Cross-thread deactivation: do_events holds run_lock while it waits
      * and dispatches; deactivate from another thread sets stop_requested,
-     * wakes the wait through wake_fd and then takes run_lock. */
+     * wakes the wait through wake_fd (platform.h's wake-up: read end,
+     * write end) and then takes run_lock. */
     pthread_mutex_t run_lock;
     atomic_int stop_requested;
     atomic_int dispatching;
     pthread_t dispatch_thread;
-    int wake_fd;
+    int wake_fd[2];
 
     /* The last error. Kept out of line: getters take a const monitor and
      * still record why they failed (a bad index), the one part of the

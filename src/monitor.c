@@ -10,11 +10,11 @@
  * still using it. ipm_free inside a handler is deferred the same way.
  */
 #include "calls.h"
+#include "platform.h"
 #include "source.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,11 +50,11 @@ ipm_monitor *ipm_new(void)
     m->filter = ipm_strdup("");
     m->netfilter_guid = ipm_strdup("");
     m->error = calloc(1, sizeof *m->error);
-    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (!m->filter || !m->netfilter_guid || !m->error || m->wake_fd < 0 ||
+    if (ipm_os_wake_open(m->wake_fd) != 0)
+        m->wake_fd[0] = m->wake_fd[1] = -1;
+    if (!m->filter || !m->netfilter_guid || !m->error || m->wake_fd[0] < 0 ||
         pthread_mutex_init(&m->run_lock, NULL) != 0) {
-        if (m->wake_fd >= 0)
-            close(m->wake_fd);
+        ipm_os_wake_close(m->wake_fd);
         free(m->filter);
         free(m->netfilter_guid);
         free(m->error);
@@ -86,7 +86,7 @@ void ipm_free_now(ipm_monitor *m)
     free(m->filter);
     free(m->netfilter_guid);
     free(m->config_value);
-    close(m->wake_fd);
+    ipm_os_wake_close(m->wake_fd);
     pthread_mutex_destroy(&m->run_lock);
     free(m->error);
     free(m);
@@ -319,7 +319,6 @@ int ipm_activate(ipm_monitor *m, const char *adapter)
 
 void ipm_close_sources(ipm_monitor *m)
 {
-    uint64_t drained;
     for (int i = 0; i < m->source_count; i++) {
         ipm_source *s = m->sources[i];
         ipm_totals t;
@@ -332,8 +331,7 @@ void ipm_close_sources(ipm_monitor *m)
         m->sources[i] = NULL;
     }
     m->source_count = 0;
-    while (read(m->wake_fd, &drained, sizeof drained) > 0)
-        ;
+    ipm_os_wake_drain(m->wake_fd);
     atomic_store(&m->stop_requested, 0);
     atomic_store(&m->state, IPM_STATE_IDLE);
 }
@@ -354,11 +352,8 @@ int ipm_deactivate(ipm_monitor *m)
     }
     /* Stop a do_events that may be waiting or dispatching in another
      * thread (it closes the sources itself), then wait for it. */
-    uint64_t one = 1;
     atomic_store(&m->stop_requested, 1);
-    if (write(m->wake_fd, &one, sizeof one) < 0) {
-        /* the counter is already non-zero: a wake-up is pending */
-    }
+    ipm_os_wake_signal(m->wake_fd);
     pthread_mutex_lock(&m->run_lock);
     ipm_close_sources(m); /* also drains the wake-up and clears the stop */
     pthread_mutex_unlock(&m->run_lock);

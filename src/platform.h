@@ -1,7 +1,14 @@
 /*
- * platform.h - what the library needs to know from the operating system
- * beyond libpcap: interface metadata and the clock. platform_linux.c
- * implements it for Linux; another system implements this one interface.
+ * platform.h - every operating-system call the library makes beyond
+ * libpcap and the C library: interface metadata, the link kind of a
+ * capture adapter, link-gone detection, the socket filter and the wake-up
+ * of a waiting do_events.
+ *
+ * Two files implement it: platform_linux.c (rtnetlink, ioctl, eventfd,
+ * SO_ATTACH_FILTER) and platform_posix.c (getifaddrs, if_nametoindex, a
+ * pipe; no Linux headers). CMake's IPM_PLATFORM picks one. A port to
+ * another system (macOS, a BSD) is one more file answering these calls;
+ * nothing else in src/ includes an OS-specific header.
  */
 #ifndef IPM_PLATFORM_H
 #define IPM_PLATFORM_H
@@ -14,7 +21,7 @@
 typedef struct ipm_os_link {
     char name[IPM_OS_NAME_MAX];
     int ifindex;
-    int hw_type;        /* Linux: ARPHRD_* */
+    int hw_type;        /* the OS's own link-layer type: only for this file's calls */
     int mtu;
     int addr_len;
     uint8_t addr[32];   /* link-layer address, addr_len bytes */
@@ -27,14 +34,52 @@ typedef struct ipm_os_link {
  * (free() it). Returns 0, or -1 with errno set. */
 int ipm_os_list_links(ipm_os_link **links, int *count);
 
-/* The link-layer type and 6-byte MAC of one interface; 0 or -1. */
-int ipm_os_hw_address(const char *name, int *hw_type, uint8_t mac[6]);
-
-/* The IANA ifType for an OS link-layer type. */
+/* The IANA ifType (IPM_IFTYPE_*) of a link's hw_type. */
 int ipm_os_iana_iftype(int hw_type);
 
 /* A one-line description of an interface for when libpcap has none. */
 void ipm_os_describe(const ipm_os_link *link, int is_loopback, int is_wireless,
                      char *out, unsigned size);
+
+/* What a capture adapter is, for telling packet directions apart. */
+typedef enum ipm_os_link_kind {
+    IPM_OS_LINK_UNKNOWN,  /* not known, or neither of the two below */
+    IPM_OS_LINK_ETHERNET, /* `mac` holds its 6-byte address */
+    IPM_OS_LINK_LOOPBACK,
+} ipm_os_link_kind;
+
+/* The kind of the interface `name`; fills mac[6] for Ethernet. */
+ipm_os_link_kind ipm_os_link_kind_of(const char *name, uint8_t mac[6]);
+
+/* The interface index of `name`, 0 when there is none (if_nametoindex). */
+unsigned ipm_os_ifindex(const char *name);
+
+/* Why a capture socket's wait reported an error (POLLERR/HUP/NVAL). */
+typedef enum ipm_os_link_state {
+    IPM_OS_LINK_OK,   /* nothing to report */
+    IPM_OS_LINK_DOWN, /* the interface went down; capture resumes when it is up */
+    IPM_OS_LINK_GONE, /* removed (or removed and made again): the socket is dead */
+} ipm_os_link_state;
+
+/* Read and clear the pending error of capture socket `fd`, opened on the
+ * interface `name` whose index was `ifindex` (0: not tied to one). */
+ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex);
+
+struct bpf_insn;
+/* Attach a classic BPF program to capture socket `fd` in the kernel, in
+ * place of the one libpcap attached. Returns 0, or -1 when the system
+ * cannot (the caller must stay correct without it: libpcap's own filter
+ * still runs, only slower). */
+int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count);
+
+/* The wake-up of a do_events waiting in poll(2), from another thread:
+ * fds[0] is polled for POLLIN, fds[1] written (the same fd when the
+ * system has a counter object). Both non-blocking and close-on-exec. */
+int ipm_os_wake_open(int fds[2]);
+/* Make fds[0] readable; a wake-up already pending is enough. */
+void ipm_os_wake_signal(const int fds[2]);
+/* Consume every pending wake-up. */
+void ipm_os_wake_drain(const int fds[2]);
+void ipm_os_wake_close(int fds[2]);
 
 #endif

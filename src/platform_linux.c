@@ -1,5 +1,6 @@
 /*
- * platform_linux.c - interface metadata on Linux.
+ * platform_linux.c - platform.h on Linux: interface metadata, link kind,
+ * link-gone detection, the socket filter and the eventfd wake-up.
  *
  * Metadata comes from rtnetlink (RTM_GETLINK) and ioctls rather than from
  * /sys/class/net, because sysfs shows the network namespace it was mounted
@@ -8,9 +9,11 @@
  */
 #include "platform.h"
 
+#include "ipmonitor.h"
+
 #include <errno.h>
 #include <linux/ethtool.h>
-#include <net/if_arp.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -18,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if_arp.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -160,7 +165,10 @@ fail:
     return -1;
 }
 
-int ipm_os_hw_address(const char *name, int *hw_type, uint8_t mac[6])
+/* IANA ifType 199 (infiniband) has no public IPM_IFTYPE_* name. */
+#define IANA_IFTYPE_INFINIBAND 199
+
+static int hw_address(const char *name, int *hw_type, uint8_t mac[6])
 {
     struct ifreq ifr;
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -177,20 +185,86 @@ int ipm_os_hw_address(const char *name, int *hw_type, uint8_t mac[6])
     return 0;
 }
 
+ipm_os_link_kind ipm_os_link_kind_of(const char *name, uint8_t mac[6])
+{
+    int hw_type = 0;
+    if (hw_address(name, &hw_type, mac) != 0)
+        return IPM_OS_LINK_UNKNOWN;
+    return hw_type == ARPHRD_LOOPBACK ? IPM_OS_LINK_LOOPBACK
+           : hw_type == ARPHRD_ETHER  ? IPM_OS_LINK_ETHERNET
+                                      : IPM_OS_LINK_UNKNOWN;
+}
+
+unsigned ipm_os_ifindex(const char *name)
+{
+    return if_nametoindex(name);
+}
+
+ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len); /* also clears it */
+    /* An interface removed, or removed and made again under the same name
+     * (which gives it a new index), has left this socket for good. */
+    if (ifindex && if_nametoindex(name) != ifindex)
+        return IPM_OS_LINK_GONE;
+    return err == ENETDOWN ? IPM_OS_LINK_DOWN : IPM_OS_LINK_OK;
+}
+
+int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count)
+{
+    /* libpcap's struct bpf_insn and the kernel's sock_filter are the same
+     * classic BPF instruction. */
+    struct sock_fprog fprog = {
+        .len = (unsigned short)count,
+        .filter = (struct sock_filter *)insns,
+    };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) == 0 ? 0 : -1;
+}
+
+int ipm_os_wake_open(int fds[2])
+{
+    fds[0] = fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return fds[0] < 0 ? -1 : 0;
+}
+
+void ipm_os_wake_signal(const int fds[2])
+{
+    uint64_t one = 1;
+    if (write(fds[1], &one, sizeof one) < 0) {
+        /* the counter is already non-zero: a wake-up is pending */
+    }
+}
+
+void ipm_os_wake_drain(const int fds[2])
+{
+    uint64_t drained;
+    while (read(fds[0], &drained, sizeof drained) > 0)
+        ;
+}
+
+void ipm_os_wake_close(int fds[2])
+{
+    if (fds[0] >= 0)
+        close(fds[0]);
+    fds[0] = fds[1] = -1;
+}
+
 int ipm_os_iana_iftype(int hw_type)
 {
     switch (hw_type) {
     case ARPHRD_ETHER:
     case ARPHRD_EETHER:
-        return 6; /* ethernetCsmacd */
+        return IPM_IFTYPE_ETHERNET_CSMACD;
     case ARPHRD_LOOPBACK:
-        return 24; /* softwareLoopback */
+        return IPM_IFTYPE_SOFTWARE_LOOPBACK;
     case ARPHRD_IEEE80211:
     case ARPHRD_IEEE80211_PRISM:
     case ARPHRD_IEEE80211_RADIOTAP:
-        return 71; /* ieee80211 */
+        return IPM_IFTYPE_IEEE80211;
     case ARPHRD_PPP:
-        return 23; /* ppp */
+        return IPM_IFTYPE_PPP;
     case ARPHRD_TUNNEL:
     case ARPHRD_TUNNEL6:
     case ARPHRD_SIT:
@@ -199,11 +273,11 @@ int ipm_os_iana_iftype(int hw_type)
     case ARPHRD_IP6GRE:
 #endif
     case ARPHRD_NONE: /* tun, wireguard */
-        return 131; /* tunnel */
+        return IPM_IFTYPE_TUNNEL;
     case ARPHRD_INFINIBAND:
-        return 199; /* infiniband */
+        return IANA_IFTYPE_INFINIBAND;
     default:
-        return 1; /* other */
+        return IPM_IFTYPE_OTHER;
     }
 }
 
@@ -214,7 +288,7 @@ void ipm_os_describe(const ipm_os_link *link, int is_loopback, int is_wireless,
                        : is_wireless ? "Wireless adapter"
                        : link->kind[0] ? NULL
                        : link->hw_type == ARPHRD_ETHER ? "Ethernet adapter"
-                       : ipm_os_iana_iftype(link->hw_type) == 131 ? "Tunnel interface"
+                       : ipm_os_iana_iftype(link->hw_type) == IPM_IFTYPE_TUNNEL ? "Tunnel interface"
                        : "Network interface";
     if (!what) {
         if (strcmp(link->kind, "veth") == 0)

@@ -1,25 +1,32 @@
 /*
- * source.c - what the two kinds of packet source share: allocation, the
- * per-packet direction method, and the statistics-mode snapshot length.
+ * source.c - what every kind of packet source shares: allocation (with the
+ * kind's private state), libpcap's dispatch and filter, statistics since
+ * activation, the per-packet direction method, and the statistics-mode
+ * snapshot length.
  */
 #include "source.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 ipm_source *ipm_source_alloc(ipm_monitor *m, const char *name, int adapter_index,
-                             const ipm_adapter_settings *settings)
+                             const ipm_adapter_settings *settings, size_t priv_size)
 {
     size_t len = strlen(name) + 1;
-    ipm_source *s = calloc(1, sizeof *s + len);
+    /* The private struct follows the name, aligned for any type. */
+    size_t align = _Alignof(max_align_t);
+    size_t priv_at = (sizeof(ipm_source) + len + align - 1) / align * align;
+    ipm_source *s = calloc(1, priv_at + priv_size);
     if (!s) {
         ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while opening \"%s\"", name);
         return NULL;
     }
     memcpy(s->name, name, len);
+    s->priv = priv_size ? (char *)s + priv_at : NULL;
     s->monitor = m;
-    s->poll_fd = -1;
+    s->wait_fd = -1;
     s->ts_scale = 1;
     s->settings = *settings;
     s->event.adapter = s->name;
@@ -71,9 +78,8 @@ void ipm_source_take_baseline(ipm_source *s)
 
 void ipm_source_refresh_counters(ipm_source *s, const struct timespec *now)
 {
-    ipm_totals ignored;
-    if (s->poll_fd >= 0 && !s->failed && now->tv_sec - s->counters_read.tv_sec >= 1)
-        s->ops->stats(s, &ignored);
+    if (s->ops->refresh_counters && !s->failed)
+        s->ops->refresh_counters(s, now);
 }
 
 void ipm_source_set_direction(ipm_source *s, int direction)

@@ -1,11 +1,22 @@
 /*
- * source.h - one small interface for packet sources.
+ * source.h - one interface for packet sources.
  *
  * A source is one libpcap handle that feeds the monitor: a live adapter
  * (source_live.c) or a capture file (source_file.c). Like libpcap's own
- * pcap-int.h, each kind fills a table of operations, so the event loop
- * (events.c) and the filter code (filter.c) treat both the same way and
- * dispatch packets through one code path.
+ * pcap-int.h, each kind fills a table of operations and keeps what only it
+ * needs in a private struct (`priv`) that no other file sees, so the event
+ * loop (events.c) and the filter code (filter.c) treat every kind the same
+ * way and dispatch packets through one code path. What differs between
+ * kinds is said once, here: an op, or a capability bit.
+ *
+ * Adding a kind (say a kernel statistics engine that counts with eBPF and
+ * delivers no packets, only counters): write source_<kind>.c with its
+ * private struct, its ops (dispatch may fill s->interval directly; stats
+ * gives its counters; set_filter compiles to wherever it filters; leave
+ * wait_error/set_direction/set_kernel_filter/refresh_counters NULL if it has
+ * no such thing), its capability bits and its wait_fd (-1 if it never
+ * blocks), and an ipm_source_open_<kind>() that monitor.c's open_source
+ * calls. events.c and filter.c need no change.
  */
 #ifndef IPM_SOURCE_H
 #define IPM_SOURCE_H
@@ -27,20 +38,54 @@ typedef enum ipm_direction_method {
 
 typedef struct ipm_source ipm_source;
 
+/* What a source's wait reported (see ops.wait_error). */
+typedef enum ipm_wait_state {
+    IPM_WAIT_OK,   /* nothing to report */
+    IPM_WAIT_DOWN, /* the adapter went down; capture resumes when it is up */
+    IPM_WAIT_GONE, /* the adapter disappeared: the source is dead */
+} ipm_wait_state;
+
 typedef struct ipm_source_ops {
     /* Hand every packet that is there to `handler` (user = the source), as
      * pcap_dispatch does: the count, 0 at the end of a file, PCAP_ERROR
      * with the message in s->error, or PCAP_ERROR_BREAK after a stop. */
     int (*dispatch)(ipm_source *s, pcap_handler handler);
-    /* Install a compiled filter (see filter.c). */
+    /* Install a compiled filter (see filter.c): 0, or -1 with s->error. */
     int (*set_filter)(ipm_source *s, struct bpf_program *prog);
     /* Cumulative capture statistics since the source was opened. */
     int (*stats)(ipm_source *s, ipm_totals *out);
     /* Release everything the source holds (not the struct itself). */
     void (*close)(ipm_source *s);
+
+    /* Optional (NULL: the source has no such thing). */
+    /* poll(2) reported an error on wait_fd: what happened to the source. */
+    ipm_wait_state (*wait_error)(ipm_source *s);
+    /* Keep only packets of one direction (IPM_PACKET_DIRECTION_*, ANY =
+     * both) before they reach dispatch: 0, or -1 with s->error. A source
+     * with this op gets the user's expression alone from set_filter (the
+     * direction is this op's job) unless its link type carries the
+     * direction in a cooked header that the program can test. */
+    int (*set_direction)(ipm_source *s, int direction);
+    /* Put the expression joined with the direction in the kernel, before
+     * packets are copied (best effort: failing must not change results). */
+    int (*set_kernel_filter)(ipm_source *s, struct bpf_program *prog);
+    /* Called once per do_events: keep counters that could wrap up to date. */
+    void (*refresh_counters)(ipm_source *s, const struct timespec *now);
 } ipm_source_ops;
 
-struct ipm_file_map; /* source_file.c: a classic pcap file read in place */
+/* Capability bits (ipm_source.caps). */
+enum {
+    /* Dispatch reads to an end: any return >= 0 means nothing is left and
+     * the source has finished (a file). */
+    IPM_SOURCE_ENDS = 1 << 0,
+    /* Time is the packets' own: on_statistics is stamped with the last
+     * packet's time, not the clock (a file is "collected" as it was). */
+    IPM_SOURCE_PACKET_CLOCK = 1 << 1,
+    /* The kernel truncates packets only to what the filter program keeps,
+     * so even "" must be installed; without this bit an accept-all
+     * program is left out (libpcap would run it for every packet). */
+    IPM_SOURCE_NEEDS_FILTER = 1 << 2,
+};
 
 /* Counters since the previous on_statistics of this source. */
 typedef struct ipm_interval {
@@ -52,18 +97,19 @@ typedef struct ipm_interval {
 
 struct ipm_source {
     const ipm_source_ops *ops;
+    void *priv;           /* the kind's own state, owned by its source_*.c */
     ipm_monitor *monitor;
     pcap_t *pcap;
-    int poll_fd;          /* fd to wait on, or -1: always ready (files) */
-    unsigned ifindex;     /* the interface captured on; 0 for files and "any" */
-    int finished;         /* end of file reached */
+    int wait_fd;          /* fd to poll for packets, or -1: always ready */
+    unsigned caps;        /* IPM_SOURCE_* */
+    int finished;         /* read to its end (IPM_SOURCE_ENDS) */
     int link_type;
     int ts_scale;         /* nanoseconds per unit of pcap_pkthdr.ts.tv_usec */
     int failed;           /* a read error closed this source's capture */
     int has_filter;       /* a program was ever given to libpcap */
     ipm_adapter_settings settings;
 
-    /* Direction of each packet. */
+    /* Direction of each packet (read per packet, so kept here). */
     ipm_direction_method dir_method;
     int fixed_direction;
     int base_dir_method;  /* the method when no direction filter is set */
@@ -75,18 +121,9 @@ struct ipm_source {
     int64_t total_packets;
     struct timespec last_packet_time;
     ipm_totals baseline;   /* pcap_stats when the filter went in: see ipm_source_stats */
-    /* libpcap's counters are 32-bit: live sources add up their deltas in
-     * 64 bits, read at least once a second (ipm_refresh_counters). */
-    uint32_t counter_raw[3];
-    ipm_totals counter_wide;
-    struct timespec counters_read;
     ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 
-    /* Files only: libpcap's stdio buffer, and the mapping when the file is
-     * read in place. */
-    char *file_buffer;
-    struct ipm_file_map *map;
-    char error[PCAP_ERRBUF_SIZE]; /* why dispatch returned PCAP_ERROR */
+    char error[PCAP_ERRBUF_SIZE]; /* why an op failed */
     char name[]; /* adapter name or file path; event.adapter points here */
 };
 
@@ -99,16 +136,18 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
 /* Shared by both kinds: libpcap's own dispatch and filter. */
 int ipm_source_pcap_dispatch(ipm_source *s, pcap_handler handler);
 int ipm_source_pcap_set_filter(ipm_source *s, struct bpf_program *prog);
+/* A zeroed source with `priv_size` zeroed bytes for the kind at s->priv
+ * (one allocation, freed by ipm_source_free); NULL with the error set. */
 ipm_source *ipm_source_alloc(ipm_monitor *m, const char *name, int adapter_index,
-                             const ipm_adapter_settings *settings);
+                             const ipm_adapter_settings *settings, size_t priv_size);
 void ipm_source_free(ipm_source *s);
 /* Capture statistics since activation. The kernel counts from the moment
  * the socket opens, before the filter is attached; what it counted in that
  * window (unfiltered traffic) is the baseline and is left out. */
 int ipm_source_stats(ipm_source *s, ipm_totals *out);
 void ipm_source_take_baseline(ipm_source *s);
-/* Read a live source's counters if a second has passed since the last read,
- * so that libpcap's 32-bit counters never wrap unseen. */
+/* Once per do_events: the source's refresh_counters op, if it has one and
+ * has not failed. */
 void ipm_source_refresh_counters(ipm_source *s, const struct timespec *now);
 
 /* Called after a filter was installed: how direction is told from now on. */

@@ -46,6 +46,13 @@ typedef struct ipm_file_map {
     struct bpf_program filter; /* bf_insns NULL: no filter */
 } ipm_file_map;
 
+/* What only a file source has: libpcap's stdio buffer, and the mapping
+ * when the file is read in place. */
+typedef struct file_priv {
+    char *buffer;
+    ipm_file_map *map;
+} file_priv;
+
 /* The header of one record, as stored (host byte order here). */
 typedef struct record_header {
     uint32_t sec, frac, caplen, len;
@@ -130,7 +137,7 @@ static int record_in_window(ipm_source *s, ipm_file_map *f, record_header *rec)
 
 static int mapped_dispatch(ipm_source *s, pcap_handler handler)
 {
-    ipm_file_map *f = s->map;
+    ipm_file_map *f = ((file_priv *)s->priv)->map;
     atomic_int *stop = &s->monitor->stop_requested;
     int count = 0, rc;
     record_header rec;
@@ -159,7 +166,7 @@ static int mapped_dispatch(ipm_source *s, pcap_handler handler)
 
 static int mapped_set_filter(ipm_source *s, struct bpf_program *prog)
 {
-    ipm_file_map *f = s->map;
+    ipm_file_map *f = ((file_priv *)s->priv)->map;
     size_t bytes = prog->bf_len * sizeof *prog->bf_insns;
     struct bpf_insn *copy = malloc(bytes ? bytes : 1);
     if (!copy) {
@@ -242,20 +249,29 @@ static int file_stats(ipm_source *s, ipm_totals *out)
 
 static void file_close(ipm_source *s)
 {
-    map_free(s->map);
-    s->map = NULL;
+    file_priv *fp = s->priv;
+    map_free(fp->map);
+    fp->map = NULL;
     if (s->pcap)
-        pcap_close(s->pcap); /* also fcloses the stream using file_buffer */
+        pcap_close(s->pcap); /* also fcloses the stream using fp->buffer */
     s->pcap = NULL;
-    free(s->file_buffer);
-    s->file_buffer = NULL;
+    free(fp->buffer);
+    fp->buffer = NULL;
 }
 
+/* A file has no fd to wait on, no direction of its own to select and no
+ * kernel: those ops stay NULL. */
 static const ipm_source_ops file_ops = {
-    ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, file_stats, file_close,
+    .dispatch = ipm_source_pcap_dispatch,
+    .set_filter = ipm_source_pcap_set_filter,
+    .stats = file_stats,
+    .close = file_close,
 };
 static const ipm_source_ops mapped_file_ops = {
-    mapped_dispatch, mapped_set_filter, file_stats, file_close,
+    .dispatch = mapped_dispatch,
+    .set_filter = mapped_set_filter,
+    .stats = file_stats,
+    .close = file_close,
 };
 
 ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
@@ -277,18 +293,20 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
         free(buffer);
         return NULL;
     }
-    ipm_source *s = ipm_source_alloc(m, path, -1, settings);
+    ipm_source *s = ipm_source_alloc(m, path, -1, settings, sizeof(file_priv));
     if (!s) {
         pcap_close(p);
         free(buffer);
         return NULL;
     }
-    s->map = try_map(path, p);
-    s->ops = s->map ? &mapped_file_ops : &file_ops;
+    file_priv *fp = s->priv;
+    fp->map = try_map(path, p);
+    fp->buffer = buffer;
+    s->ops = fp->map ? &mapped_file_ops : &file_ops;
+    s->caps = IPM_SOURCE_ENDS | IPM_SOURCE_PACKET_CLOCK;
     s->pcap = p;
     /* The in-place reader always produces nanoseconds. */
-    s->ts_scale = s->map || pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
-    s->file_buffer = buffer;
+    s->ts_scale = fp->map || pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     s->link_type = s->event.link_type = pcap_datalink(p);
     s->base_dir_method = s->link_type == DLT_LINUX_SLL    ? IPM_DIRMETHOD_SLL
                          : s->link_type == DLT_LINUX_SLL2 ? IPM_DIRMETHOD_SLL2

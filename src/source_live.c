@@ -10,30 +10,49 @@
 #include "platform.h"
 #include "source.h"
 
-#include <net/if.h>
-#include <net/if_arp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/* What only a live source has. */
+typedef struct live_priv {
+    unsigned ifindex; /* of the interface captured on; 0 for "any" */
+    /* libpcap's counters are 32-bit: added up in 64 bits, read at least
+     * once a second (live_refresh_counters). */
+    uint32_t counter_raw[3];
+    ipm_totals counter_wide;
+    struct timespec counters_read;
+} live_priv;
 
 /* pcap_stats' counters are unsigned 32-bit and wrap after 2^32 packets
  * (about 71 minutes at 1 Mpps): add up the differences, modulo 2^32, in
  * 64 bits. Read at least once a second, they cannot wrap twice unseen. */
 static int live_stats(ipm_source *s, ipm_totals *out)
 {
+    live_priv *lp = s->priv;
     struct pcap_stat st;
     if (pcap_stats(s->pcap, &st) != 0)
         return -1;
     const uint32_t raw[3] = {st.ps_recv, st.ps_drop, st.ps_ifdrop};
-    int64_t *wide[3] = {&s->counter_wide.received, &s->counter_wide.dropped,
-                        &s->counter_wide.adapter_dropped};
+    int64_t *wide[3] = {&lp->counter_wide.received, &lp->counter_wide.dropped,
+                        &lp->counter_wide.adapter_dropped};
     for (int i = 0; i < 3; i++) {
-        *wide[i] += (uint32_t)(raw[i] - s->counter_raw[i]);
-        s->counter_raw[i] = raw[i];
+        *wide[i] += (uint32_t)(raw[i] - lp->counter_raw[i]);
+        lp->counter_raw[i] = raw[i];
     }
-    clock_gettime(CLOCK_MONOTONIC, &s->counters_read);
-    *out = s->counter_wide;
+    clock_gettime(CLOCK_MONOTONIC, &lp->counters_read);
+    *out = lp->counter_wide;
     return 0;
+}
+
+/* Read the counters if a second has passed since they last were, so that
+ * libpcap's 32-bit counters never wrap unseen. */
+static void live_refresh_counters(ipm_source *s, const struct timespec *now)
+{
+    const live_priv *lp = s->priv;
+    ipm_totals ignored;
+    if (now->tv_sec - lp->counters_read.tv_sec >= 1)
+        live_stats(s, &ignored);
 }
 
 static void live_close(ipm_source *s)
@@ -43,8 +62,49 @@ static void live_close(ipm_source *s)
     s->pcap = NULL;
 }
 
+/* The socket's error: gone (removed, or made again with a new index) or
+ * down, as the platform tells them apart. */
+static ipm_wait_state live_wait_error(ipm_source *s)
+{
+    const live_priv *lp = s->priv;
+    switch (ipm_os_link_error(s->wait_fd, s->name, lp->ifindex)) {
+    case IPM_OS_LINK_GONE:
+        return IPM_WAIT_GONE;
+    case IPM_OS_LINK_DOWN:
+        return IPM_WAIT_DOWN;
+    default:
+        return IPM_WAIT_OK;
+    }
+}
+
+static int live_set_direction(ipm_source *s, int direction)
+{
+    pcap_direction_t d = direction == IPM_PACKET_DIRECTION_INCOMING   ? PCAP_D_IN
+                         : direction == IPM_PACKET_DIRECTION_OUTGOING ? PCAP_D_OUT
+                                                                      : PCAP_D_INOUT;
+    if (pcap_setdirection(s->pcap, d) == 0)
+        return 0;
+    snprintf(s->error, sizeof s->error, "%s", pcap_geterr(s->pcap));
+    return -1;
+}
+
+/* Replace the program libpcap attached to the socket with the one that
+ * also tests the direction; where the platform cannot, libpcap's program
+ * and pcap_setdirection keep the result the same. */
+static int live_set_kernel_filter(ipm_source *s, struct bpf_program *prog)
+{
+    return ipm_os_attach_kernel_filter(pcap_fileno(s->pcap), prog->bf_insns, prog->bf_len);
+}
+
 static const ipm_source_ops live_ops = {
-    ipm_source_pcap_dispatch, ipm_source_pcap_set_filter, live_stats, live_close,
+    .dispatch = ipm_source_pcap_dispatch,
+    .set_filter = ipm_source_pcap_set_filter,
+    .stats = live_stats,
+    .close = live_close,
+    .wait_error = live_wait_error,
+    .set_direction = live_set_direction,
+    .set_kernel_filter = live_set_kernel_filter,
+    .refresh_counters = live_refresh_counters,
 };
 
 /* Turn a failed pcap_activate() into an error with advice. */
@@ -98,14 +158,14 @@ static void set_options(const ipm_monitor *m, pcap_t *p, const ipm_adapter_setti
  * filter is installed. */
 static void choose_direction_method(ipm_source *s)
 {
-    int hw_type = 0;
+    ipm_os_link_kind kind = IPM_OS_LINK_UNKNOWN;
     if (s->link_type == DLT_LINUX_SLL) {
         s->base_dir_method = IPM_DIRMETHOD_SLL;
     } else if (s->link_type == DLT_LINUX_SLL2) {
         s->base_dir_method = IPM_DIRMETHOD_SLL2;
-    } else if (ipm_os_hw_address(s->name, &hw_type, s->mac) == 0 && hw_type == ARPHRD_LOOPBACK) {
+    } else if ((kind = ipm_os_link_kind_of(s->name, s->mac)) == IPM_OS_LINK_LOOPBACK) {
         s->base_dir_method = IPM_DIRMETHOD_INCOMING;
-    } else if (s->link_type == DLT_EN10MB && hw_type == ARPHRD_ETHER) {
+    } else if (s->link_type == DLT_EN10MB && kind == IPM_OS_LINK_ETHERNET) {
         s->base_dir_method = IPM_DIRMETHOD_ETHER_MAC;
     } else {
         s->base_dir_method = IPM_DIRMETHOD_UNKNOWN;
@@ -137,7 +197,7 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
         pcap_close(p);
         return NULL;
     }
-    ipm_source *s = ipm_source_alloc(m, name, adapter_index, settings);
+    ipm_source *s = ipm_source_alloc(m, name, adapter_index, settings, sizeof(live_priv));
     if (!s) {
         pcap_close(p);
         return NULL;
@@ -145,8 +205,9 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     s->ops = &live_ops;
     s->pcap = p;
     s->ts_scale = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
-    s->poll_fd = pcap_get_selectable_fd(p);
-    s->ifindex = if_nametoindex(name);
+    s->wait_fd = pcap_get_selectable_fd(p);
+    s->caps = IPM_SOURCE_NEEDS_FILTER;
+    ((live_priv *)s->priv)->ifindex = ipm_os_ifindex(name);
     s->link_type = s->event.link_type = pcap_datalink(p);
     choose_direction_method(s);
     return s;
