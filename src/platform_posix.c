@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #if defined(AF_LINK)
@@ -59,6 +60,21 @@ static int link_address(const struct ifaddrs *ifa, uint8_t *addr, int size)
 #endif
 }
 
+/* SIOCGIFMTU is in every BSD, macOS and Linux; 0 when it cannot tell. */
+static int link_mtu(const char *name)
+{
+    struct ifreq ifr;
+    int mtu = 0, fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return 0;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    if (ioctl(fd, SIOCGIFMTU, &ifr) == 0)
+        mtu = ifr.ifr_mtu;
+    close(fd);
+    return mtu;
+}
+
 static ipm_os_link *find_or_add(ipm_os_link **links, int *count, int *cap, const char *name)
 {
     for (int i = 0; i < *count; i++)
@@ -76,6 +92,7 @@ static ipm_os_link *find_or_add(ipm_os_link **links, int *count, int *cap, const
     memset(l, 0, sizeof *l);
     snprintf(l->name, sizeof l->name, "%s", name);
     l->ifindex = (int)if_nametoindex(name);
+    l->mtu = link_mtu(name);
     l->hw_type = HW_OTHER;
     return l;
 }

@@ -67,7 +67,12 @@ static void t_list_in_namespace(void)
     CHECK_STR(ipm_get_adapter_ipv6_addresses(m, v), "fd77::1/64");
     CHECK_STR(ipm_get_adapter_friendly_name(m, v), T.a.ifname);
     CHECK(ipm_get_adapter_description(m, v) && ipm_get_adapter_description(m, v)[0]);
+#ifdef IPM_TEST_PLATFORM_POSIX
+    printf("skipped on the posix platform: the link kind (\"veth\") and the interface alias, "
+           "which POSIX interfaces do not tell\n");
+#else
     CHECK_CONTAINS(ipm_get_adapter_description(m, v), "veth");
+#endif
 
     int l = ipm_find_adapter(m, "lo");
     REQUIRE(l >= 0);
@@ -93,7 +98,9 @@ static void t_list_in_namespace(void)
     CHECK_OK(m, ipm_list_adapters(m));
     v = ipm_find_adapter(m, T.a.ifname);
     REQUIRE(v >= 0);
+#ifndef IPM_TEST_PLATFORM_POSIX
     CHECK_STR(ipm_get_adapter_friendly_name(m, v), "test alias");
+#endif
     CHECK_STR(ipm_get_adapter_name(m, v), T.a.ifname);
     CHECK_INT(ipm_get_adapter_mtu(m, v), ==, 1400);
     CHECK_STR(ipm_get_adapter_ipv4_addresses(m, v), "10.77.0.1/24 10.78.0.1/16");
