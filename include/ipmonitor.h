@@ -17,13 +17,20 @@
  *    (valid until the next call that changes it) or NULL on error.
  *  - After a failed call, ipm_last_error(m) holds a message that says what
  *    went wrong and what to do, and ipm_last_error_code(m) the code, until
- *    the next setter or method that succeeds clears them (getters leave them
- *    as they are). A failed call changes nothing: the monitor keeps working.
+ *    the next setter or method that succeeds clears them (getters that
+ *    succeed leave them as they are; a getter that fails records its error).
+ *    A failed call changes nothing: the monitor keeps working.
+ *  - Inside an event callback every call is allowed except ipm_activate,
+ *    ipm_activate_many and ipm_do_events (IPM_E_BUSY). After ipm_deactivate
+ *    inside a callback the monitor is "stopping" until do_events returns:
+ *    settings that apply at activation are refused meanwhile (IPM_E_BUSY).
  *  - Booleans are int: 0 is false, anything else is true.
  *
  * Threads: a monitor is used from one thread at a time, except that
- * ipm_deactivate() may be called from another thread while ipm_do_events()
- * waits or dispatches, and from inside any event callback.
+ * ipm_deactivate() and ipm_get_active() may be called from another thread
+ * while ipm_do_events() waits or dispatches; any other call made from another
+ * thread meanwhile returns IPM_E_BUSY without touching the last error (which
+ * the dispatching thread owns).
  */
 #ifndef IPMONITOR_H
 #define IPMONITOR_H
@@ -126,7 +133,11 @@ typedef struct ipm_monitor ipm_monitor;
 
 /* A new monitor with the reference's defaults, or NULL if out of memory. */
 IPM_API ipm_monitor *ipm_new(void);
-/* Deactivates (if active) and frees. NULL is ignored. Not from a callback. */
+/* Deactivates (if active) and frees. NULL is ignored. Inside one of this
+ * monitor's callbacks it deactivates at once and frees when the ipm_do_events
+ * below returns (which then returns normally; do not use the monitor after
+ * ipm_free: calls in the rest of the callback get IPM_E_BUSY). From another
+ * thread while ipm_do_events runs it does nothing. */
 IPM_API void ipm_free(ipm_monitor *m);
 
 /* The specific message of the last failed call on this monitor ("" when the
