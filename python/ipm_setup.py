@@ -17,8 +17,21 @@ ROOT = os.path.dirname(HERE)
 
 
 def _version():
+    """MAJOR.MINOR.PATCH from include/ipmonitor.h, the one place the version
+    is written (the top CMakeLists.txt reads the same lines)."""
     with open(os.path.join(ROOT, "include", "ipmonitor.h"), encoding="utf-8") as f:
-        return re.search(r'#define IPM_VERSION_STRING "([^"]+)"', f.read()).group(1)
+        header = f.read()
+    parts = []
+    for part in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(r"^#define IPM_VERSION_%s ([0-9]+)$" % part, header, re.M)
+        if not m:
+            raise SystemExit("include/ipmonitor.h: no '#define IPM_VERSION_%s <number>' line" % part)
+        parts.append(m.group(1))
+    version = ".".join(parts)
+    m = re.search(r'^#define IPM_VERSION_STRING "([^"]*)"$', header, re.M)
+    if not m or m.group(1) != version:
+        raise SystemExit("include/ipmonitor.h: IPM_VERSION_STRING is not MAJOR.MINOR.PATCH (%s)" % version)
+    return version
 
 
 class BuildExt(build_ext):
