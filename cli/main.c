@@ -79,19 +79,11 @@ int cli_lib_error(const ipm_monitor *m)
     int code = ipm_last_error_code(m);
     if (!msg || !*msg)
         msg = ipm_strerror(code);
+    /* ipmon's own advice after the library's, by error code. */
+    const char *hint = code == IPM_E_PERMISSION ? "; 'ipmon list' needs no privilege" : "";
     /* Keep it one line even if the library's message has several. */
     char buf[1024];
-    snprintf(buf, sizeof buf, "%s", msg);
-    /* The library cannot know our path: name it in the setcap hint. */
-    char *slot = code == IPM_E_PERMISSION ? strstr(buf, "PROGRAM") : NULL;
-    char exe[512];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (slot && n > 0) {
-        exe[n] = '\0';
-        char tail[1024];
-        snprintf(tail, sizeof tail, "%s", slot + strlen("PROGRAM"));
-        snprintf(slot, sizeof buf - (size_t)(slot - buf), "%s%s", exe, tail);
-    }
+    snprintf(buf, sizeof buf, "%s%s", msg, hint);
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
