@@ -1,7 +1,7 @@
 /*
  * cli.h - what the subcommands of ipmon share: exit codes, error messages,
  * option-parsing helpers, the stop flag set by SIGINT/SIGTERM, and the
- * choice of default adapters. Implemented in main.c.
+ * choice of default adapters. Implemented in util.c; main.c dispatches.
  */
 #ifndef IPMON_CLI_H
 #define IPMON_CLI_H
@@ -55,7 +55,7 @@ int cli_default_capture_adapter(const ipm_monitor *m);
 /* Seconds of CLOCK_MONOTONIC. */
 double cli_now(void);
 
-/* Top-level help text (main.c) and the subcommands. */
+/* The subcommands (cmd_*.c), listed in main.c's command table. */
 int cmd_list(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_stats(int argc, char **argv);

@@ -1,201 +1,47 @@
 /*
- * main.c - the ipmon command: dispatch to the subcommands (list, capture,
- * stats), plus what they share (see cli.h): error messages and exit codes,
- * number parsing, signal handling, the default adapter choice.
+ * main.c - the ipmon command: the table of subcommands (list, capture,
+ * stats), the top-level help built from it, and the dispatch. What the
+ * subcommands share lives in util.c (see cli.h).
  *
  * `ipmon` with no subcommand, or with options only, runs `ipmon stats`.
  */
 #include "cli.h"
 
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-volatile sig_atomic_t cli_stop = 0;
+/* One row per subcommand: adding a command is one row here and its file. */
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+    const char *summary;               /* its line in `ipmon --help` */
+} commands[] = {
+    {"list", cmd_list, "list the adapters (index, name, type, MAC, state, MTU, addresses)"},
+    {"capture", cmd_capture, "print or save packets, like tcpdump"},
+    {"stats", cmd_stats, "live traffic statistics per adapter (the default command)"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+/* What `ipmon` runs without a command name. */
+#define DEFAULT_COMMAND "stats"
 
-static void on_stop_signal(int sig)
+/* The row named `name`, or NULL. */
+static const struct command *find_command(const char *name)
 {
-    (void)sig;
-    cli_stop = 1;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
 }
 
-void cli_install_signals(void)
+/* "unknown command 'x'; commands are list, capture, stats"; EXIT_USAGE. */
+static int unknown_command(const char *name)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    /* No SA_RESTART: a blocking wait returns early and the loop sees the flag. */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
-static void vmessage(const char *prefix, const char *fmt, va_list ap, const char *suffix)
-{
-    /* One fputs of the whole line, so messages of parallel runs never mix. */
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "%s", prefix);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n < sizeof buf)
-        vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
-    size_t len = strlen(buf);
-    if (len < sizeof buf)
-        snprintf(buf + len, sizeof buf - len, "%s\n", suffix);
-    fputs(buf, stderr);
-    fflush(stderr);
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-    char prefix[64], suffix[96];
-    snprintf(prefix, sizeof prefix, "ipmon%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    snprintf(suffix, sizeof suffix, " (see 'ipmon%s%s --help')", cmd ? " " : "", cmd ? cmd : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vmessage(prefix, fmt, ap, suffix);
-    va_end(ap);
-    return EXIT_USAGE;
-}
-
-int cli_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vmessage("ipmon: ", fmt, ap, "");
-    va_end(ap);
-    return EXIT_RUNTIME;
-}
-
-int cli_lib_error(const ipm_monitor *m)
-{
-    const char *msg = ipm_last_error(m);
-    int code = ipm_last_error_code(m);
-    if (!msg || !*msg)
-        msg = ipm_strerror(code);
-    /* Keep it one line even if the library's message has several. */
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", msg);
-    /* The library cannot know our path: name it in the setcap hint. */
-    char *slot = code == IPM_E_PERMISSION ? strstr(buf, "PROGRAM") : NULL;
-    char exe[512];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (slot && n > 0) {
-        exe[n] = '\0';
-        char tail[1024];
-        snprintf(tail, sizeof tail, "%s", slot + strlen("PROGRAM"));
-        snprintf(slot, sizeof buf - (size_t)(slot - buf), "%s%s", exe, tail);
+    char names[128] = "";
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", commands[i].name);
     }
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    cli_error("%s", buf);
-    return code == IPM_E_BAD_FILTER ? EXIT_USAGE : EXIT_RUNTIME;
-}
-
-int cli_getopt_error(const char *cmd, int c, char *const argv[])
-{
-    extern int optind, optopt;
-    /* Name the option as typed: "--interval" rather than its short form.
-     * A missing value always ends argv, so argv[optind - 1] is the option;
-     * an unknown short option may sit inside a cluster ("-kx"): use optopt. */
-    const char *arg = argv[optind - 1];
-    char name[64];
-    int long_form = c == ':' ? strncmp(arg, "--", 2) == 0 : optopt == 0;
-    if (long_form)
-        snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
-    else
-        snprintf(name, sizeof name, "-%c", optopt);
-    if (c == ':')
-        return cli_usage_error(cmd, "option %s needs a value", name);
-    return cli_usage_error(cmd, "unknown option %s", name);
-}
-
-int cli_parse_int(const char *cmd, const char *what, const char *arg, long long min,
-                  long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(arg, &end, 10);
-    if (errno || end == arg || *end != '\0' || v < min || v > max) {
-        cli_usage_error(cmd, "%s: '%s' is not a whole number from %lld to %lld", what, arg, min,
-                        max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int cli_parse_seconds(const char *cmd, const char *what, const char *arg, double min,
-                      double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(arg, &end);
-    if (errno || end == arg || *end != '\0' || !isfinite(v) || v < min || v > 1e9) {
-        cli_usage_error(cmd, "%s: '%s' is not a number of seconds (at least %g)", what, arg, min);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-char *cli_join_words(int count, char *const words[])
-{
-    size_t len = 1;
-    for (int i = 0; i < count; i++)
-        len += strlen(words[i]) + 1;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
-    s[0] = '\0';
-    for (int i = 0; i < count; i++) {
-        if (i)
-            strcat(s, " ");
-        strcat(s, words[i]);
-    }
-    return s;
-}
-
-int cli_is_pseudo_adapter(const char *name)
-{
-    static const char *const exact[] = {"any", "nflog", "nfqueue", NULL};
-    static const char *const prefixes[] = {"dbus-", "bluetooth", "usbmon", "nflog:", "nfqueue:",
-                                           NULL};
-    for (int i = 0; exact[i]; i++)
-        if (strcmp(name, exact[i]) == 0)
-            return 1;
-    for (int i = 0; prefixes[i]; i++)
-        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-            return 1;
-    return 0;
-}
-
-int cli_default_capture_adapter(const ipm_monitor *m)
-{
-    int n = ipm_get_adapter_count(m);
-    for (int i = 0; i < n; i++) {
-        const char *name = ipm_get_adapter_name(m, i);
-        if (!name || cli_is_pseudo_adapter(name))
-            continue;
-        if (ipm_get_adapter_is_up(m, i) > 0 && ipm_get_adapter_is_running(m, i) > 0 &&
-            ipm_get_adapter_is_loopback(m, i) == 0)
-            return i;
-    }
-    return -1;
-}
-
-double cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return cli_usage_error(NULL, "unknown command '%s'; commands are %s", name, names);
 }
 
 static void print_help(void)
@@ -204,11 +50,11 @@ static void print_help(void)
           "\n"
           "Monitor network adapters with libipmonitor.\n"
           "\n"
-          "Commands:\n"
-          "  list      list the adapters (index, name, type, MAC, state, MTU, addresses)\n"
-          "  capture   print or save packets, like tcpdump\n"
-          "  stats     live traffic statistics per adapter (the default command)\n"
-          "\n"
+          "Commands:\n",
+          stdout);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n"
           "'ipmon' alone runs 'ipmon stats' on every adapter that is up until Ctrl-C;\n"
           "'ipmon -t 10' does so for ten seconds.\n"
           "'ipmon COMMAND --help' describes each command; see also ipmon(1).\n"
@@ -220,21 +66,17 @@ static void print_help(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        char *args[] = {"stats", NULL};
-        return cmd_stats(1, args);
+        char *args[] = {DEFAULT_COMMAND, NULL};
+        return find_command(DEFAULT_COMMAND)->run(1, args);
     }
     const char *c = argv[1];
     if (strcmp(c, "-h") == 0 || strcmp(c, "--help") == 0 || strcmp(c, "help") == 0) {
         if (strcmp(c, "help") == 0 && argc > 2) {
+            const struct command *cmd = find_command(argv[2]);
+            if (!cmd)
+                return unknown_command(argv[2]);
             char *args[] = {argv[2], "--help", NULL};
-            if (strcmp(argv[2], "list") == 0)
-                return cmd_list(2, args);
-            if (strcmp(argv[2], "capture") == 0)
-                return cmd_capture(2, args);
-            if (strcmp(argv[2], "stats") == 0)
-                return cmd_stats(2, args);
-            return cli_usage_error(NULL, "unknown command '%s'; commands are list, capture, stats",
-                                   argv[2]);
+            return cmd->run(2, args);
         }
         print_help();
         return EXIT_OK;
@@ -243,16 +85,13 @@ int main(int argc, char **argv)
         printf("ipmon %s (libipmonitor %s)\n", IPM_VERSION_STRING, ipm_version());
         return EXIT_OK;
     }
-    if (strcmp(c, "list") == 0)
-        return cmd_list(argc - 1, argv + 1);
-    if (strcmp(c, "capture") == 0)
-        return cmd_capture(argc - 1, argv + 1);
-    if (strcmp(c, "stats") == 0)
-        return cmd_stats(argc - 1, argv + 1);
+    const struct command *cmd = find_command(c);
+    if (cmd)
+        return cmd->run(argc - 1, argv + 1);
     if (c[0] == '-') {
-        /* Options only: they belong to the default command, stats. */
-        argv[0] = "stats";
-        return cmd_stats(argc, argv);
+        /* Options only: they belong to the default command. */
+        argv[0] = DEFAULT_COMMAND;
+        return find_command(DEFAULT_COMMAND)->run(argc, argv);
     }
-    return cli_usage_error(NULL, "unknown command '%s'; commands are list, capture, stats", c);
+    return unknown_command(c);
 }

@@ -4,8 +4,8 @@
  *
  * The packet path is the hot one. do_events releases the GIL around
  * ipm_do_events so other threads run while it waits; the first event of a
- * batch takes the GIL back and (policy 0, the default) keeps it until
- * ipm_do_events returns, so the rest of the batch pays nothing for the GIL.
+ * batch takes the GIL back and keeps it until ipm_do_events returns, so the
+ * rest of the batch pays nothing for the GIL.
  * Other threads still get their turn: the handlers are Python code, and the
  * interpreter hands the GIL over between bytecodes as usual.
  *
@@ -24,8 +24,6 @@
 #include <datetime.h>
 #include <structmember.h>
 #include <time.h>
-
-int ipm_py_gil_policy = 0;
 
 /* ------------------------------------------------------------------ */
 /* Time stamps                                                         */
@@ -527,11 +525,19 @@ static inline gil_how gil_enter(MonitorObject *self, PyGILState_STATE *st)
     return GIL_ENSURED;
 }
 
+/* Undo gil_enter. A GIL taken back from do_events' saved state is kept to
+ * the end of the batch (ipm_py_after_dispatch). Only the benchmark's own
+ * build of the extension (bench/python/, IPM_PY_GIL_PER_EVENT) hands it
+ * back after every event, to measure what keeping it saves. */
 static inline void gil_leave(MonitorObject *self, gil_how how, PyGILState_STATE st)
 {
-    if (how == GIL_RESTORED && ipm_py_gil_policy == 1)
+#ifdef IPM_PY_GIL_PER_EVENT
+    if (how == GIL_RESTORED)
         self->saved_ts = PyEval_SaveThread();
-    else if (how == GIL_ENSURED)
+#else
+    (void)self;
+#endif
+    if (how == GIL_ENSURED)
         PyGILState_Release(st);
 }
 

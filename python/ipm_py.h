@@ -3,8 +3,7 @@
  *
  * The extension is the reference's IPMonitor class for Python, as a thin
  * layer over libipmonitor (include/ipmonitor.h):
- *   module.c    module init, the IPMonitorError exception, constants, the
- *               native benchmark helper
+ *   module.c    module init, the IPMonitorError exception, constants
  *   monitor.c   the IPMonitor type: properties, methods, thread guard
  *   events.c    the event-params types and the C callbacks that turn
  *               library events into calls of the Python hooks
@@ -58,7 +57,6 @@ extern PyTypeObject MonitorType;
 
 /* events.c */
 extern PyTypeObject PacketParamsType, StatisticsParamsType, ErrorParamsType;
-extern int ipm_py_gil_policy; /* 0: keep the GIL once dispatch starts; 1: per packet */
 int ipm_py_events_init(void);
 int ipm_py_packet_cb(const ipm_packet_event *ev, void *user);
 int ipm_py_statistics_cb(const ipm_statistics_event *ev, void *user);

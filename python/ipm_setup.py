@@ -2,12 +2,15 @@
 python/setup.py and the repository root's setup.py.
 
 `pip install --no-build-isolation .` compiles the extension together with
-the library's own sources (src/*.c) so no CMake run and no shared library
-are needed; libpcap comes from the system (Debian's libpcap-dev).
+the library's own sources so no CMake run and no shared library are needed;
+libpcap comes from the system (Debian's libpcap-dev). What the library is
+made of comes from the files CMake reads too: the sources and definitions
+from src/sources.txt (for the platform in $IPM_PLATFORM, default linux),
+build_info.h from src/build_info.h.in, the version from ipmonitor.h.
 """
-import glob
 import os
 import re
+import subprocess
 
 from setuptools import Extension
 from setuptools.command.build_ext import build_ext
@@ -17,8 +20,71 @@ ROOT = os.path.dirname(HERE)
 
 
 def _version():
+    """MAJOR.MINOR.PATCH from include/ipmonitor.h, the one place the version
+    is written (the top CMakeLists.txt reads the same lines)."""
     with open(os.path.join(ROOT, "include", "ipmonitor.h"), encoding="utf-8") as f:
-        return re.search(r'#define IPM_VERSION_STRING "([^"]+)"', f.read()).group(1)
+        header = f.read()
+    parts = []
+    for part in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(r"^#define IPM_VERSION_%s ([0-9]+)$" % part, header, re.M)
+        if not m:
+            raise SystemExit("include/ipmonitor.h: no '#define IPM_VERSION_%s <number>' line" % part)
+        parts.append(m.group(1))
+    version = ".".join(parts)
+    m = re.search(r'^#define IPM_VERSION_STRING "([^"]*)"$', header, re.M)
+    if not m or m.group(1) != version:
+        raise SystemExit("include/ipmonitor.h: IPM_VERSION_STRING is not MAJOR.MINOR.PATCH (%s)" % version)
+    return version
+
+
+def library_description(platform=None):
+    """(sources, definitions) of src/sources.txt for `platform` (default:
+    $IPM_PLATFORM, else linux): the file names (relative to src/) in their
+    order, and (NAME, VALUE or None) pairs. The format is described at the
+    top of that file; a line in another form raises SystemExit."""
+    platform = platform or os.environ.get("IPM_PLATFORM") or "linux"
+    sources, definitions = [], []
+    path = os.path.join(ROOT, "src", "sources.txt")
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            m = re.fullmatch(r"define[ \t]+([A-Za-z_][A-Za-z0-9_]*)(?:=([^ \t]*))?[ \t]*", line)
+            if m:
+                definitions.append((m.group(1), m.group(2)))
+                continue
+            m = re.fullmatch(r"([A-Za-z0-9_]+\.c)(?:[ \t]+([a-z]+))?[ \t]*", line)
+            if not m:
+                raise SystemExit(f"{path}:{number}: cannot read the line {line!r}")
+            if m.group(2) is None or m.group(2) == platform:
+                sources.append(m.group(1))
+    return sources, definitions
+
+
+def _compiler_version(compiler):
+    """The C compiler's version as `cc -dumpfullversion` says, or ""."""
+    try:
+        r = subprocess.run(compiler + ["-dumpfullversion", "-dumpversion"],
+                           capture_output=True, text=True, timeout=30)
+    except OSError:
+        return ""
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+def build_info_h(compiler):
+    """src/build_info.h.in with CMake's @VARIABLES@ filled in as this build
+    knows them (`compiler`: the compiler command as a list)."""
+    values = {
+        "PROJECT_VERSION": _version(),
+        "CMAKE_C_COMPILER_ID": os.path.basename(compiler[0]),
+        "CMAKE_C_COMPILER_VERSION": _compiler_version(compiler),
+        "CMAKE_BUILD_TYPE": "setup.py",
+    }
+    with open(os.path.join(ROOT, "src", "build_info.h.in"), encoding="utf-8") as f:
+        template = f.read()
+    text = re.sub(r"@([A-Za-z_]+)@", lambda m: values[m.group(1)], template)
+    return text.replace(" ,", ",")  # no compiler version: "(gcc, ..." not "(gcc , ..."
 
 
 class BuildExt(build_ext):
@@ -28,9 +94,8 @@ class BuildExt(build_ext):
     def build_extensions(self):
         gen = os.path.join(os.path.abspath(self.build_temp), "ipm_generated")
         os.makedirs(gen, exist_ok=True)
-        compiler = os.path.basename(self.compiler.compiler_so[0])
         with open(os.path.join(gen, "build_info.h"), "w", encoding="utf-8") as f:
-            f.write(f'#define IPM_BUILD_INFO "ipmonitor {_version()} ({compiler}, setup.py build)"\n')
+            f.write(build_info_h(self.compiler.compiler_so[:1]))
         for ext in self.extensions:
             ext.include_dirs.append(gen)
         super().build_extensions()
@@ -39,12 +104,13 @@ class BuildExt(build_ext):
 def setup_args(setup_dir):
     """setup() keywords for a setup.py living in `setup_dir`."""
     rel = lambda *p: os.path.relpath(os.path.join(*p), setup_dir)  # noqa: E731
-    src = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")))
+    lib_sources, lib_definitions = library_description()
     ext = Extension(
         "ipmonitor._ipmonitor",
-        sources=[rel(HERE, f) for f in ("module.c", "monitor.c", "events.c")] + [rel(s) for s in src],
+        sources=[rel(HERE, f) for f in ("module.c", "monitor.c", "events.c")]
+                + [rel(ROOT, "src", f) for f in lib_sources],
         include_dirs=[rel(ROOT, "include"), rel(ROOT, "src")],
-        define_macros=[("_GNU_SOURCE", None), ("IPM_HAVE_BUILD_INFO_H", None)],
+        define_macros=lib_definitions,
         libraries=["pcap", "pthread"],
         extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden"],
     )

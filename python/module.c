@@ -1,6 +1,7 @@
 /*
  * module.c - the _ipmonitor module: init, the IPMonitorError exception,
- * module constants, and a native-only capture loop for the benchmark.
+ * module constants. (The benchmark's helpers are a separate module,
+ * bench/python/_ipm_bench.c, that is never installed.)
  *
  * The Python-facing package (ipmonitor/__init__.py) re-exports all of this
  * and adds the Constants class; pcapfilter re-exports the package.
@@ -8,7 +9,6 @@
 #include "ipm_py.h"
 
 #include <limits.h>
-#include <time.h>
 
 PyObject *ipm_py_error_type;
 
@@ -40,78 +40,7 @@ PyObject *ipm_py_raise_last(MonitorObject *self)
     return ipm_py_raise(code ? code : IPM_E_INVALID_ARGUMENT, ipm_last_error(self->m));
 }
 
-/* ---- the benchmark's "C library alone" loop ---- */
-
-typedef struct { int64_t packets, bytes; } native_counts;
-
-static int native_packet(const ipm_packet_event *ev, void *user)
-{
-    native_counts *c = user;
-    c->packets++;
-    c->bytes += ev->packet_size;
-    return 0;
-}
-
-static int native_stats(const ipm_statistics_event *ev, void *user)
-{
-    native_counts *c = user;
-    c->packets += ev->captured_packets;
-    c->bytes += ev->captured_bytes;
-    return 0;
-}
-
-/* _native_run(path, mode) -> (packets, bytes, seconds): the library alone,
- * with a trivial C handler, over a capture file; the GIL is released. */
-static PyObject *native_run(PyObject *mod, PyObject *args)
-{
-    (void)mod;
-    const char *path;
-    int mode;
-    if (!PyArg_ParseTuple(args, "si:_native_run", &path, &mode))
-        return NULL;
-    ipm_monitor *m = ipm_new();
-    if (!m)
-        return PyErr_NoMemory();
-    native_counts c = {0, 0};
-    struct timespec t0, t1;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    ipm_set_on_packet(m, native_packet, &c);
-    ipm_set_on_statistics(m, native_stats, &c);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = ipm_set_operation_mode(m, mode);
-    if (rc == 0)
-        rc = ipm_activate(m, path);
-    while (rc == 0 && ipm_get_active(m))
-        rc = ipm_do_events(m);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    Py_END_ALLOW_THREADS
-    if (rc != 0) {
-        ipm_py_raise(rc, ipm_last_error(m));
-        ipm_free(m);
-        return NULL;
-    }
-    ipm_free(m);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    return Py_BuildValue("(LLd)", (long long)c.packets, (long long)c.bytes, secs);
-}
-
-/* _set_gil_policy(n): 0 keeps the GIL from the first event of a batch to the
- * end of do_events (the default, fastest); 1 takes and releases it around
- * every event. For the benchmark's comparison; returns the old value. */
-static PyObject *set_gil_policy(PyObject *mod, PyObject *arg)
-{
-    (void)mod;
-    long v = PyLong_AsLong(arg);
-    if (v == -1 && PyErr_Occurred())
-        return NULL;
-    if (v != 0 && v != 1)
-        return PyErr_Format(PyExc_ValueError, "GIL policy must be 0 or 1");
-    int old = ipm_py_gil_policy;
-    ipm_py_gil_policy = (int)v;
-    return PyLong_FromLong(old);
-}
-
+/* strerror(code) -> str: ipm_strerror, for codes without a monitor. */
 static PyObject *strerror_py(PyObject *mod, PyObject *arg)
 {
     (void)mod;
@@ -134,8 +63,6 @@ static PyObject *error_name_py(PyObject *mod, PyObject *arg)
 }
 
 static PyMethodDef module_methods[] = {
-    {"_native_run", native_run, METH_VARARGS, "Benchmark helper: the C library alone over a file."},
-    {"_set_gil_policy", set_gil_policy, METH_O, "Benchmark helper: choose the GIL policy."},
     {"strerror", strerror_py, METH_O, "The library's generic message for an error code."},
     {"error_name", error_name_py, METH_O,
      "The name of an error code without the IPM_ prefix (\"E_BAD_FILTER\"), or None."},

@@ -5,7 +5,8 @@
  * snapshot length, timeout, promiscuous and monitor mode), in non-blocking
  * mode so that do_events can wait on several adapters with one poll(2).
  * Time stamps are requested in nanoseconds. libpcap's activation errors are
- * turned into messages that say what to do.
+ * turned into messages that say what to do; a missing privilege names the
+ * running executable, so the message is complete in any program.
  */
 #include "platform.h"
 #include "source.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* What only a live source has. */
 typedef struct live_priv {
@@ -107,6 +109,18 @@ static const ipm_source_ops live_ops = {
     .refresh_counters = live_refresh_counters,
 };
 
+/* The absolute path of the running executable into buf (size > 1), so that
+ * a permission error can name the file to setcap; 0 if the OS does not say
+ * or the path does not fit. */
+static int running_program(char *buf, size_t size)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n <= 0 || (size_t)n >= size - 1)
+        return 0;
+    buf[n] = '\0';
+    return 1;
+}
+
 /* Turn a failed pcap_activate() into an error with advice. */
 static int activation_error(ipm_monitor *m, pcap_t *p, const char *name, int rc)
 {
@@ -120,12 +134,20 @@ static int activation_error(ipm_monitor *m, pcap_t *p, const char *name, int rc)
                         "adapters, or pass the path of a pcap/pcapng file",
                         name, detail);
     case PCAP_ERROR_PERM_DENIED:
-    case PCAP_ERROR_PROMISC_PERM_DENIED:
+    case PCAP_ERROR_PROMISC_PERM_DENIED: {
+        char exe[256];
+        if (!running_program(exe, sizeof exe))
+            return ipm_fail(m, IPM_E_PERMISSION,
+                            "no permission to capture on \"%s\" (%s): run as root, or grant "
+                            "this program's executable CAP_NET_RAW (and CAP_NET_ADMIN for "
+                            "promiscuous mode) with setcap cap_net_raw,cap_net_admin=eip",
+                            name, detail);
         return ipm_fail(m, IPM_E_PERMISSION,
-                        "no permission to capture on \"%s\" (%s): run as root, or grant the "
-                        "program the capabilities with: setcap cap_net_raw,cap_net_admin=eip "
-                        "PROGRAM",
-                        name, detail);
+                        "no permission to capture on \"%s\" (%s): run as root, or grant this "
+                        "program (%s) CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode), "
+                        "e.g. setcap cap_net_raw,cap_net_admin=eip %s",
+                        name, detail, exe, exe);
+    }
     case PCAP_ERROR_RFMON_NOTSUP:
         return ipm_fail(m, IPM_E_UNSUPPORTED,
                         "adapter \"%s\" cannot be put in Wi-Fi monitor mode: set "

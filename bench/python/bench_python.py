@@ -5,28 +5,34 @@ Over one pcap file of at least a million small UDP frames, in one run:
   - the C library alone (a C on_packet that counts; and statistics mode),
   - the Python package with a trivial on_packet handler, with a handler
     that reads the packet bytes, and in statistics mode,
-  - the same capture with the other GIL policy (take and release the GIL
-    around every packet) for comparison with the default (keep the GIL
-    from the first event of a batch until do_events returns), alone and
-    with a second Python thread busy,
+  - the same capture through a build of the package that takes and
+    releases the GIL around every packet, for comparison with the package's
+    choice (keep the GIL from the first event of a batch until do_events
+    returns), alone and with a second Python thread busy; that build
+    (build/bench/python/gil_per_event) runs in a child process,
   - scapy's sniff(offline=...) with a trivial prn (Debian's python3-scapy),
     on the first --scapy-packets packets (it is ~100x slower).
 Each figure is the best of --repeat runs. A benchmark, not a test: it
 asserts only that every run saw every packet.
 
 Run: PYTHONPATH=build/python /usr/bin/python3 bench/python/bench_python.py
-(or with the package pip-installed). See bench/python/README.md.
+(or with the package pip-installed). The benchmark's own modules (the C
+library alone, the per-event GIL build) are found in BUILD/bench/python
+(--build, default: the repository's build/). See bench/python/README.md.
 """
 import argparse
+import json
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-import ipmonitor
-from ipmonitor import _ipmonitor
+import ipmonitor  # the package on PYTHONPATH (the child's: the per-event GIL build)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 LINKTYPE_ETHERNET = 1
 
@@ -87,8 +93,46 @@ def run_python(path, mode, handler_kind):
 
 
 def run_native(path, mode):
-    packets, _bytes, secs = _ipmonitor._native_run(path, mode)
+    import _ipm_bench
+    packets, _bytes, secs = _ipm_bench.native_run(path, mode)
     return secs, packets
+
+
+def run_busy(path):
+    """One trivial-handler capture while a second Python thread spins, so
+    the GIL is contended."""
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    spinner.start()
+    try:
+        return run_python(path, 0, "trivial")
+    finally:
+        stop.set()
+        spinner.join()
+
+
+def gil_per_event_rows(path, repeat):
+    """In this (child) process, with the per-event GIL build imported: the
+    trivial-handler capture alone (best of `repeat`) and with a busy second
+    thread, as [[name, seconds, received], ...] on stdout."""
+    rows = []
+    secs, (received, _) = best(repeat, lambda: run_python(path, 0, "trivial"))
+    rows.append(["Python capture mode, pass, GIL taken per packet", secs, received])
+    secs, (received, _) = run_busy(path)
+    rows.append(["Python capture, pass, busy 2nd thread, GIL taken per packet", secs, received])
+    json.dump(rows, sys.stdout)
+
+
+def run_gil_per_event(build, path, repeat):
+    """The rows of gil_per_event_rows, from a child process that imports the
+    package built with IPM_PY_GIL_PER_EVENT instead of the shipped one."""
+    variant = os.path.join(build, "bench", "python", "gil_per_event")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [variant] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--build", build,
+                          "--repeat", str(repeat), "--pcap", path, "--gil-per-event-child"],
+                         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)
 
 
 def run_scapy(path, count):
@@ -109,7 +153,17 @@ def main():
     ap.add_argument("--scapy-packets", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pcap", help="use/create this file (default: a temporary file)")
+    ap.add_argument("--build", default=os.path.join(REPO, "build"),
+                    help="the CMake build tree holding bench/python (default: %(default)s)")
+    ap.add_argument("--gil-per-event-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    sys.path.insert(0, os.path.join(args.build, "bench", "python"))
+    if args.gil_per_event_child:
+        where = os.path.dirname(os.path.abspath(ipmonitor._ipmonitor.__file__))
+        if not where.startswith(os.path.join(os.path.abspath(args.build), "bench")):
+            sys.exit(f"the per-event GIL build was not imported (got {where})")
+        gil_per_event_rows(args.pcap, args.repeat)
+        return
 
     tmpdir = None
     path = args.pcap
@@ -152,27 +206,15 @@ def main():
             assert c == n, c
         row(f"Python capture mode, {label}", secs, n)
 
-    old = _ipmonitor._set_gil_policy(1)
-    try:
-        secs, (received, _) = best(args.repeat, lambda: run_python(path, 0, "trivial"))
-        row("Python capture mode, pass, GIL taken per packet", secs, n)
-    finally:
-        _ipmonitor._set_gil_policy(old)
-
     # With a second Python thread busy, the GIL is contended: taking it per
     # packet hands it over at every packet; keeping it does so every 5 ms.
-    for policy, label in ((0, "kept per batch (default)"), (1, "taken per packet")):
-        old = _ipmonitor._set_gil_policy(policy)
-        stop = threading.Event()
-        spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
-        spinner.start()
-        try:
-            secs, _ = best(1, lambda: run_python(path, 0, "trivial"))
-        finally:
-            stop.set()
-            spinner.join()
-            _ipmonitor._set_gil_policy(old)
-        row(f"Python capture, pass, busy 2nd thread, GIL {label}", secs, n)
+    (alone, busy) = run_gil_per_event(args.build, path, args.repeat)
+    assert alone[2] == n and busy[2] == n, (alone, busy)
+    row(alone[0], alone[1], n)
+    secs, (received, _) = run_busy(path)
+    assert received == n, received
+    row("Python capture, pass, busy 2nd thread, GIL kept per batch (default)", secs, n)
+    row(busy[0], busy[1], n)
 
     secs, (received, c) = min(py, key=lambda r: r[0])
     assert c == n, c

@@ -97,6 +97,8 @@ def test_missing_privilege_says_how_to_grant(veth):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("ipmon: ")
     assert "setcap cap_net_raw,cap_net_admin=eip " + os.path.realpath(IPMON) in lines[0], lines[0]
+    # ipmon's own hint, added after the library's message for IPM_E_PERMISSION.
+    assert lines[0].endswith("; 'ipmon list' needs no privilege"), lines[0]
 
 
 def test_setcap_as_the_message_says_lets_a_user_capture(veth):

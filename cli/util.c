@@ -1,0 +1,193 @@
+/*
+ * util.c - what the subcommands of ipmon share (declared in cli.h): the
+ * stop flag and signal handling, error messages and exit codes, number and
+ * option parsing, and the choice of the default adapter. main.c only
+ * dispatches; each cmd_*.c is one subcommand.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The contracts of the cli_* functions are in cli.h. */
+
+volatile sig_atomic_t cli_stop = 0;
+
+/* SIGINT/SIGTERM: only set the flag (async-signal-safe). */
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop = 1;
+}
+
+void cli_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a blocking wait returns early and the loop sees the flag. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Write prefix, the formatted message and suffix as one line to stderr. */
+static void vmessage(const char *prefix, const char *fmt, va_list ap, const char *suffix)
+{
+    /* One fputs of the whole line, so messages of parallel runs never mix. */
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "%s", prefix);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < sizeof buf)
+        vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    size_t len = strlen(buf);
+    if (len < sizeof buf)
+        snprintf(buf + len, sizeof buf - len, "%s\n", suffix);
+    fputs(buf, stderr);
+    fflush(stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char prefix[64], suffix[96];
+    snprintf(prefix, sizeof prefix, "ipmon%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    snprintf(suffix, sizeof suffix, " (see 'ipmon%s%s --help')", cmd ? " " : "", cmd ? cmd : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(prefix, fmt, ap, suffix);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("ipmon: ", fmt, ap, "");
+    va_end(ap);
+    return EXIT_RUNTIME;
+}
+
+int cli_lib_error(const ipm_monitor *m)
+{
+    const char *msg = ipm_last_error(m);
+    int code = ipm_last_error_code(m);
+    if (!msg || !*msg)
+        msg = ipm_strerror(code);
+    /* ipmon's own advice after the library's, by error code. */
+    const char *hint = code == IPM_E_PERMISSION ? "; 'ipmon list' needs no privilege" : "";
+    /* Keep it one line even if the library's message has several. */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s%s", msg, hint);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    cli_error("%s", buf);
+    return code == IPM_E_BAD_FILTER ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+int cli_getopt_error(const char *cmd, int c, char *const argv[])
+{
+    extern int optind, optopt;
+    /* Name the option as typed: "--interval" rather than its short form.
+     * A missing value always ends argv, so argv[optind - 1] is the option;
+     * an unknown short option may sit inside a cluster ("-kx"): use optopt. */
+    const char *arg = argv[optind - 1];
+    char name[64];
+    int long_form = c == ':' ? strncmp(arg, "--", 2) == 0 : optopt == 0;
+    if (long_form)
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+    else
+        snprintf(name, sizeof name, "-%c", optopt);
+    if (c == ':')
+        return cli_usage_error(cmd, "option %s needs a value", name);
+    return cli_usage_error(cmd, "unknown option %s", name);
+}
+
+int cli_parse_int(const char *cmd, const char *what, const char *arg, long long min,
+                  long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end != '\0' || v < min || v > max) {
+        cli_usage_error(cmd, "%s: '%s' is not a whole number from %lld to %lld", what, arg, min,
+                        max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_seconds(const char *cmd, const char *what, const char *arg, double min,
+                      double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || end == arg || *end != '\0' || !isfinite(v) || v < min || v > 1e9) {
+        cli_usage_error(cmd, "%s: '%s' is not a number of seconds (at least %g)", what, arg, min);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+char *cli_join_words(int count, char *const words[])
+{
+    size_t len = 1;
+    for (int i = 0; i < count; i++)
+        len += strlen(words[i]) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (int i = 0; i < count; i++) {
+        if (i)
+            strcat(s, " ");
+        strcat(s, words[i]);
+    }
+    return s;
+}
+
+int cli_is_pseudo_adapter(const char *name)
+{
+    static const char *const exact[] = {"any", "nflog", "nfqueue", NULL};
+    static const char *const prefixes[] = {"dbus-", "bluetooth", "usbmon", "nflog:", "nfqueue:",
+                                           NULL};
+    for (int i = 0; exact[i]; i++)
+        if (strcmp(name, exact[i]) == 0)
+            return 1;
+    for (int i = 0; prefixes[i]; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+int cli_default_capture_adapter(const ipm_monitor *m)
+{
+    int n = ipm_get_adapter_count(m);
+    for (int i = 0; i < n; i++) {
+        const char *name = ipm_get_adapter_name(m, i);
+        if (!name || cli_is_pseudo_adapter(name))
+            continue;
+        if (ipm_get_adapter_is_up(m, i) > 0 && ipm_get_adapter_is_running(m, i) > 0 &&
+            ipm_get_adapter_is_loopback(m, i) == 0)
+            return i;
+    }
+    return -1;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
