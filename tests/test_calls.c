@@ -258,11 +258,12 @@ static void *wait_thread(void *arg)
 static void t_other_thread(void)
 {
     t_setup_pair();
-    ipm_monitor *m = t_new_monitor("udp port 9", 3000);
+    /* A long packet timeout: the wait lasts until deactivate wakes it. */
+    ipm_monitor *m = t_new_monitor("udp port 9", 60000);
     CHECK_OK(m, ipm_activate(m, T.a.ifname));
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, wait_thread, m) == 0);
-    long long deadline = nh_now_ms() + 2000;
+    long long deadline = nh_now_ms() + 20000;
     while (ipm_get_direction(m) != IPM_E_BUSY && nh_now_ms() < deadline)
         ; /* until the other thread is inside do_events */
     CHECK_INT(ipm_get_direction(m), ==, IPM_E_BUSY);
