@@ -87,7 +87,10 @@ typedef struct t_case {
 } t_case;
 
 /* Run the case named argv[1] (or all, or list them with "--list"); returns
- * the exit status: 0 pass, 1 fail, 77 skipped (not root). */
+ * the exit status: 0 pass, 1 fail, 77 skipped (not root).
+ * Each program's CASES[] table is the one list of its cases: CMake reads the
+ * entries from the source to make the ctest entries, so write each on its
+ * own line as  {"name", t_function},  (the build checks that --list agrees). */
 int t_main(int argc, char **argv, const t_case *cases, int need_root);
 
 /* ---------------- a live test's setup ---------------- */
