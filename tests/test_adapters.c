@@ -15,16 +15,6 @@
 
 #include "testutil.h"
 
-static void check_defaults(ipm_monitor *m, int i)
-{
-    CHECK_INT(ipm_get_adapter_buffer_size(m, i), ==, 1024);
-    CHECK_INT(ipm_get_adapter_collect_statistics(m, i), ==, 1);
-    CHECK_INT(ipm_get_adapter_max_packet_bytes(m, i), ==, 262144);
-    CHECK_INT(ipm_get_adapter_packet_timeout(m, i), ==, 1000);
-    CHECK_INT(ipm_get_adapter_promiscuous_mode(m, i), ==, 0);
-    CHECK_INT(ipm_get_adapter_wi_fi_monitor_mode(m, i), ==, 0);
-}
-
 static void t_list_in_namespace(void)
 {
     t_setup_pair();
@@ -42,7 +32,7 @@ static void t_list_in_namespace(void)
                ipm_get_adapter_is_wireless(m, i), ipm_get_adapter_friendly_name(m, i),
                ipm_get_adapter_description(m, i), ipm_get_adapter_ipv4_addresses(m, i),
                ipm_get_adapter_ipv6_addresses(m, i));
-        check_defaults(m, i);
+        check_adapter_defaults(m, i);
         CHECK(ipm_get_adapter_name(m, i) && ipm_get_adapter_name(m, i)[0]);
         CHECK_INT(ipm_find_adapter(m, ipm_get_adapter_name(m, i)), ==, i);
         /* no host interface may leak into the namespace's list */
@@ -123,7 +113,7 @@ static void t_list_in_namespace(void)
     CHECK_INT(d, >=, 0);
     if (d >= 0) {
         CHECK_INT(ipm_get_adapter_interface_type(m, d), ==, IPM_IFTYPE_ETHERNET_CSMACD);
-        check_defaults(m, d);
+        check_adapter_defaults(m, d);
     }
     ipm_free(m);
 }

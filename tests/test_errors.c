@@ -174,14 +174,8 @@ static void t_index_out_of_range(void)
     for (int k = 0; k < 4; k++)
         check_all_out_of_range(m, bad[k]);
     /* the valid adapters kept their defaults */
-    for (int i = 0; i < n; i++) {
-        CHECK_INT(ipm_get_adapter_buffer_size(m, i), ==, 1024);
-        CHECK_INT(ipm_get_adapter_collect_statistics(m, i), ==, 1);
-        CHECK_INT(ipm_get_adapter_max_packet_bytes(m, i), ==, 262144);
-        CHECK_INT(ipm_get_adapter_packet_timeout(m, i), ==, 1000);
-        CHECK_INT(ipm_get_adapter_promiscuous_mode(m, i), ==, 0);
-        CHECK_INT(ipm_get_adapter_wi_fi_monitor_mode(m, i), ==, 0);
-    }
+    for (int i = 0; i < n; i++)
+        check_adapter_defaults(m, i);
     for (int i = 0; i < n; i++)
         CHECK_OK(m, ipm_set_adapter_packet_timeout(m, i, 50));
     still_captures(m);

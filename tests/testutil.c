@@ -1,7 +1,8 @@
 /*
  * testutil.c - the shared helpers of testutil.h: assertions, the case
- * runner, callback collectors, do_events loops, UDP traffic, frame parsing
- * and the tcpdump cross-check.
+ * runner, callback collectors, the live fixture, do_events loops, UDP
+ * traffic, the checks the live programs share, frame parsing and the
+ * tcpdump cross-check.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -179,39 +180,201 @@ int stat_on_statistics(const ipm_statistics_event *ev, void *user)
     return s->result;
 }
 
+/* ---------------- the fixture of a live case ---------------- */
+
+void t_live_monitor(t_live *f, t_live_opts o)
+{
+    memset(f, 0, sizeof *f);
+    f->rx = f->rx2 = f->tx = -1;
+    if (o.timeout_ms == T_BARE_MONITOR) {
+        f->m = ipm_new();
+        REQUIRE(f->m != NULL);
+        if (o.filter)
+            CHECK_OK(f->m, ipm_set_filter(f->m, o.filter));
+    } else {
+        f->m = t_new_monitor(o.filter, o.timeout_ms ? o.timeout_ms : T_TIMEOUT_MS);
+    }
+    cap_init(&f->c, o.cap_max ? o.cap_max : 64);
+    cap_attach(&f->c, f->m);
+    f->s.m = f->m;
+    if (o.stats) {
+        CHECK_OK(f->m, ipm_set_on_statistics(f->m, stat_on_statistics, &f->s));
+        CHECK_OK(f->m, ipm_set_operation_mode(f->m, IPM_OM_STAT));
+    }
+}
+
+void t_live_setup(t_live *f, t_live_opts o)
+{
+    t_setup_pair();
+    t_live_monitor(f, o);
+    if (o.udp >= 1) {
+        f->rx = udp_socket(T.a.ns, AF_INET, T_PORT_A);
+        f->tx = udp_socket(T.b.ns, AF_INET, 0);
+    }
+    if (o.udp >= 2)
+        f->rx2 = udp_socket(T.a.ns, AF_INET, T_PORT_A2);
+}
+
+void t_live_reset(t_live *f)
+{
+    int max = f->c.max;
+    cap_free(&f->c);
+    cap_init(&f->c, max);
+    cap_attach(&f->c, f->m);
+}
+
+void t_live_teardown(t_live *f)
+{
+    ipm_free(f->m);
+    f->m = NULL;
+    cap_free(&f->c);
+    int *fds[] = {&f->rx, &f->rx2, &f->tx};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (*fds[i] >= 0) {
+            close(*fds[i]);
+            *fds[i] = -1;
+        }
+}
+
 /* ---------------- pumping ---------------- */
 
-int pump_until(ipm_monitor *m, const int *counter, int want, int timeout_ms)
+/* The counter (the one not NULL, if any) is still below want. */
+static int below(const int *c32, const int64_t *c64, int64_t want)
+{
+    return c32 ? *c32 < want : c64 ? *c64 < want : 1;
+}
+
+/* The one do_events loop: until the counter reaches want, the monitor goes
+ * inactive, the deadline passes, or a call fails (its result is returned). */
+static int pump(ipm_monitor *m, const int *c32, const int64_t *c64, int64_t want, int timeout_ms)
 {
     long long deadline = nh_now_ms() + timeout_ms;
-    while (*counter < want && ipm_get_active(m) == 1 && nh_now_ms() < deadline) {
+    while (below(c32, c64, want) && ipm_get_active(m) == 1 && nh_now_ms() < deadline) {
         int rc = ipm_do_events(m);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+int pump_until(ipm_monitor *m, const int *counter, int want, int timeout_ms)
+{
+    return pump(m, counter, NULL, want, timeout_ms);
 }
 
 int pump_until64(ipm_monitor *m, const int64_t *counter, int64_t want, int timeout_ms)
 {
-    long long deadline = nh_now_ms() + timeout_ms;
-    while (*counter < want && ipm_get_active(m) == 1 && nh_now_ms() < deadline) {
-        int rc = ipm_do_events(m);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return pump(m, NULL, counter, want, timeout_ms);
 }
 
 int pump_for(ipm_monitor *m, int ms)
 {
-    long long deadline = nh_now_ms() + ms;
-    while (ipm_get_active(m) == 1 && nh_now_ms() < deadline) {
-        int rc = ipm_do_events(m);
-        if (rc != 0)
-            return rc;
+    return pump(m, NULL, NULL, 0, ms);
+}
+
+/* ---------------- checks the live programs share ---------------- */
+
+int adapter_index(ipm_monitor *m, const char *name)
+{
+    int i = ipm_find_adapter(m, name);
+    CHECK_INT(i, >=, 0);
+    return i;
+}
+
+void check_adapter_defaults(ipm_monitor *m, int i)
+{
+    CHECK_INT(ipm_get_adapter_buffer_size(m, i), ==, 1024);
+    CHECK_INT(ipm_get_adapter_collect_statistics(m, i), ==, 1);
+    CHECK_INT(ipm_get_adapter_max_packet_bytes(m, i), ==, 262144);
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, i), ==, 1000);
+    CHECK_INT(ipm_get_adapter_promiscuous_mode(m, i), ==, 0);
+    CHECK_INT(ipm_get_adapter_wi_fi_monitor_mode(m, i), ==, 0);
+}
+
+int mac_is(const uint8_t *d, const char *mac)
+{
+    unsigned b[6];
+    sscanf(mac, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]);
+    for (int i = 0; i < 6; i++)
+        if (d[i] != b[i])
+            return 0;
+    return 1;
+}
+
+void check_udp_packet(const cap_pkt *p, int family, size_t plen_expected, int seq,
+                      int sport, int dport, int direction)
+{
+    CHECK_INT(p->packet_size, ==, udp_frame_len(family, plen_expected));
+    CHECK_INT(p->data_size, ==, p->packet_size);
+    CHECK_INT(p->direction, ==, direction);
+    CHECK_INT(p->link_type, ==, 1); /* DLT_EN10MB */
+    const uint8_t *pl;
+    uint32_t plen;
+    int sp, dp;
+    if (parse_udp(p->data, p->data_size, &pl, &plen, &sp, &dp) != 0) {
+        t_fail(__FILE__, __LINE__, "packet %d is not UDP", seq);
+        return;
     }
-    return 0;
+    uint8_t want[1500];
+    make_payload(want, plen_expected, seq);
+    CHECK_INT(plen, ==, plen_expected);
+    CHECK_INT(sp, ==, sport);
+    CHECK_INT(dp, ==, dport);
+    if (plen == plen_expected && memcmp(pl, want, plen) != 0)
+        t_fail(__FILE__, __LINE__, "payload of packet %d differs", seq);
+}
+
+void two_way_open(two_way *w)
+{
+    w->rx_a = udp_socket(T.a.ns, AF_INET, T_PORT_A);
+    w->rx_b = udp_socket(T.b.ns, AF_INET, T_PORT_B);
+    w->tx_a = udp_socket(T.a.ns, AF_INET, 0);
+    w->tx_b = udp_socket(T.b.ns, AF_INET, 0);
+}
+
+void two_way_send(two_way *w, int in, int out)
+{
+    size_t sz[] = {200};
+    for (int i = 0; i < in || i < out; i++) {
+        if (i < in)
+            udp_send(w->tx_b, T.a.ip4, T_PORT_A, 1, sz, 1, i);
+        if (i < out)
+            udp_send(w->tx_a, T.b.ip4, T_PORT_B, 1, sz, 1, 100 + i);
+    }
+    CHECK_INT(udp_drain(w->rx_a, in, 3000), ==, in);
+    CHECK_INT(udp_drain(w->rx_b, out, 3000), ==, out);
+}
+
+void two_way_close(two_way *w)
+{
+    close(w->rx_a);
+    close(w->rx_b);
+    close(w->tx_a);
+    close(w->tx_b);
+}
+
+void send_both_ports(const t_live *f, int seq0)
+{
+    size_t sz[] = {64};
+    for (int i = 0; i < 3; i++) {
+        udp_send(f->tx, T.a.ip4, T_PORT_A, 1, sz, 1, seq0 + i);
+        udp_send(f->tx, T.a.ip4, T_PORT_A2, 1, sz, 1, seq0 + 10 + i);
+    }
+    CHECK_INT(udp_drain(f->rx, 3, 3000), ==, 3);
+    CHECK_INT(udp_drain(f->rx2, 3, 3000), ==, 3);
+}
+
+int count_dport(const capture *c, int from, int port)
+{
+    int k = 0;
+    for (int i = from; i < c->n && i < c->max; i++) {
+        const uint8_t *pl;
+        uint32_t n;
+        int sp, dp;
+        if (parse_udp(c->p[i].data, c->p[i].data_size, &pl, &n, &sp, &dp) == 0 && dp == port)
+            k++;
+    }
+    return k;
 }
 
 /* ---------------- traffic ---------------- */

@@ -2,8 +2,10 @@
  * testutil.h - what every C test of libipmonitor shares: a tiny assertion
  * layer (a failure is recorded and the test goes on, or ends through exit()
  * so the namespaces are still removed), a case table run by name, packet
- * and statistics collectors for the callbacks, do_events loops bounded by a
- * deadline, UDP traffic helpers, a frame parser, and a tcpdump cross-check.
+ * and statistics collectors for the callbacks, the fixture of a live case
+ * (namespace pair, monitor, collectors, sockets in one call), do_events loops
+ * bounded by a deadline, UDP traffic helpers and the checks the live test
+ * programs share, a frame parser, and a tcpdump cross-check.
  */
 #ifndef IPM_TESTUTIL_H
 #define IPM_TESTUTIL_H
@@ -87,7 +89,10 @@ typedef struct t_case {
 } t_case;
 
 /* Run the case named argv[1] (or all, or list them with "--list"); returns
- * the exit status: 0 pass, 1 fail, 77 skipped (not root). */
+ * the exit status: 0 pass, 1 fail, 77 skipped (not root).
+ * Each program's CASES[] table is the one list of its cases: CMake reads the
+ * entries from the source to make the ctest entries, so write each on its
+ * own line as  {"name", t_function},  (the build checks that --list agrees). */
 int t_main(int argc, char **argv, const t_case *cases, int need_root);
 
 /* ---------------- a live test's setup ---------------- */
@@ -151,6 +156,48 @@ typedef struct statcol {
 
 int stat_on_statistics(const ipm_statistics_event *ev, void *user);
 
+/* ---------------- the fixture of a live case ---------------- */
+
+#define T_PORT_A 7001     /* the UDP receiver in a */
+#define T_PORT_A2 7003    /* a second receiver in a, for the filter cases */
+#define T_PORT_B 7002     /* the UDP receiver in b */
+#define T_TIMEOUT_MS 50   /* the packet timeout of the live cases */
+#define T_BARE_MONITOR (-1) /* timeout_ms: a bare ipm_new(), see t_live_opts */
+
+/* What a live case starts from. Zero fields take the defaults. */
+typedef struct t_live_opts {
+    const char *filter; /* set on the monitor (NULL: none) */
+    int timeout_ms;     /* every listed adapter's packet timeout (0: T_TIMEOUT_MS);
+                           T_BARE_MONITOR: ipm_new() alone, adapters not listed,
+                           the library's default timeouts */
+    int cap_max;        /* packets c keeps (0: 64) */
+    int stats;          /* statistics mode, with s as on_statistics */
+    int udp;            /* sockets: 0 none; 1 rx (a, T_PORT_A) and tx (b);
+                           2 also rx2 (a, T_PORT_A2) */
+} t_live_opts;
+
+/* A monitor with its collectors, and the sockets a case sends through. */
+typedef struct t_live {
+    ipm_monitor *m;
+    capture c;         /* on_packet and on_error of m (c.m == m) */
+    statcol s;         /* on_statistics of m in statistics mode (s.m == m) */
+    int rx, rx2, tx;   /* -1 where not opened */
+} t_live;
+
+/* The whole setup of a live case: t_setup_pair(), then t_live_monitor(),
+ * then the sockets o.udp asks for. Nothing is activated: cases change
+ * settings first. Ends the test on failure. */
+void t_live_setup(t_live *f, t_live_opts o);
+/* A monitor made by t_new_monitor(o.filter, o.timeout_ms) in the calling
+ * thread's namespace, c attached, in statistics mode with s installed if
+ * o.stats; no sockets. For a case's second monitor, after t_live_setup(). */
+void t_live_monitor(t_live *f, t_live_opts o);
+/* Start c afresh (no packets, no errors, the same room), still attached:
+ * for cases that run several captures on one monitor. */
+void t_live_reset(t_live *f);
+/* Free the monitor and the collectors, close the sockets it opened. */
+void t_live_teardown(t_live *f);
+
 /* ---------------- pumping ---------------- */
 
 /* Call do_events until *counter >= want, the monitor goes inactive, or
@@ -160,6 +207,35 @@ int pump_until(ipm_monitor *m, const int *counter, int want, int timeout_ms);
 int pump_until64(ipm_monitor *m, const int64_t *counter, int64_t want, int timeout_ms);
 /* Keep calling do_events for ms milliseconds (to see that nothing more comes). */
 int pump_for(ipm_monitor *m, int ms);
+
+/* ---------------- checks the live programs share ---------------- */
+
+/* The index of the listed adapter `name` (a failed check if not listed). */
+int adapter_index(ipm_monitor *m, const char *name);
+/* The listed adapter i has every setting at its default. */
+void check_adapter_defaults(ipm_monitor *m, int i);
+/* The six bytes at d are the MAC written as "02:77:00:00:00:01". */
+int mac_is(const uint8_t *d, const char *mac);
+/* One captured UDP frame on Ethernet is what udp_send sent as number seq:
+ * sizes, ports, direction, link type and payload. */
+void check_udp_packet(const cap_pkt *p, int family, size_t plen_expected, int seq,
+                      int sport, int dport, int direction);
+
+/* UDP both ways over the pair: receivers on a:T_PORT_A and b:T_PORT_B. */
+typedef struct two_way {
+    int rx_a, rx_b, tx_a, tx_b;
+} two_way;
+void two_way_open(two_way *w);
+/* `in` datagrams b->a and `out` datagrams a->b (200 bytes), interleaved;
+ * checks that all were received. */
+void two_way_send(two_way *w, int in, int out);
+void two_way_close(two_way *w);
+
+/* 3 datagrams of 64 bytes from f->tx to each of a's ports T_PORT_A and
+ * T_PORT_A2 (f opened with .udp = 2), payloads from seq0; checks receipt. */
+void send_both_ports(const t_live *f, int seq0);
+/* How many of c's packets from index `from` on are UDP to `port`. */
+int count_dport(const capture *c, int from, int port);
 
 /* ---------------- traffic ---------------- */
 

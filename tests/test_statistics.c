@@ -1,0 +1,288 @@
+/*
+ * test_statistics.c - the counts on real traffic over the namespaces' veth
+ * pair: statistics mode (totals against a capturing monitor on the same
+ * traffic, zero intervals, collect_statistics off and on, StatisticsDetail's
+ * direction, protocol and family split), ipm_get_statistics (what passed the
+ * filter, kept after deactivate, reset by activate, exact under unrelated
+ * traffic), and drops counted exactly when the ring overflows.
+ *
+ * Run one case: test_statistics CASE (see --list).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---------------- statistics mode ---------------- */
+
+static void t_stats_totals(void)
+{
+    /* Two monitors on the same interface at once, the same traffic: fc
+     * captures, fs counts. fs.c is attached too: on_packet must not fire
+     * in statistics mode. */
+    t_live fc, fs;
+    t_live_setup(&fc, (t_live_opts){.filter = "udp port 7001", .cap_max = 128, .udp = 1});
+    t_live_monitor(&fs, (t_live_opts){.filter = "udp port 7001", .cap_max = 4, .stats = 1});
+    CHECK_INT(ipm_get_operation_mode(fs.m), ==, IPM_OM_STAT);
+    CHECK_ERR(fs.m, ipm_set_operation_mode(fs.m, 2), IPM_E_INVALID_ARGUMENT);
+    CHECK_OK(fc.m, ipm_activate(fc.m, T.a.ifname));
+    CHECK_OK(fs.m, ipm_activate(fs.m, T.a.ifname));
+    CHECK_ERR(fs.m, ipm_set_operation_mode(fs.m, IPM_OM_CAPTURE), IPM_E_ACTIVE);
+    CHECK_INT(ipm_get_operation_mode(fs.m), ==, IPM_OM_STAT);
+    int idx = adapter_index(fs.m, T.a.ifname);
+
+    const int N = 30;
+    size_t sz[] = {10, 500, 1200, 0, 77};
+    int64_t want_bytes = 0;
+    for (int i = 0; i < N; i++)
+        want_bytes += udp_frame_len(AF_INET, sz[i % 5]);
+    CHECK_INT(udp_send(fc.tx, T.a.ip4, T_PORT_A, N, sz, 5, 0), ==, N);
+    CHECK_INT(udp_drain(fc.rx, N, 3000), ==, N);
+    int calls = 0;
+    long long deadline = nh_now_ms() + 5000, quiet_until = 0;
+    /* Pump both until both have everything, then 200 ms more. */
+    while (nh_now_ms() < deadline) {
+        CHECK_OK(fc.m, ipm_do_events(fc.m));
+        CHECK_OK(fs.m, ipm_do_events(fs.m));
+        calls++;
+        if (fc.c.n >= N && fs.s.packets >= N && !quiet_until)
+            quiet_until = nh_now_ms() + 200;
+        if (quiet_until && nh_now_ms() >= quiet_until)
+            break;
+    }
+    int64_t cap_bytes = 0;
+    for (int i = 0; i < fc.c.n && i < fc.c.max; i++)
+        cap_bytes += fc.c.p[i].packet_size;
+    printf("stats: %d events, %lld packets %lld bytes; capture %d packets %lld bytes\n", fs.s.events,
+           (long long)fs.s.packets, (long long)fs.s.bytes, fc.c.n, (long long)cap_bytes);
+    CHECK_INT(fc.c.n, ==, N);
+    CHECK_INT(fs.s.packets, ==, N);
+    CHECK_INT(cap_bytes, ==, want_bytes);
+    CHECK_INT(fs.s.bytes, ==, want_bytes);
+    CHECK_INT(fs.s.events, ==, calls); /* one per do_events (one adapter) */
+    CHECK_INT(fs.s.adapter_index, ==, idx);
+    CHECK_STR(fs.s.adapter, T.a.ifname);
+    CHECK_INT(fs.s.ts_backwards, ==, 0);
+    CHECK_INT(fs.s.detail_events, ==, 0);
+    CHECK_INT(fs.c.n, ==, 0);
+    int64_t received = -1;
+    CHECK_OK(fs.m, ipm_get_statistics(fs.m, &received, NULL, NULL));
+    CHECK_INT(received, ==, N);
+    t_live_teardown(&fc);
+    t_live_teardown(&fs);
+}
+
+/* Zero counts are reported; collect_statistics=0 silences the adapter. */
+static void t_stats_zero_and_off(void)
+{
+    t_live f;
+    t_live_setup(&f, (t_live_opts){.filter = "udp port 9", .stats = 1});
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    for (int i = 0; i < 5; i++) {
+        int64_t before = realtime_ns();
+        CHECK_OK(f.m, ipm_do_events(f.m));
+        int64_t after = realtime_ns();
+        /* collected during this do_events */
+        CHECK_INT(ts_ns(f.s.last_ts), >=, before / 1000 * 1000);
+        CHECK_INT(ts_ns(f.s.last_ts), <=, after);
+    }
+    CHECK_INT(f.s.events, ==, 5);
+    CHECK_INT(f.s.zero_events, ==, 5);
+    CHECK_OK(f.m, ipm_deactivate(f.m));
+
+    int idx = adapter_index(f.m, T.a.ifname);
+    CHECK_INT(ipm_get_adapter_collect_statistics(f.m, idx), ==, 1);
+    CHECK_OK(f.m, ipm_set_adapter_collect_statistics(f.m, idx, 0));
+    CHECK_INT(ipm_get_adapter_collect_statistics(f.m, idx), ==, 0);
+    memset(&f.s, 0, sizeof f.s);
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    long long t0 = nh_now_ms();
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(f.m, ipm_do_events(f.m));
+    long long took = nh_now_ms() - t0;
+    CHECK_INT(f.s.events, ==, 0);
+    CHECK_INT(took, <, 3000); /* still bounded by the packet timeout */
+    /* Turning it back on while active is allowed (not an inactive-only setting). */
+    CHECK_OK(f.m, ipm_set_adapter_collect_statistics(f.m, idx, 1));
+    CHECK_OK(f.m, ipm_do_events(f.m));
+    CHECK_INT(f.s.events, ==, 1);
+    t_live_teardown(&f);
+}
+
+/* config StatisticsDetail: direction, protocol and family split. */
+static void t_stats_detail(void)
+{
+    t_live f;
+    t_live_setup(&f, (t_live_opts){.filter = "udp or icmp", .stats = 1, .udp = 1});
+    int rx6 = udp_socket(T.b.ns, AF_INET6, T_PORT_B), tx6 = udp_socket(T.a.ns, AF_INET6, 0);
+    const char *r = ipm_config(f.m, "StatisticsDetail=True");
+    CHECK(r != NULL);
+    CHECK_STR(ipm_config(f.m, "statisticsdetail"), "True");
+    /* statistics mode ignores the snapshot length: sizes stay whole */
+    CHECK_OK(f.m, ipm_set_adapter_max_packet_bytes(f.m, adapter_index(f.m, T.a.ifname), 60));
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    size_t sz[] = {100};
+    CHECK_INT(udp_send(f.tx, T.a.ip4, T_PORT_A, 4, sz, 1, 0), ==, 4);
+    CHECK_INT(udp_send(tx6, T.b.ip6, T_PORT_B, 3, sz, 1, 0), ==, 3);
+    CHECK_INT(nh_run("ip netns exec %s ping -4 -q -c 2 -i 0.05 -W 2 %s >/dev/null", T.b.ns, T.a.ip4), ==, 0);
+    CHECK_INT(udp_drain(f.rx, 4, 3000), ==, 4);
+    CHECK_INT(udp_drain(rx6, 3, 3000), ==, 3);
+    CHECK_OK(f.m, pump_until64(f.m, &f.s.packets, 11, 5000));
+    CHECK_OK(f.m, pump_for(f.m, 200));
+    CHECK_INT(f.s.packets, ==, 11);
+    CHECK_INT(f.s.detail_events, ==, f.s.events);
+    CHECK_INT(f.s.in_packets, ==, 4 + 2);
+    CHECK_INT(f.s.out_packets, ==, 3 + 2);
+    CHECK_INT(f.s.in_bytes, ==, 4 * udp_frame_len(AF_INET, 100) + 2 * 98);
+    CHECK_INT(f.s.out_bytes, ==, 3 * udp_frame_len(AF_INET6, 100) + 2 * 98);
+    CHECK_INT(f.s.proto_packets[IPM_PROTO_UDP], ==, 7);
+    CHECK_INT(f.s.proto_packets[IPM_PROTO_ICMP], ==, 4);
+    CHECK_INT(f.s.proto_packets[IPM_PROTO_TCP], ==, 0);
+    CHECK_INT(f.s.proto_bytes[IPM_PROTO_ICMP], ==, 4 * 98);
+    CHECK_INT(f.s.family_packets[IPM_FAMILY_IPV4], ==, 8);
+    CHECK_INT(f.s.family_packets[IPM_FAMILY_IPV6], ==, 3);
+    CHECK_INT(f.s.family_packets[IPM_FAMILY_OTHER], ==, 0);
+    CHECK_INT(f.s.bytes, ==, f.s.in_bytes + f.s.out_bytes);
+    t_live_teardown(&f);
+    close(rx6);
+    close(tx6);
+}
+
+/* ---------------- get_statistics ---------------- */
+
+static void t_get_statistics(void)
+{
+    t_live f;
+    t_live_setup(&f, (t_live_opts){.filter = "udp dst port 7001", .udp = 2});
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    CHECK_OK(f.m, ipm_get_statistics(f.m, NULL, NULL, NULL)); /* any pointer may be NULL */
+    for (int k = 0; k < 4; k++)
+        send_both_ports(&f, k * 10);
+    CHECK_OK(f.m, pump_until(f.m, &f.c.n, 12, 5000));
+    CHECK_OK(f.m, pump_for(f.m, 200));
+    CHECK_INT(f.c.n, ==, 12);
+    int64_t rcv = -1, drop = -1, ifdrop = -1;
+    CHECK_OK(f.m, ipm_get_statistics(f.m, &rcv, &drop, &ifdrop));
+    CHECK_INT(rcv, ==, 12); /* packets that passed the filter */
+    CHECK_INT(drop, ==, 0);
+    CHECK_INT(ifdrop, >=, 0);
+    CHECK_OK(f.m, ipm_deactivate(f.m));
+    rcv = -1;
+    CHECK_OK(f.m, ipm_get_statistics(f.m, &rcv, &drop, NULL)); /* kept after deactivate */
+    CHECK_INT(rcv, ==, 12);
+    /* A new activation starts from zero. */
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    send_both_ports(&f, 100);
+    int mark = f.c.n;
+    CHECK_OK(f.m, pump_until(f.m, &f.c.n, mark + 3, 5000));
+    CHECK_OK(f.m, pump_for(f.m, 200));
+    CHECK_OK(f.m, ipm_get_statistics(f.m, &rcv, &drop, NULL));
+    CHECK_INT(rcv, ==, 3);
+    t_live_teardown(&f);
+}
+
+/* ---------------- a full ring: drops counted exactly ---------------- */
+
+static void t_ring_overflow(void)
+{
+    /* fc captures, fs counts, both on the same traffic. */
+    t_live fc, fs;
+    t_live_setup(&fc, (t_live_opts){.filter = "udp dst port 7001", .cap_max = 4096, .udp = 1});
+    t_live_monitor(&fs, (t_live_opts){.filter = "udp dst port 7001", .stats = 1});
+    int big = 64 << 20;
+    setsockopt(fc.rx, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+    int idx = adapter_index(fc.m, T.a.ifname);
+    CHECK_OK(fc.m, ipm_set_adapter_buffer_size(fc.m, idx, 128)); /* 128 KB ring */
+    CHECK_OK(fs.m, ipm_set_adapter_buffer_size(fs.m, idx, 128));
+    CHECK_OK(fc.m, ipm_activate(fc.m, T.a.ifname));
+    CHECK_OK(fs.m, ipm_activate(fs.m, T.a.ifname));
+    /* Nobody calls do_events while this is sent: the ring overflows. */
+    const int N = 3000;
+    size_t sz[] = {1000};
+    int got = 0;
+    for (int k = 0; k < N / 250; k++) {
+        udp_send(fc.tx, T.a.ip4, T_PORT_A, 250, sz, 1, k * 250);
+        got += udp_drain(fc.rx, 250, 3000);
+    }
+    REQUIRE(got == N); /* every frame crossed the interface */
+    long long deadline = nh_now_ms() + 5000, quiet = 0;
+    while (nh_now_ms() < deadline) {
+        CHECK_OK(fc.m, ipm_do_events(fc.m));
+        CHECK_OK(fs.m, ipm_do_events(fs.m));
+        if (!quiet && fs.s.packets > 0 && fc.c.n > 0)
+            quiet = nh_now_ms() + 300;
+        if (quiet && nh_now_ms() >= quiet)
+            break;
+    }
+    int64_t rcv = -1, drop = -1, ifdrop = -1;
+    CHECK_OK(fc.m, ipm_get_statistics(fc.m, &rcv, &drop, &ifdrop));
+    printf("ring overflow: captured %d, dropped %lld, received %lld; stats mode %lld + %lld dropped\n", fc.c.n,
+           (long long)drop, (long long)rcv, (long long)fs.s.packets, (long long)fs.s.dropped);
+    CHECK_INT(drop, >, 0);
+    CHECK_INT(fc.c.n + drop, ==, N);
+    CHECK_INT(rcv, ==, N);
+    int64_t srcv = -1, sdrop = -1;
+    CHECK_OK(fs.m, ipm_get_statistics(fs.m, &srcv, &sdrop, NULL));
+    CHECK_INT(srcv, ==, N);
+    CHECK_INT(fs.s.packets + sdrop, ==, N);
+    /* on_statistics reports the drops of each interval; they add up */
+    CHECK_INT(fs.s.dropped, ==, sdrop);
+    t_live_teardown(&fc);
+    t_live_teardown(&fs);
+}
+
+/* received counts only what passed the filter, even with other traffic
+ * flowing while the capture is being opened. */
+static void t_get_statistics_with_noise(void)
+{
+    t_setup_pair();
+    int rx = udp_socket(T.a.ns, AF_INET, T_PORT_A), tx = udp_socket(T.b.ns, AF_INET, 0);
+    char *argv[] = {"ip", "netns", "exec", T.b.ns, "ping", "-q", "-f", "-w", "20", T.a.ip4, NULL};
+    pid_t noise = nh_spawn(argv, NULL);
+    REQUIRE(noise > 0);
+    int errs = 0;
+    for (int round = 0; round < 15; round++) {
+        t_live r; /* a new monitor each round; the pair and sockets stay */
+        t_live_monitor(&r, (t_live_opts){.filter = "udp dst port 7001"});
+        CHECK_OK(r.m, ipm_activate(r.m, T.a.ifname));
+        size_t sz[] = {10};
+        CHECK_INT(udp_send(tx, T.a.ip4, T_PORT_A, 10, sz, 1, 0), ==, 10);
+        CHECK_INT(udp_drain(rx, 10, 3000), ==, 10);
+        CHECK_OK(r.m, pump_until(r.m, &r.c.n, 10, 5000));
+        CHECK_OK(r.m, pump_for(r.m, 100));
+        int64_t rcv = -1;
+        CHECK_OK(r.m, ipm_get_statistics(r.m, &rcv, NULL, NULL));
+        printf("round %d: captured %d, received %lld\n", round, r.c.n, (long long)rcv);
+        CHECK_INT(r.c.n, ==, 10);
+        errs += rcv != 10;
+        t_live_teardown(&r);
+    }
+    CHECK_INT(errs, ==, 0);
+    kill(noise, SIGTERM);
+    waitpid(noise, NULL, 0);
+    close(rx);
+    close(tx);
+}
+
+static const t_case CASES[] = {
+    {"stats_totals", t_stats_totals},
+    {"stats_zero_and_off", t_stats_zero_and_off},
+    {"stats_detail", t_stats_detail},
+    {"get_statistics", t_get_statistics},
+    {"ring_overflow", t_ring_overflow},
+    {"get_statistics_with_noise", t_get_statistics_with_noise},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, CASES, 1);
+}
