@@ -13,6 +13,7 @@
 #ifndef IPM_PLATFORM_H
 #define IPM_PLATFORM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define IPM_OS_NAME_MAX 64
@@ -81,5 +82,10 @@ void ipm_os_wake_signal(const int fds[2]);
 /* Consume every pending wake-up. */
 void ipm_os_wake_drain(const int fds[2]);
 void ipm_os_wake_close(int fds[2]);
+
+/* The absolute path of the running executable into buf (size > 1), so that
+ * a permission error can name the file to setcap; 0 if the OS does not say
+ * or the path does not fit. */
+int ipm_os_program_path(char *buf, size_t size);
 
 #endif

@@ -302,3 +302,12 @@ void ipm_os_describe(const ipm_os_link *link, int is_loopback, int is_wireless,
     else
         snprintf(out, size, "%s", what);
 }
+
+int ipm_os_program_path(char *buf, size_t size)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n <= 0 || (size_t)n >= size - 1)
+        return 0;
+    buf[n] = '\0';
+    return 1;
+}

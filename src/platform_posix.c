@@ -238,3 +238,13 @@ void ipm_os_wake_close(int fds[2])
         close(fds[1]);
     fds[0] = fds[1] = -1;
 }
+
+/* POSIX has no call that names the running executable (the BSDs and macOS
+ * each have their own: sysctl KERN_PROC_PATHNAME, _NSGetExecutablePath), so
+ * the permission message falls back to wording without a path. */
+int ipm_os_program_path(char *buf, size_t size)
+{
+    (void)buf;
+    (void)size;
+    return 0;
+}

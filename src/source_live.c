@@ -109,18 +109,6 @@ static const ipm_source_ops live_ops = {
     .refresh_counters = live_refresh_counters,
 };
 
-/* The absolute path of the running executable into buf (size > 1), so that
- * a permission error can name the file to setcap; 0 if the OS does not say
- * or the path does not fit. */
-static int running_program(char *buf, size_t size)
-{
-    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
-    if (n <= 0 || (size_t)n >= size - 1)
-        return 0;
-    buf[n] = '\0';
-    return 1;
-}
-
 /* Turn a failed pcap_activate() into an error with advice. */
 static int activation_error(ipm_monitor *m, pcap_t *p, const char *name, int rc)
 {
@@ -136,7 +124,7 @@ static int activation_error(ipm_monitor *m, pcap_t *p, const char *name, int rc)
     case PCAP_ERROR_PERM_DENIED:
     case PCAP_ERROR_PROMISC_PERM_DENIED: {
         char exe[256];
-        if (!running_program(exe, sizeof exe))
+        if (!ipm_os_program_path(exe, sizeof exe))
             return ipm_fail(m, IPM_E_PERMISSION,
                             "no permission to capture on \"%s\" (%s): run as root, or grant "
                             "this program's executable CAP_NET_RAW (and CAP_NET_ADMIN for "
