@@ -92,7 +92,7 @@ struct ipm_monitor {
     /* The state (see ipm_state), read through ipm_state_of(). Atomic
      * because get_active and deactivate may run in another thread. */
     atomic_int state;
-    int free_pending; /* ipm_free was called inside a callback: free on unwind */
+    atomic_int free_pending; /* ipm_free was called inside a callback: free on unwind */
     struct ipm_source *sources[IPM_MAX_SOURCES];
     int source_count;
     ipm_totals closed_totals; /* of sources already closed this activation */
