@@ -11,7 +11,6 @@
 #include "decode.h"
 #include "source.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
@@ -120,7 +119,7 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
 
 /* A source's wait fd reported an error: ask the source what happened (an
  * adapter gone is closed for good, one down resumes when it is up). */
-static int socket_error(ipm_monitor *m, ipm_source *s)
+static int wait_failed(ipm_monitor *m, ipm_source *s)
 {
     ipm_wait_state state = s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK;
     if (state == IPM_WAIT_GONE) {
@@ -162,7 +161,7 @@ static int wait_for_packets(ipm_monitor *m)
         return IPM_OK; /* timeout or a signal: dispatch what is there */
     for (int i = 0; i < n; i++)
         if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-            int e = socket_error(m, polled[i]);
+            int e = wait_failed(m, polled[i]);
             if (e != IPM_OK)
                 rc = e;
         }
