@@ -239,12 +239,20 @@ void ipm_os_wake_close(int fds[2])
     fds[0] = fds[1] = -1;
 }
 
-/* POSIX has no call that names the running executable (the BSDs and macOS
- * each have their own: sysctl KERN_PROC_PATHNAME, _NSGetExecutablePath), so
- * the permission message falls back to wording without a path. */
+/* POSIX has no call that names the running executable; readlink(2) is
+ * POSIX, and where a procfs is mounted it answers: /proc/self/exe (Linux),
+ * /proc/curproc/file (FreeBSD), /proc/curproc/exe (NetBSD). Elsewhere
+ * (macOS: _NSGetExecutablePath) the permission advice goes without a path. */
 int ipm_os_program_path(char *buf, size_t size)
 {
-    (void)buf;
-    (void)size;
+    static const char *const links[] = {"/proc/self/exe", "/proc/curproc/file",
+                                        "/proc/curproc/exe"};
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        ssize_t n = readlink(links[i], buf, size - 1);
+        if (n > 0 && (size_t)n < size - 1) {
+            buf[n] = '\0';
+            return 1;
+        }
+    }
     return 0;
 }
