@@ -168,6 +168,13 @@ static void t_idle_and_active(void)
         int succeeded = 0;
         if (strcmp(r->name, "free") == 0)
             continue;
+        /* The header's contract, which the table must say: setters and
+         * methods clear the last error, getters (get_*, find_*) do not. */
+        int getter = strncmp(r->name, "get_", 4) == 0 && strcmp(r->name, "get_statistics") != 0;
+        getter = getter || strncmp(r->name, "find_", 5) == 0;
+        if (getter == !!(r->rules & IPM_RULE_CLEARS_ERROR))
+            t_fail(__FILE__, __LINE__, "the table says %s %s the last error", r->name,
+                   getter ? "clears" : "keeps");
         for (int active = 0; active <= 1; active++) {
             const char *state = active ? "active" : "idle";
             ipm_monitor *m = idle_monitor();
