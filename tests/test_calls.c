@@ -63,30 +63,26 @@ static int try_get_adapter_property(ipm_monitor *m)
 }
 
 /* Every setter of one access kind, given the value it has. */
-#define SET_RO(name)
-#define SET_OTHER(name) if (rc >= 0) rc = ipm_set_adapter_##name(m, 0, ipm_get_adapter_##name(m, 0));
-#define SET_IDLE_IDLE(name) SET_OTHER(name)
+/* Each setter whose ACCESS is `kind`, given the value it has: the
+ * try_set_adapter_property_idle and _any rows. */
+#define SET_ONE(name) if (rc >= 0) rc = ipm_set_adapter_##name(m, 0, ipm_get_adapter_##name(m, 0));
+#define SET_IDLE_IDLE(name) SET_ONE(name)
 #define SET_IDLE_ANY(name)
 #define SET_IDLE_RO(name)
-#define SET_ANY_ANY(name) SET_OTHER(name)
+#define SET_ANY_ANY(name) SET_ONE(name)
 #define SET_ANY_IDLE(name)
 #define SET_ANY_RO(name)
-static int try_set_adapter_property_idle(ipm_monitor *m)
-{
-    int rc = IPM_OK;
-#define SET(name, type, access, min, max, def) SET_IDLE_##access(name)
-    IPM_ADAPTER_PROPERTIES(SET)
-#undef SET
-    return rc;
-}
-static int try_set_adapter_property_any(ipm_monitor *m)
-{
-    int rc = IPM_OK;
-#define SET(name, type, access, min, max, def) SET_ANY_##access(name)
-    IPM_ADAPTER_PROPERTIES(SET)
-#undef SET
-    return rc;
-}
+#define SET_IDLE(name, type, access, min, max, def) SET_IDLE_##access(name)
+#define SET_ANY(name, type, access, min, max, def) SET_ANY_##access(name)
+#define TRY_SETTERS(kind, KIND)                                   \
+    static int try_set_adapter_property_##kind(ipm_monitor *m)   \
+    {                                                             \
+        int rc = IPM_OK;                                          \
+        IPM_ADAPTER_PROPERTIES(SET_##KIND)                        \
+        return rc;                                                \
+    }
+TRY_SETTERS(idle, IDLE)
+TRY_SETTERS(any, ANY)
 
 static int try_get_direction(ipm_monitor *m) { return ipm_get_direction(m); }
 static int try_set_direction(ipm_monitor *m) { return ipm_set_direction(m, IPM_PACKET_DIRECTION_ANY); }
