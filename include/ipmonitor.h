@@ -301,7 +301,13 @@ IPM_API int ipm_deactivate(ipm_monitor *m);
  * on_statistics once per monitored adapter whose collect_statistics is set,
  * zero counts included. For a capture file it processes the whole file.
  * Returns 0 at once when inactive. A read error fires on_error and returns
- * the error; an adapter that disappeared is closed (IPM_E_ADAPTER_GONE). */
+ * the error. An adapter that goes down fires on_error (IPM_E_CAPTURE) and
+ * resumes when it is up. An adapter that disappeared (deleted while up or
+ * while down, or deleted and made again under its name) has what its ring
+ * still held delivered, is closed, and fires on_error once with
+ * IPM_E_ADAPTER_GONE, which do_events also returns; the monitor's other
+ * adapters go on (with none left it deactivates). A new interface under
+ * the old name is not followed: activate again to capture on it. */
 IPM_API int ipm_do_events(ipm_monitor *m);
 
 /* get_statistics: since the last activate (kept after deactivate):

@@ -117,22 +117,43 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
 
 /* ---- once per do_events ----------------------------------------------- */
 
-/* A source's wait fd reported an error: ask the source what happened (an
- * adapter gone is closed for good, one down resumes when it is up). */
-static int wait_failed(ipm_monitor *m, ipm_source *s)
+static pcap_handler handler_of(const ipm_monitor *m)
 {
-    ipm_wait_state state = s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK;
-    if (state == IPM_WAIT_GONE) {
-        s->failed = 1;
-        ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
-                       "adapter \"%s\" disappeared: its capture is closed", s->name);
-        return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
-    }
+    return m->operation_mode == IPM_OM_CAPTURE ? on_capture
+           : m->statistics_detail             ? on_count_detail
+                                              : on_count;
+}
+
+/* The adapter of s went away (deleted while up or down, or deleted and
+ * made again): hand over what its ring still holds, then close the capture
+ * for good and report it, however it was found out. */
+static int source_gone(ipm_monitor *m, ipm_source *s)
+{
+    if (!atomic_load(&m->stop_requested))
+        s->ops->dispatch(s, handler_of(m)); /* a read error now is the same news */
+    s->failed = 1;
+    ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
+                   "adapter \"%s\" disappeared: its capture is closed", s->name);
+    return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
+}
+
+/* What the source said of its adapter: gone is closed for good, down
+ * resumes when it is up. */
+static int link_news(ipm_monitor *m, ipm_source *s, ipm_wait_state state)
+{
+    if (state == IPM_WAIT_GONE)
+        return source_gone(m, s);
     if (state == IPM_WAIT_DOWN)
         ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                        "adapter \"%s\" went down: monitoring resumes when it is up again",
                        s->name);
     return IPM_OK;
+}
+
+/* A source's wait fd reported an error: ask the source what happened. */
+static int wait_failed(ipm_monitor *m, ipm_source *s)
+{
+    return link_news(m, s, s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK);
 }
 
 /* Wait up to the smallest packet timeout for any source to have packets,
@@ -170,16 +191,20 @@ static int wait_for_packets(ipm_monitor *m)
 
 static int dispatch_all(ipm_monitor *m)
 {
-    pcap_handler handler = m->operation_mode == IPM_OM_CAPTURE ? on_capture
-                           : m->statistics_detail             ? on_count_detail
-                                                              : on_count;
+    pcap_handler handler = handler_of(m);
     int rc = IPM_OK;
     for (int i = 0; i < m->source_count && !atomic_load(&m->stop_requested); i++) {
         ipm_source *s = m->sources[i];
         if (s->finished || s->failed)
             continue;
         int n = s->ops->dispatch(s, handler);
-        if (n == PCAP_ERROR) {
+        ipm_wait_state link = n == PCAP_ERROR && s->ops->link_state ? s->ops->link_state(s)
+                                                                     : IPM_WAIT_OK;
+        if (link != IPM_WAIT_OK) {
+            int e = link_news(m, s, link); /* libpcap met it first */
+            if (e != IPM_OK)
+                rc = e;
+        } else if (n == PCAP_ERROR) {
             s->failed = 1;
             ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                            "reading \"%s\" failed: %s", s->name, s->error);
@@ -280,7 +305,12 @@ int ipm_do_events(ipm_monitor *m)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     for (int i = 0; i < m->source_count; i++)
-        ipm_source_refresh_counters(m->sources[i], &now);
+        if (ipm_source_refresh(m->sources[i], &now) == IPM_WAIT_GONE &&
+            !atomic_load(&m->stop_requested)) {
+            int gone = source_gone(m, m->sources[i]); /* deleted while down */
+            if (rc == IPM_OK)
+                rc = gone;
+        }
 
     atomic_store(&m->dispatching, 0);
     if (atomic_load(&m->stop_requested) || all_sources_ended(m))
