@@ -30,7 +30,10 @@
  * ipm_deactivate() and ipm_get_active() may be called from another thread
  * while ipm_do_events() waits or dispatches; any other call made from another
  * thread meanwhile returns IPM_E_BUSY without touching the last error (which
- * the dispatching thread owns).
+ * the dispatching thread owns). The last error belongs to the thread that
+ * last activated the monitor or called ipm_do_events: ipm_deactivate() and
+ * ipm_get_active() from any other thread never touch it, also when they land
+ * between two ipm_do_events() calls of a loop.
  */
 #ifndef IPMONITOR_H
 #define IPMONITOR_H

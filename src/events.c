@@ -293,7 +293,7 @@ int ipm_do_events(ipm_monitor *m)
         pthread_mutex_unlock(&m->run_lock);
         return IPM_OK;
     }
-    m->dispatch_thread = pthread_self();
+    atomic_store(&m->owner_thread, ipm_this_thread());
     atomic_store(&m->dispatching, 1);
 
     rc = wait_for_packets(m);
