@@ -10,8 +10,10 @@
  * interface (a new index): the monitor does not follow it; activating again
  * captures on it.
  *
- * Callbacks that deactivate, free the monitor or fail on every packet, and
- * two threads deactivating while a third is in do_events, many times.
+ * Callbacks that deactivate, free the monitor or fail on every packet; two
+ * threads deactivating while a third is in do_events, many times (also run
+ * under helgrind); a deactivate from another thread leaves the owner's
+ * last error alone.
  *
  * Soak (ctest label "soak", left out of the sanitizer and posix runs):
  * 10,000 activate/deactivate cycles and 10 million live packets, with the
@@ -600,6 +602,45 @@ static void t_deactivate_two_threads(void)
     t_live_teardown(&f);
 }
 
+typedef struct stopper {
+    ipm_monitor *m;
+    int rc, active;
+} stopper;
+
+static void *stop_from_thread(void *arg)
+{
+    stopper *s = arg;
+    s->rc = ipm_deactivate(s->m);
+    s->active = ipm_get_active(s->m);
+    return NULL;
+}
+
+/* The last error belongs to the thread that activated and runs do_events:
+ * a deactivate from another thread between two of its do_events (not only
+ * during one) leaves it as it was, where clearing it raced with the owner
+ * reading or writing it. */
+static void t_other_thread_keeps_error(void)
+{
+    t_live f;
+    t_live_setup(&f, (t_live_opts){.filter = "udp dst port 7001"});
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    CHECK_OK(f.m, ipm_do_events(f.m));
+    CHECK_ERR(f.m, ipm_set_direction(f.m, 99), IPM_E_INVALID_ARGUMENT);
+    stopper s = {.m = f.m, .rc = -99, .active = -99};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, stop_from_thread, &s) == 0);
+    pthread_join(th, NULL);
+    CHECK_INT(s.rc, ==, IPM_OK);
+    CHECK_INT(s.active, ==, 0);
+    CHECK_INT(ipm_get_active(f.m), ==, 0);
+    CHECK_INT(ipm_last_error_code(f.m), ==, IPM_E_INVALID_ARGUMENT);
+    CHECK_CONTAINS(ipm_last_error(f.m), "direction");
+    /* the owner's own deactivate clears it, as every method does */
+    CHECK_OK(f.m, ipm_deactivate(f.m));
+    CHECK_INT(ipm_last_error_code(f.m), ==, IPM_OK);
+    t_live_teardown(&f);
+}
+
 /* ---------------- soak: resources stay flat ---------------- */
 
 /* The process's resident set (VmRSS, KiB) and open descriptors. */
@@ -737,6 +778,7 @@ static const t_case CASES[] = {
     {"free_every_packet", t_free_every_packet},
     {"fail_every_packet", t_fail_every_packet},
     {"deactivate_two_threads", t_deactivate_two_threads},
+    {"other_thread_keeps_error", t_other_thread_keeps_error},
     {"soak_cycles", t_soak_cycles},
     {"soak_packets", t_soak_packets},
     {NULL, NULL},
