@@ -241,6 +241,58 @@ static void t_gone_while_down(void)
     gone_teardown(&g);
 }
 
+/* Statistics mode: per adapter, what on_statistics counted. */
+typedef struct per_adapter {
+    int events[2];      /* [0] the veth, [1] lo */
+    int64_t packets[2];
+} per_adapter;
+
+static int per_adapter_stats(const ipm_statistics_event *ev, void *user)
+{
+    per_adapter *p = user;
+    int i = strcmp(ev->adapter, "lo") == 0;
+    p->events[i]++;
+    p->packets[i] += ev->captured_packets;
+    return 0;
+}
+
+/* The same in statistics mode: the down and the delete are reported, and
+ * the statistics of lo go on counting its traffic. */
+static void t_gone_while_down_stats(void)
+{
+    gone_fx g;
+    gone_setup(&g, 16);
+    per_adapter p;
+    memset(&p, 0, sizeof p);
+    CHECK_OK(g.f.m, ipm_set_operation_mode(g.f.m, IPM_OM_STAT));
+    CHECK_OK(g.f.m, ipm_set_on_statistics(g.f.m, per_adapter_stats, &p));
+    CHECK_OK(g.f.m, ipm_set_on_error(g.f.m, errlog_on_error, &g.e));
+    gone_activate(&g);
+    CHECK_INT(veth_send(&g, 3, 3000), ==, 3);
+    CHECK_OK(g.f.m, pump_until64(g.f.m, &p.packets[0], 3, 5000));
+    CHECK_INT(p.packets[0], ==, 3);
+    CHECK_INT(link_cmd("set down"), ==, 0);
+    CHECK_OK(g.f.m, pump_until(g.f.m, &g.e.down, 1, 3000));
+    CHECK_OK(g.f.m, pump_for(g.f.m, 200));
+    CHECK_INT(link_cmd("del"), ==, 0);
+    int rc = pump_until_gone(&g, 3000);
+    CHECK_INT(rc, ==, IPM_E_ADAPTER_GONE);
+    CHECK_INT(g.e.gone, ==, 1);
+    CHECK_INT(g.e.n, ==, 2); /* down, gone */
+    CHECK_INT(ipm_get_active(g.f.m), ==, 1);
+    int lo_events = p.events[1];
+    size_t sz[] = {30};
+    CHECK_INT(udp_send(g.lo_tx, "127.0.0.1", T_PORT_A2, 4, sz, 1, 0), ==, 4);
+    CHECK_INT(udp_drain(g.f.rx2, 4, 3000), ==, 4);
+    CHECK_OK(g.f.m, pump_until64(g.f.m, &p.packets[1], 4, 5000));
+    CHECK_OK(g.f.m, pump_for(g.f.m, 200));
+    CHECK_INT(p.packets[1], ==, 4);
+    CHECK_INT(p.events[1], >, lo_events);
+    CHECK_INT(p.packets[0], ==, 3);
+    CHECK_INT(g.e.n, ==, 2);
+    gone_teardown(&g);
+}
+
 /* ---- ring full ---- */
 
 /* A sender in b: 64-byte frames to a:7001 with sendmmsg, as fast as it
@@ -771,6 +823,7 @@ static void t_soak_packets(void)
 static const t_case CASES[] = {
     {"gone_while_up", t_gone_while_up},
     {"gone_while_down", t_gone_while_down},
+    {"gone_while_down_stats", t_gone_while_down_stats},
     {"gone_ring_full", t_gone_ring_full},
     {"recreated_after_down", t_recreated_after_down},
     {"recreated_while_up", t_recreated_while_up},
