@@ -241,6 +241,47 @@ static void t_gone_while_down(void)
     gone_teardown(&g);
 }
 
+/* Deletes the veth from inside on_packet, at the first packet from lo. */
+typedef struct deleter {
+    gone_fx *g;
+    int deleted, del_rc;
+} deleter;
+
+static int delete_on_lo_packet(const ipm_packet_event *ev, void *user)
+{
+    deleter *d = user;
+    if (!d->deleted && strcmp(ev->adapter, "lo") == 0) {
+        d->deleted = 1;
+        d->del_rc = link_cmd("del");
+    }
+    return cap_on_packet(ev, &d->g->f.c);
+}
+
+/* The delete lands after do_events' wait and before the veth's dispatch
+ * (lo is dispatched first and its handler deletes the veth), so libpcap's
+ * read meets it first and fails ("The interface disappeared"): still the
+ * adapter gone, not a read error. */
+static void t_gone_during_dispatch(void)
+{
+    gone_fx g;
+    gone_setup(&g, 64);
+    deleter d = {.g = &g};
+    CHECK_OK(g.f.m, ipm_set_on_packet(g.f.m, delete_on_lo_packet, &d));
+    const char *names[] = {"lo", T.a.ifname};
+    CHECK_OK(g.f.m, ipm_activate_many(g.f.m, names, 2));
+    size_t sz[] = {30};
+    CHECK_INT(udp_send(g.lo_tx, "127.0.0.1", T_PORT_A2, 1, sz, 1, 0), ==, 1);
+    CHECK_INT(udp_drain(g.f.rx2, 1, 3000), ==, 1);
+    int rc = pump_until_gone(&g, 3000);
+    CHECK_INT(d.deleted, ==, 1);
+    CHECK_INT(d.del_rc, ==, 0);
+    for (int i = 0; i < g.e.n && i < ERRLOG_MAX; i++)
+        CHECK_INT(g.e.code[i], ==, IPM_E_ADAPTER_GONE); /* no read error */
+    check_gone_reported(&g, rc);
+    CHECK_INT(g.e.n, ==, 1);
+    gone_teardown(&g);
+}
+
 /* Statistics mode: per adapter, what on_statistics counted. */
 typedef struct per_adapter {
     int events[2];      /* [0] the veth, [1] lo */
@@ -824,6 +865,7 @@ static const t_case CASES[] = {
     {"gone_while_up", t_gone_while_up},
     {"gone_while_down", t_gone_while_down},
     {"gone_while_down_stats", t_gone_while_down_stats},
+    {"gone_during_dispatch", t_gone_during_dispatch},
     {"gone_ring_full", t_gone_ring_full},
     {"recreated_after_down", t_recreated_after_down},
     {"recreated_while_up", t_recreated_while_up},
