@@ -305,7 +305,8 @@ IPM_API int ipm_deactivate(ipm_monitor *m);
  * zero counts included. For a capture file it processes the whole file.
  * Returns 0 at once when inactive. A read error fires on_error and returns
  * the error. An adapter that goes down fires on_error (IPM_E_CAPTURE) and
- * resumes when it is up. An adapter that disappeared (deleted while up or
+ * resumes when it is up (a down that libpcap's read meets before the wait
+ * does, a narrow race, goes unreported: libpcap returns no packets for it). An adapter that disappeared (deleted while up or
  * while down, or deleted and made again under its name) has what its ring
  * still held delivered, is closed, and fires on_error once with
  * IPM_E_ADAPTER_GONE, which do_events also returns; the monitor's other
