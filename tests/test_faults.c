@@ -2,8 +2,10 @@
  * test_faults.c - the faults a real host produces, and load, on real traffic
  * over the namespaces' veth pair.
  *
- * The adapter disappears: deleted while up, while down, while its ring is
- * full, and deleted and made again under the same name. Each time the
+ * The adapter disappears: deleted while up, while down (in both modes),
+ * while its ring is full (what the ring holds is still delivered), during
+ * the dispatch of another adapter (libpcap's read meets it first), and
+ * deleted and made again under the same name. Each time the
  * monitor (which also watches `lo`) reports it once, through on_error and
  * do_events' result, as IPM_E_ADAPTER_GONE, closes that capture and goes on
  * capturing on `lo`. An interface made again under the old name is a new
@@ -675,12 +677,17 @@ static void *race_deactivate(void *arg)
     return NULL;
 }
 
+/* How many rounds a repeated case runs: `dflt`, or IPM_TEST_REPEAT (fewer
+ * under helgrind; a quick look at a soak case). */
 static int repeat_count(int dflt)
 {
-    const char *s = getenv("IPM_TEST_REPEAT"); /* fewer under valgrind */
+    const char *s = getenv("IPM_TEST_REPEAT");
     return s && atoi(s) > 0 ? atoi(s) : dflt;
 }
 
+/* Each round: activate with traffic flowing, two threads deactivate within
+ * 3 ms while this one loops in do_events. Both deactivates succeed, the
+ * loop ends, and no packet is delivered once both have returned. */
 static void t_deactivate_two_threads(void)
 {
     t_live f;
@@ -830,7 +837,7 @@ static void t_soak_cycles(void)
     blaster b;
     pthread_t flood;
     blaster_start(&b, &flood, 0);
-    usage before = usage_now("before the first activation"), start = before;
+    usage start = usage_now("before the first activation");
     const int cycles = repeat_count(10000), warm = cycles / 100;
     long long t0 = nh_now_ms();
     int failed = 0;
@@ -845,7 +852,6 @@ static void t_soak_cycles(void)
     usage end = usage_now("end");
     blaster_stop(&b, flood);
     printf("%d cycles in %lld ms, %lld packets captured\n", cycles, took, (long long)packets);
-    (void)before;
     CHECK_INT(failed, ==, 0);
     CHECK_INT(packets, >, 0);
     check_flat(start, end);
