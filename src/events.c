@@ -52,6 +52,32 @@ static inline int classify_direction(const ipm_source *s, const uint8_t *data, u
     }
 }
 
+/* A packet's time from its pcap header: the fraction in units of `scale`
+ * nanoseconds. A capture file may hold a fraction of a second or more (a
+ * microsecond field of 1000000, or 2^31, both in tcpdump's test captures):
+ * it is carried into the seconds, so every caller (C, Python, ipmon) gets
+ * the same valid time. Live packets never take the cold branch. */
+static __attribute__((noinline, cold)) void carry_seconds(struct timespec *t, int64_t ns)
+{
+    int64_t sec = ns / 1000000000, rest = ns % 1000000000;
+    if (rest < 0) {
+        rest += 1000000000;
+        sec--;
+    }
+    t->tv_sec += (time_t)sec;
+    t->tv_nsec = (long)rest;
+}
+
+static inline void packet_time(struct timespec *t, const struct timeval *tv, int scale)
+{
+    int64_t ns = (int64_t)tv->tv_usec * scale;
+    t->tv_sec = tv->tv_sec;
+    if (__builtin_expect((uint64_t)ns < 1000000000u, 1))
+        t->tv_nsec = (long)ns;
+    else
+        carry_seconds(t, ns);
+}
+
 /* A stop asked for from another thread or from a handler ends the batch. */
 static inline void check_stop(ipm_source *s)
 {
@@ -70,8 +96,7 @@ static void on_capture(u_char *user, const struct pcap_pkthdr *h, const u_char *
     ipm_source *s = (ipm_source *)user;
     ipm_monitor *m = s->monitor;
     ipm_packet_event *ev = &s->event;
-    ev->time_stamp.tv_sec = h->ts.tv_sec;
-    ev->time_stamp.tv_nsec = (long)h->ts.tv_usec * s->ts_scale;
+    packet_time(&ev->time_stamp, &h->ts, s->ts_scale);
     ev->packet_size = h->len;
     ev->data = bytes;
     ev->data_size = h->caplen;
@@ -91,8 +116,7 @@ static void on_count(u_char *user, const struct pcap_pkthdr *h, const u_char *by
     (void)bytes;
     s->interval.packets++;
     s->interval.bytes += h->len;
-    s->last_packet_time.tv_sec = h->ts.tv_sec;
-    s->last_packet_time.tv_nsec = h->ts.tv_usec;
+    s->last_packet_time = h->ts; /* normalised once per event: statistics_time */
     check_stop(s);
 }
 
@@ -110,8 +134,7 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
     iv->protocol_bytes[protocol] += h->len;
     iv->family_packets[family]++;
     iv->family_bytes[family] += h->len;
-    s->last_packet_time.tv_sec = h->ts.tv_sec;
-    s->last_packet_time.tv_nsec = h->ts.tv_usec;
+    s->last_packet_time = h->ts; /* normalised once per event: statistics_time */
     check_stop(s);
 }
 
@@ -195,8 +218,7 @@ static void statistics_time(const ipm_source *s, struct timespec *ts)
 {
     /* A file's statistics are "collected" at its last packet's time. */
     if ((s->caps & IPM_SOURCE_PACKET_CLOCK) && s->last_packet_time.tv_sec) {
-        ts->tv_sec = s->last_packet_time.tv_sec;
-        ts->tv_nsec = s->last_packet_time.tv_nsec * s->ts_scale;
+        packet_time(ts, &s->last_packet_time, s->ts_scale);
     } else {
         clock_gettime(CLOCK_REALTIME, ts);
     }

@@ -119,7 +119,7 @@ struct ipm_source {
     ipm_packet_event event;
     ipm_interval interval;
     int64_t total_packets;
-    struct timespec last_packet_time;
+    struct timeval last_packet_time; /* as libpcap gave it: ts_scale units */
     ipm_totals baseline;   /* pcap_stats when the filter went in: see ipm_source_stats */
     ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 
