@@ -284,8 +284,10 @@ IPM_API int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int c
 
 /* config: "NAME=VALUE" sets a setting and returns ""; "NAME" returns its
  * value. NULL on error (unknown setting, bad value, read-only setting);
- * see ipm_last_error(). The returned string is owned by the monitor and is
- * valid until the next ipm_config() call. Names are case-insensitive;
+ * see ipm_last_error(). The returned string is owned by the monitor and
+ * stays valid until the same setting is read again or the monitor is freed:
+ * reading one setting never invalidates another's answer, and "" (after
+ * setting) stays valid for ever. Names are case-insensitive;
  * booleans take True/False/1/0/Yes/No. Settings: see README. */
 IPM_API const char *ipm_config(ipm_monitor *m, const char *configuration_string);
 

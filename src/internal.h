@@ -17,6 +17,7 @@
 
 #define IPM_ERRMSG_MAX 768
 #define IPM_MAX_SOURCES 64
+#define IPM_CONFIG_SETTINGS_MAX 16 /* config.c checks its table fits */
 /* libpcap's largest snapshot length: "whole packets". */
 #define IPM_DEFAULT_SNAPLEN 262144
 
@@ -87,7 +88,10 @@ struct ipm_monitor {
     int immediate_mode;
     int statistics_detail;
     char *netfilter_guid;
-    char *config_value; /* the last string config() returned */
+    /* What config() last returned for each setting that needs a copy
+     * (index: config.c's settings table), so that one answer stays valid
+     * while others are read. */
+    char *config_answers[IPM_CONFIG_SETTINGS_MAX];
 
     /* The state (see ipm_state), read through ipm_state_of(). Atomic
      * because get_active and deactivate may run in another thread. */

@@ -85,7 +85,8 @@ void ipm_free_now(ipm_monitor *m)
     ipm_adapters_free(m->adapters, m->adapter_count);
     free(m->filter);
     free(m->netfilter_guid);
-    free(m->config_value);
+    for (int i = 0; i < IPM_CONFIG_SETTINGS_MAX; i++)
+        free(m->config_answers[i]);
     ipm_os_wake_close(m->wake_fd);
     pthread_mutex_destroy(&m->run_lock);
     free(m->error);
