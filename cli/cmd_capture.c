@@ -447,6 +447,7 @@ int cmd_capture(int argc, char **argv)
     if (rc == EXIT_OK && o.write_file)
         rc = open_dumper(&s, snaplen);
     if (rc == EXIT_OK) {
+        cli_signals_graceful();
         s.activated = 1; /* the summary is owed from here on */
         announce(&s, snaplen);
         rc = loop(&s);

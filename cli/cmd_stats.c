@@ -505,6 +505,7 @@ int cmd_stats(int argc, char **argv)
     int timeout_ms = packet_timeout_ms(st.interval);
     rc = setup(&st, names, filter, timeout_ms);
     if (rc == EXIT_OK) {
+        cli_signals_graceful();
         announce(&st);
         if (st.mode == MODE_LIVE)
             printf("\033[H\033[2J");
