@@ -5,7 +5,11 @@ handlers reaching on_error, and a flat memory footprint over long captures.
 """
 import ctypes
 import datetime
+import decimal
 import gc
+import json
+import os
+import struct
 import subprocess
 import sys
 
@@ -360,3 +364,29 @@ def test_deactivate_from_another_thread_while_dispatching(tmp_path):
     assert busy == [ipmonitor.IPM_E_BUSY]
     assert m.active is False
     assert 0 < n[0] < total  # stopped in the middle of the file
+
+
+def test_invalid_microseconds_are_carried_into_seconds(tmp_path):
+    # tcpdump's timestamp_invalid_micro.pcap holds microsecond fields of
+    # 1000000 and 2^31: the library carries them into the seconds, so
+    # time_stamp is a valid datetime (it used to raise ValueError inside the
+    # hook) and agrees with time_stamp_ns and with ipmon's JSON.
+    path = tmp_path / "invalid-micro.pcap"
+    frame = udp_frame(b"abc")
+    fracs = [999_999, 1_000_000, 2**31, 2**32 - 1]
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for frac in fracs:
+            f.write(struct.pack("<IIII", 1_700_000_000, frac, len(frame), len(frame)) + frame)
+    expected = [1_700_000_000 * 10**9 + frac * 1000 for frac in fracs]
+    m, got = _capture_all(str(path))
+    assert [g[1] for g in got] == expected
+    assert [g[0] for g in got] == [
+        datetime.datetime.fromtimestamp(ns // 10**9).replace(microsecond=(ns // 1000) % 10**6)
+        for ns in expected]
+    ipmon = os.environ.get("IPMON")  # set by ctest
+    if ipmon:
+        out = subprocess.run([ipmon, "capture", "-r", str(path), "--json", "--nano"],
+                             capture_output=True, text=True, check=True).stdout
+        stamps = [json.loads(line, parse_float=decimal.Decimal)["ts"] for line in out.splitlines()]
+        assert [int(t * 10**9) for t in stamps] == expected
