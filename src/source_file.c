@@ -223,7 +223,9 @@ static ipm_file_reader *try_in_place(const char *path, pcap_t *p)
     f->ts_multiplier = hdr.magic == PCAP_MAGIC_NANO ? 1 : 1000;
     f->snapshot = (uint32_t)pcap_snapshot(p);
     f->next_read = sizeof hdr; /* the first read is made when reading starts */
-    (void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#ifdef POSIX_FADV_SEQUENTIAL /* an optional part of POSIX: macOS lacks it */
+    (void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* larger read-ahead */
+#endif
     return f;
 no:
     reader_free(f);
