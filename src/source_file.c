@@ -275,7 +275,10 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
     char err[PCAP_ERRBUF_SIZE];
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ipm_fail(m, IPM_E_FILE, "cannot open capture file \"%s\": %s", path, strerror(errno));
+        /* A path that names nothing is the code for "no adapter or file by
+         * that name"; one that cannot be read is a file error. */
+        int code = errno == ENOENT ? IPM_E_ADAPTER_NOT_FOUND : IPM_E_FILE;
+        ipm_fail(m, code, "cannot open capture file \"%s\": %s", path, strerror(errno));
         return NULL;
     }
     char *buffer = malloc(FILE_BUFFER_SIZE);

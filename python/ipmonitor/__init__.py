@@ -13,6 +13,14 @@ Time stamps: `time_stamp` is a naive local `datetime.datetime` (what
 from . import _ipmonitor
 from ._ipmonitor import (  # noqa: F401  (re-exported)
     IPMonitorError,
+    IPMonitorFileNotFoundError,
+    IPMonitorIndexError,
+    IPMonitorMemoryError,
+    IPMonitorNotSupportedError,
+    IPMonitorOSError,
+    IPMonitorPermissionError,
+    IPMonitorStateError,
+    IPMonitorValueError,
     IPMonitorErrorEventParams,
     IPMonitorPacketEventParams,
     IPMonitorStatisticsEventParams,
@@ -93,7 +101,10 @@ class IPMonitor(_IPMonitorBase):
 
 
 __all__ = [
-    "IPMonitor", "IPMonitorError", "IPMonitorPacketEventParams",
+    "IPMonitor", "IPMonitorError", "IPMonitorIndexError", "IPMonitorValueError",
+    "IPMonitorPermissionError", "IPMonitorFileNotFoundError", "IPMonitorOSError",
+    "IPMonitorMemoryError", "IPMonitorStateError", "IPMonitorNotSupportedError",
+    "IPMonitorPacketEventParams",
     "IPMonitorStatisticsEventParams", "IPMonitorErrorEventParams", "Constants", "Adapter",
     "PACKET_DIRECTION_ANY", "PACKET_DIRECTION_INCOMING", "PACKET_DIRECTION_OUTGOING",
     "PACKET_DIRECTION_UNKNOWN", "PCAP_MODE_CAPT", "PCAP_MODE_STAT",

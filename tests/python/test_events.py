@@ -329,7 +329,7 @@ def test_calls_back_into_the_monitor_from_a_handler(small_pcap, tmp_path):
     m.on_error = errors.append
     run_file(m, path)
     assert len(seen) == len(records) and all(seen)
-    assert [type(e.exception).__name__ for e in errors] == ["IPMonitorError"] * 2
+    assert [type(e.exception).__name__ for e in errors] == ["IPMonitorStateError"] * 2
     assert errors[0].exception.code == ipmonitor.IPM_E_BUSY
     assert errors[1].exception.code in (ipmonitor.IPM_E_BUSY, ipmonitor.IPM_E_ACTIVE)
     m.tag = 5  # the monitor is usable afterwards, from this thread
