@@ -297,6 +297,16 @@ IPM_API const char *ipm_config(ipm_monitor *m, const char *configuration_string)
  * waits for it). Returns 0 also when already inactive. */
 IPM_API int ipm_deactivate(ipm_monitor *m);
 
+/* break_events (beyond the reference): from inside an event handler, make
+ * the ipm_do_events that called it return once the handler returns. The
+ * monitor stays active, and the packets not yet handed over (the rest of
+ * the kernel's ring block, the rest of a file) come with the next
+ * ipm_do_events, in order: nothing is lost. For consumers that take
+ * packets in bounded portions (an iterator, "the next N packets", a
+ * handler that failed). Outside a handler it does nothing and returns 0
+ * (unlike pcap_breakloop, it never affects a later call). */
+IPM_API int ipm_break_events(ipm_monitor *m);
+
 /* do_events: wait up to the smallest packet_timeout of the monitored
  * adapters for traffic, then process every packet that is there: in capture
  * mode fire on_packet for each, in order; in statistics mode fire

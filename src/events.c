@@ -207,8 +207,11 @@ static int dispatch_all(ipm_monitor *m)
             ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                            "reading \"%s\" failed: %s", s->name, s->error);
             rc = ipm_fail(m, IPM_E_CAPTURE, "%s", m->error->description);
-        } else if (n >= 0 && (s->caps & IPM_SOURCE_ENDS)) {
-            s->finished = 1; /* read to its end (a file) */
+        } else if (n >= 0 && (s->caps & IPM_SOURCE_ENDS) &&
+                   !(atomic_load(&m->stop_requested) & IPM_STOP_BATCH)) {
+            /* Read to its end (a file). After a break, libpcap's reader
+             * returns the count of a batch it cut short: not the end. */
+            s->finished = 1;
         }
     }
     return rc;
@@ -254,7 +257,9 @@ static void fill_statistics(ipm_source *s, ipm_statistics_event *ev, int detail)
 
 static void fire_statistics(ipm_monitor *m)
 {
-    for (int i = 0; i < m->source_count && !atomic_load(&m->stop_requested); i++) {
+    for (int i = 0; i < m->source_count &&
+                    !(atomic_load(&m->stop_requested) & IPM_STOP_DEACTIVATE);
+         i++) {
         ipm_source *s = m->sources[i];
         ipm_statistics_event ev;
         fill_statistics(s, &ev, m->statistics_detail);
@@ -305,7 +310,9 @@ int ipm_do_events(ipm_monitor *m)
         ipm_source_refresh_counters(m->sources[i], &now);
 
     atomic_store(&m->dispatching, 0);
-    if (atomic_load(&m->stop_requested) || all_sources_ended(m))
+    /* A break (ipm_break_events) ends only this batch. */
+    int stop = atomic_fetch_and(&m->stop_requested, ~IPM_STOP_BATCH) & IPM_STOP_DEACTIVATE;
+    if (stop || all_sources_ended(m))
         ipm_close_sources(m); /* -> idle */
     pthread_mutex_unlock(&m->run_lock);
     if (m->free_pending) /* ipm_free was called inside a callback */

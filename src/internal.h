@@ -17,6 +17,10 @@
 
 #define IPM_ERRMSG_MAX 768
 #define IPM_MAX_SOURCES 64
+/* Why the packet loop should stop (ipm_monitor.stop_requested): the
+ * monitor is deactivating, or a handler asked for the batch to end. */
+#define IPM_STOP_DEACTIVATE 1
+#define IPM_STOP_BATCH 2
 #define IPM_CONFIG_SETTINGS_MAX 16 /* config.c checks its table fits */
 /* libpcap's largest snapshot length: "whole packets". */
 #define IPM_DEFAULT_SNAPLEN 262144
@@ -106,7 +110,7 @@ struct ipm_monitor {
      * wakes the wait through wake_fd (platform.h's wake-up: read end,
      * write end) and then takes run_lock. */
     pthread_mutex_t run_lock;
-    atomic_int stop_requested;
+    atomic_int stop_requested; /* IPM_STOP_* bits: any of them ends a batch */
     atomic_int dispatching;
     pthread_t dispatch_thread;
     int wake_fd[2];

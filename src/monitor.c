@@ -337,6 +337,18 @@ void ipm_close_sources(ipm_monitor *m)
     atomic_store(&m->state, IPM_STATE_IDLE);
 }
 
+int ipm_break_events(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_break_events, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    /* The packet loop stops at the flag as for a deactivate; do_events
+     * clears it before it returns, so it never outlives this batch. */
+    if (ipm_in_own_callback(m))
+        atomic_fetch_or(&m->stop_requested, IPM_STOP_BATCH);
+    return IPM_OK;
+}
+
 int ipm_deactivate(ipm_monitor *m)
 {
     int rc = ipm_enter(m, IPM_CALL_deactivate, NULL);
@@ -348,12 +360,12 @@ int ipm_deactivate(ipm_monitor *m)
     atomic_compare_exchange_strong(&m->state, &expected, IPM_STATE_STOPPING);
     if (ipm_in_own_callback(m)) {
         /* The handler's caller breaks the loop; do_events closes. */
-        atomic_store(&m->stop_requested, 1);
+        atomic_fetch_or(&m->stop_requested, IPM_STOP_DEACTIVATE);
         return IPM_OK;
     }
     /* Stop a do_events that may be waiting or dispatching in another
      * thread (it closes the sources itself), then wait for it. */
-    atomic_store(&m->stop_requested, 1);
+    atomic_fetch_or(&m->stop_requested, IPM_STOP_DEACTIVATE);
     ipm_os_wake_signal(m->wake_fd);
     pthread_mutex_lock(&m->run_lock);
     ipm_close_sources(m); /* also drains the wake-up and clears the stop */

@@ -792,6 +792,75 @@ static void t_file_invalid_time_stamps(void)
     ipm_free(m);
 }
 
+/* ipm_break_events from on_packet every `every` packets: each do_events
+ * returns after that packet, the monitor stays active, and the next one
+ * goes on where it stopped, so the packets are exactly libpcap's, in order,
+ * with nothing lost or repeated: from the in-place reader and from
+ * libpcap's (whose batch a break cuts short without it being the end). */
+typedef struct breaker {
+    capture c;
+    int every, breaks;
+} breaker;
+
+static int break_on_packet(const ipm_packet_event *e, void *user)
+{
+    breaker *b = user;
+    int rc = cap_on_packet(e, &b->c);
+    if (b->c.n % b->every == 0) {
+        CHECK_OK(b->c.m, ipm_break_events(b->c.m));
+        b->breaks++;
+    }
+    return rc;
+}
+
+static void t_break_events(void)
+{
+    const char *native = path_of("break.pcap"), *swapped = path_of("break-swapped.pcap");
+    write_varied(native, 700, 1, 65535);
+    write_swapped(native, swapped);
+    const char *paths[] = {native, swapped};
+    const int every[] = {1, 7, 250};
+    for (int p = 0; p < 2; p++) {
+        for (int k = 0; k < 3; k++) {
+            ipm_monitor *m = ipm_new();
+            breaker b = {.every = every[k]};
+            cap_init(&b.c, 800);
+            cap_attach(&b.c, m);
+            b.c.m = m;
+            CHECK_OK(m, ipm_set_on_packet(m, break_on_packet, &b));
+            CHECK_OK(m, ipm_activate(m, paths[p]));
+            int calls = 0;
+            while (ipm_get_active(m) && calls < 5000) {
+                int before = b.c.n;
+                CHECK_OK(m, ipm_do_events(m));
+                CHECK(b.c.n - before <= every[k]); /* the batch ended at the break */
+                calls++;
+            }
+            CHECK_INT(ipm_get_active(m), ==, 0);
+            CHECK(calls >= 700 / every[k]);
+            CHECK_INT(b.breaks, ==, 700 / every[k]);
+            CHECK_INT(b.c.errors, ==, 0);
+            check_same_as_libpcap(&b.c, native, "");
+            ipm_free(m);
+            cap_free(&b.c);
+        }
+    }
+    /* Outside a handler it does nothing, not even to the next do_events
+     * (pcap_breakloop would stop the next loop at once). */
+    ipm_monitor *m = ipm_new();
+    capture c;
+    cap_init(&c, 800);
+    cap_attach(&c, m);
+    CHECK_OK(m, ipm_break_events(m));
+    CHECK_OK(m, ipm_activate(m, native));
+    CHECK_OK(m, ipm_break_events(m));
+    CHECK_OK(m, ipm_do_events(m));
+    CHECK_INT(c.n, ==, 700);
+    CHECK_INT(ipm_get_active(m), ==, 0);
+    ipm_free(m);
+    cap_free(&c);
+}
+
 static const t_case CASES[] = {
     {"pcap_micro", t_pcap_micro},
     {"pcap_nano", t_pcap_nano},
@@ -810,6 +879,7 @@ static const t_case CASES[] = {
     {"reader_file_changes", t_reader_file_changes},
     {"reader_truncated_while_read", t_reader_truncated_while_read},
     {"file_invalid_time_stamps", t_file_invalid_time_stamps},
+    {"break_events", t_break_events},
     {NULL, NULL},
 };
 
