@@ -566,23 +566,67 @@ static PyObject *fetch_exception(void)
     return v;
 }
 
-/* A hook raised. KeyboardInterrupt and other non-Exception exceptions stop
- * the batch and leave do_events; an Exception goes to on_error (through the
- * library's IPM_E_HANDLER event) or, with no on_error, to
- * sys.unraisablehook. Returns the handler result for the library. */
-static int hook_failed(MonitorObject *self, PyObject *hook, const char *event)
+/* Keep the raised exception to leave do_events with, and end the batch
+ * after this packet (ipm_break_events: the packets after it stay for the
+ * next do_events, none is skipped). */
+static void leave_do_events(MonitorObject *self)
 {
-    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-        PyObject *v = fetch_exception();
-        if (!self->pending_exc)
-            self->pending_exc = v;
-        else
-            Py_XDECREF(v);
+    PyObject *v = fetch_exception();
+    if (!self->pending_exc)
+        self->pending_exc = v;
+    else
+        Py_XDECREF(v);
+    ipm_break_events(self->m);
+}
+
+/* With no on_error: one IPMonitorHookWarning per hook and exception type
+ * for the monitor's life, so a hook that fails on every packet says so
+ * once instead of flooding stderr. A warning turned into an error
+ * (-W error) leaves do_events like raise_hook_errors. */
+static void warn_once(MonitorObject *self, const char *event)
+{
+    PyObject *v = fetch_exception();
+    if (!v)
+        return;
+    PyObject *key = Py_BuildValue("(sO)", event, (PyObject *)Py_TYPE(v));
+    int seen = key && self->warned ? PySet_Contains(self->warned, key) : 0;
+    if (seen == 0 && key && (self->warned || (self->warned = PySet_New(NULL)))) {
+        if (PySet_Add(self->warned, key) == 0 &&
+            PyErr_WarnFormat(ipm_py_hook_warning, 1,
+                             "%s hook raised %s: %S (the capture goes on; this is said once "
+                             "per hook and exception type: set on_error to see each, or use "
+                             "IPMonitor(raise_hook_errors=True) to stop at the first)",
+                             event, Py_TYPE(v)->tp_name, v) < 0)
+            leave_do_events(self);
+    }
+    if (PyErr_Occurred()) /* no memory for the set: nothing better to do */
+        PyErr_Clear();
+    Py_XDECREF(key);
+    Py_DECREF(v);
+}
+
+/* A hook raised. KeyboardInterrupt and other non-Exception exceptions, and
+ * any exception with raise_hook_errors, end the batch and leave do_events.
+ * Otherwise the first Exception of a hook in one do_events call goes to
+ * on_error (through the library's IPM_E_HANDLER event) or, with no
+ * on_error, to a warning (warn_once); later ones in that call are not
+ * reported again. The capture goes on. Returns the handler result for the
+ * library (non-zero: fire on_error). */
+static int hook_failed(MonitorObject *self, enum ipm_py_hook which, const char *event)
+{
+    if (self->raise_hook_errors || !PyErr_ExceptionMatches(PyExc_Exception)) {
+        leave_do_events(self);
         return 0;
     }
+    unsigned bit = 1u << which;
+    if (self->reported_this_call & bit) {
+        PyErr_Clear();
+        return 0;
+    }
+    self->reported_this_call |= bit;
     if (!self->on_error) {
-        PyErr_WriteUnraisable(hook);
-        return 1;
+        warn_once(self, event);
+        return 0;
     }
     PyObject *v = fetch_exception();
     PyObject *text = v ? PyUnicode_FromFormat("%s handler raised %s: %S", event,
@@ -682,7 +726,7 @@ int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
     if (hook && !self->pending_exc) {
         PacketParams *p = take_params(self);
         if (!p) {
-            rc = hook_failed(self, hook, "on_packet");
+            rc = hook_failed(self, HOOK_PACKET, "on_packet");
         } else {
             fill_params(self, p, ev);
             Py_INCREF(hook); /* the hook may replace itself */
@@ -691,7 +735,7 @@ int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
             if (res)
                 Py_DECREF(res);
             else
-                rc = hook_failed(self, hook, "on_packet");
+                rc = hook_failed(self, HOOK_PACKET, "on_packet");
             Py_DECREF(hook);
         }
     }
@@ -718,7 +762,7 @@ int ipm_py_statistics_cb(const ipm_statistics_event *ev, void *user)
         if (res)
             Py_DECREF(res);
         else
-            rc = hook_failed(self, hook, "on_statistics");
+            rc = hook_failed(self, HOOK_STATISTICS, "on_statistics");
         Py_DECREF(hook);
     }
     gil_leave(self, how, st);
@@ -793,6 +837,7 @@ void ipm_py_events_clear(MonitorObject *self)
     Py_CLEAR(self->pending_exc);
     Py_CLEAR(self->handler_exc);
     Py_CLEAR(self->handler_text);
+    Py_CLEAR(self->warned);
 }
 
 int ipm_py_events_init(void)

@@ -11,6 +11,7 @@
 #include <limits.h>
 
 PyObject *ipm_py_error_type;
+PyObject *ipm_py_hook_warning;
 
 /* The subclasses of IPMonitorError that are also Python's standard
  * exceptions, so that `except IndexError` or `except PermissionError`
@@ -212,6 +213,16 @@ static int add_error_types(PyObject *mod)
         return -1;
     Py_INCREF(ipm_py_error_type);
     if (PyModule_AddObject(mod, "IPMonitorError", ipm_py_error_type) < 0)
+        return -1;
+    ipm_py_hook_warning = PyErr_NewExceptionWithDoc(
+        "ipmonitor.IPMonitorHookWarning",
+        "An event hook raised and no on_error hook is set: said once per hook and\n"
+        "exception type; the capture goes on.",
+        PyExc_RuntimeWarning, NULL);
+    if (!ipm_py_hook_warning)
+        return -1;
+    Py_INCREF(ipm_py_hook_warning);
+    if (PyModule_AddObject(mod, "IPMonitorHookWarning", ipm_py_hook_warning) < 0)
         return -1;
     for (size_t i = 0; i < sizeof error_classes / sizeof error_classes[0]; i++) {
         error_class *e = &error_classes[i];

@@ -110,13 +110,14 @@ static PyObject *monitor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-static int monitor_init(PyObject *self, PyObject *args, PyObject *kwds)
+static int monitor_init(PyObject *obj, PyObject *args, PyObject *kwds)
 {
-    (void)self;
-    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
-        PyErr_SetString(PyExc_TypeError, "IPMonitor() takes no arguments");
+    MonitorObject *self = (MonitorObject *)obj;
+    static char *kwlist[] = {"raise_hook_errors", NULL};
+    int raise_hook_errors = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:IPMonitor", kwlist, &raise_hook_errors))
         return -1;
-    }
+    self->raise_hook_errors = raise_hook_errors;
     return 0;
 }
 
@@ -127,6 +128,7 @@ static int monitor_traverse(SELF, visitproc visit, void *arg)
     Py_VISIT(self->on_error);
     Py_VISIT(self->pending_exc);
     Py_VISIT(self->handler_exc);
+    Py_VISIT(self->warned);
     return 0;
 }
 
@@ -395,6 +397,12 @@ static PyObject *raise_pending(SELF)
     return NULL;
 }
 
+static PyObject *m_break_events(SELF, PyObject *unused)
+{
+    (void)unused;
+    return none_result(self, ipm_break_events(self->m));
+}
+
 static PyObject *m_do_events(SELF, PyObject *unused)
 {
     (void)unused;
@@ -407,6 +415,7 @@ static PyObject *m_do_events(SELF, PyObject *unused)
     } else {
         Py_CLEAR(self->handler_exc);
         Py_CLEAR(self->handler_text);
+        self->reported_this_call = 0;
         begin_busy(self, OP_DO_EVENTS);
         self->saved_ts = PyEval_SaveThread();
         rc = ipm_do_events(self->m);
@@ -653,6 +662,8 @@ static PyMethodDef monitor_methods[] = {
     M1(activate_many, "activate_many(adapters): monitor several adapters (beyond the reference)."),
     M1(config, "config(configuration_string) -> str: set NAME=VALUE or query NAME."),
     M0(deactivate, "deactivate(): stop monitoring (also from another thread or a hook)."),
+    M0(break_events, "break_events(): from a hook, end the running do_events after this event; "
+                     "the monitor stays active and the next do_events goes on from there."),
     M0(do_events, "do_events(): wait for traffic, then fire the events (GIL released while waiting)."),
     {"get_statistics", (PyCFunction)(void (*)(void))m_get_statistics, METH_VARARGS | METH_KEYWORDS,
      "get_statistics(received, dropped, adapter_dropped): fills element [0] of each list given; "

@@ -14,6 +14,7 @@ from . import _ipmonitor
 from ._ipmonitor import (  # noqa: F401  (re-exported)
     IPMonitorError,
     IPMonitorFileNotFoundError,
+    IPMonitorHookWarning,
     IPMonitorIndexError,
     IPMonitorMemoryError,
     IPMonitorNotSupportedError,
@@ -104,6 +105,7 @@ __all__ = [
     "IPMonitor", "IPMonitorError", "IPMonitorIndexError", "IPMonitorValueError",
     "IPMonitorPermissionError", "IPMonitorFileNotFoundError", "IPMonitorOSError",
     "IPMonitorMemoryError", "IPMonitorStateError", "IPMonitorNotSupportedError",
+    "IPMonitorHookWarning",
     "IPMonitorPacketEventParams",
     "IPMonitorStatisticsEventParams", "IPMonitorErrorEventParams", "Constants", "Adapter",
     "PACKET_DIRECTION_ANY", "PACKET_DIRECTION_INCOMING", "PACKET_DIRECTION_OUTGOING",
