@@ -10,6 +10,8 @@ Time stamps: `time_stamp` is a naive local `datetime.datetime` (what
 `datetime.datetime.fromtimestamp` gives), to microseconds, Python's limit;
 `time_stamp_ns` has the full nanosecond value since the epoch (UTC).
 """
+import time
+
 from . import _ipmonitor
 from ._ipmonitor import (  # noqa: F401  (re-exported)
     IPMonitorError,
@@ -75,6 +77,15 @@ for _name, _writable in _ipmonitor._ADAPTER_PROPERTIES:
 del _name, _writable
 
 
+def _value_error(message):
+    """An IPMonitorValueError raised by this package's Python code, with the
+    attributes the library's errors have."""
+    e = IPMonitorValueError(message)
+    e.code = IPM_E_INVALID_ARGUMENT  # noqa: F821  (from _CONSTANTS)
+    e.message = e.description = message
+    return e
+
+
 class IPMonitor(_IPMonitorBase):
     """Monitors network packets through libpcap; see the reference page.
 
@@ -99,6 +110,66 @@ class IPMonitor(_IPMonitorBase):
     def __exit__(self, *exc):
         self.deactivate()
         return False
+
+    def packets(self, adapter=None, *, timeout=None, count=None):
+        """Iterate over captured packets (capture mode), in order.
+
+        Activates `adapter` (a name or a pcap/pcapng path) if the monitor is
+        not active, and then deactivates it when the iteration ends;
+        otherwise uses what is active. Stops at the end of a file, when the
+        monitor is deactivated, after `count` packets, or once `timeout`
+        seconds have passed since the iteration began (checked between
+        do_events calls, so up to one packet timeout later). Each packet is
+        an IPMonitorPacketEventParams that owns its data: keep it as long as
+        you like. The on_packet hook is set aside meanwhile and put back at
+        the end; packets are taken in portions of at most 1024 (see
+        break_events), so a large file never sits in memory whole.
+        """
+        if count is not None and count <= 0:
+            return
+        if self.operation_mode != PCAP_MODE_CAPT:
+            raise _value_error("packets() needs operation_mode PCAP_MODE_CAPT (0); "
+                               "in statistics mode use on_statistics")
+        activated = False
+        if not self.active:
+            if adapter is None:
+                raise _value_error("packets() needs an adapter or file to activate "
+                                   "when the monitor is not active")
+            self.activate(adapter)
+            activated = True
+        elif adapter is not None:
+            raise _value_error("the monitor is already active: call packets() without "
+                               "an adapter, or deactivate() first")
+        portion = []
+        wanted = [count]  # packets still to take; None: no limit
+
+        def take(e):
+            portion.append(e)
+            if len(portion) >= 1024 or (wanted[0] is not None and len(portion) >= wanted[0]):
+                self.break_events()
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        saved = self.on_packet
+        self.on_packet = take
+        try:
+            while True:
+                if not portion:
+                    if not self.active or (deadline is not None and time.monotonic() >= deadline):
+                        return
+                    self.do_events()
+                    continue
+                for e in portion:
+                    yield e
+                    if wanted[0] is not None:
+                        wanted[0] -= 1
+                        if wanted[0] == 0:
+                            return
+                portion.clear()
+        finally:
+            if self.on_packet is take:
+                self.on_packet = saved
+            if activated:
+                self.deactivate()
 
 
 __all__ = [

@@ -2,7 +2,7 @@
 # ipmonitor/__init__.py), following the signatures of the reference page.
 import datetime
 import ipaddress
-from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import os
 
 __version__: str
@@ -291,3 +291,5 @@ class IPMonitor(_IPMonitorBase):
     def adapters(self) -> List[Adapter]: ...
     def __enter__(self) -> "IPMonitor": ...
     def __exit__(self, *exc: object) -> bool: ...
+    def packets(self, adapter: Optional[str] = ..., *, timeout: Optional[float] = ...,
+                count: Optional[int] = ...) -> Iterator[IPMonitorPacketEventParams]: ...
