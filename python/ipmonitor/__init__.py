@@ -99,6 +99,12 @@ class IPMonitor(_IPMonitorBase):
 
     __slots__ = ()
 
+    def __init__(self, *, raise_hook_errors=False):
+        """raise_hook_errors: make the first exception a hook raises leave
+        do_events() (the batch stops at that packet; nothing is lost)
+        instead of being reported through on_error or a warning."""
+        super().__init__(raise_hook_errors=raise_hook_errors)
+
     @property
     def adapters(self):
         """The adapter list (after list_adapters) as Adapter views."""
