@@ -316,6 +316,39 @@ IPM_API int ipm_break_events(ipm_monitor *m);
  * the error; an adapter that disappeared is closed (IPM_E_ADAPTER_GONE). */
 IPM_API int ipm_do_events(ipm_monitor *m);
 
+/* Event loops (beyond the reference). do_events waits in poll(2) on its
+ * own; a program with its own loop (epoll, libuv's uv_poll, GLib's
+ * g_unix_fd_add, Python's asyncio add_reader) instead watches one fd:
+ *
+ *     int fd = ipm_get_fd(m);             // once: it stays the same
+ *     for (;;) {
+ *         int ms = ipm_get_timeout(m);    // < 0: inactive, nothing to wait for
+ *         if (ms < 0) break;
+ *         wait until fd is readable or ms have passed (in the loop);
+ *         ipm_do_events_timeout(m, 0);    // handles what is there, no wait
+ *     }
+ *
+ * get_fd: an fd that polls readable when do_events has packets to hand
+ * over (in a capture's ring, or a wake-up of a deactivate from another
+ * thread while do_events runs). On
+ * Linux it is an epoll set over the monitor's captures, the same fd for the
+ * monitor's whole life (also across activations), owned by the monitor:
+ * watch it, never read or close it. Where the system has no such set
+ * (IPM_PLATFORM=posix) it is the capture's own fd, only while exactly one
+ * live adapter is monitored (else IPM_E_NOT_ACTIVE or IPM_E_UNSUPPORTED).
+ * Returns the fd (>= 0) or a negative IPM_E_* code. */
+IPM_API int ipm_get_fd(ipm_monitor *m);
+/* get_timeout: how many milliseconds the loop may wait for get_fd before
+ * calling ipm_do_events_timeout anyway: 0 when there is work now (a capture
+ * file is read without waiting), else the smallest packet_timeout of the
+ * monitored adapters (statistics events are due then, with zero counts).
+ * IPM_E_NOT_ACTIVE (< 0) when inactive. */
+IPM_API int ipm_get_timeout(ipm_monitor *m);
+/* do_events_timeout: ipm_do_events, waiting at most timeout_ms for traffic
+ * (0: not at all, handle what is there; < 0: the adapters' packet_timeout,
+ * exactly ipm_do_events). */
+IPM_API int ipm_do_events_timeout(ipm_monitor *m, int timeout_ms);
+
 /* get_statistics: since the last activate (kept after deactivate):
  * received = packets that passed the filter (what the kernel counted before
  * the filter was installed is left out), dropped = packets the kernel

@@ -53,6 +53,9 @@ enum {
     X(deactivate, IPM_R_CB | IPM_R_THREAD | IPM_R_CLEARS)                \
     X(break_events, IPM_R_CB | IPM_R_CLEARS)                             \
     X(do_events, IPM_R_CLEARS)                                           \
+    X(do_events_timeout, IPM_R_CLEARS)                                   \
+    X(get_fd, IPM_R_CB)                                                  \
+    X(get_timeout, IPM_R_CB)                                             \
     X(get_statistics, IPM_R_CB | IPM_R_CLEARS)                           \
     X(list_adapters, IPM_R_CB | IPM_R_CLEARS)                            \
     X(find_adapter, IPM_R_CB)                                            \

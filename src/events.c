@@ -9,8 +9,10 @@
  */
 #include "calls.h"
 #include "decode.h"
+#include "platform.h"
 #include "source.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
@@ -158,10 +160,11 @@ static int wait_failed(ipm_monitor *m, ipm_source *s)
     return IPM_OK;
 }
 
-/* Wait up to the smallest packet timeout for any source to have packets,
- * or for the wake-up of a deactivate from another thread. Sources that
- * ended (a file read, a capture closed by an error) are not waited on. */
-static int wait_for_packets(ipm_monitor *m)
+/* Wait up to the smallest packet timeout (at most max_wait ms, when that
+ * is >= 0) for any source to have packets, or for the wake-up of a
+ * deactivate from another thread. Sources that ended (a file read, a
+ * capture closed by an error) are not waited on. */
+static int wait_for_packets(ipm_monitor *m, int max_wait)
 {
     struct pollfd fds[IPM_MAX_SOURCES + 1];
     ipm_source *polled[IPM_MAX_SOURCES];
@@ -180,6 +183,8 @@ static int wait_for_packets(ipm_monitor *m)
         fds[n++] = (struct pollfd){.fd = s->wait_fd, .events = POLLIN};
     }
     fds[n] = (struct pollfd){.fd = m->wake_fd[0], .events = POLLIN};
+    if (max_wait >= 0 && max_wait < timeout)
+        timeout = max_wait;
     if (poll(fds, n + 1, timeout) <= 0)
         return IPM_OK; /* timeout or a signal: dispatch what is there */
     for (int i = 0; i < n; i++)
@@ -285,11 +290,10 @@ static int all_sources_ended(const ipm_monitor *m)
     return running == 0;
 }
 
-int ipm_do_events(ipm_monitor *m)
+/* Both do_events calls, after their entry guard. */
+static int run_events(ipm_monitor *m, int max_wait)
 {
-    int rc = ipm_enter(m, IPM_CALL_do_events, NULL);
-    if (rc != IPM_OK)
-        return rc;
+    int rc;
     pthread_mutex_lock(&m->run_lock);
     if (ipm_state_of(m) != IPM_STATE_ACTIVE || m->source_count == 0) {
         pthread_mutex_unlock(&m->run_lock);
@@ -298,7 +302,7 @@ int ipm_do_events(ipm_monitor *m)
     m->dispatch_thread = pthread_self();
     atomic_store(&m->dispatching, 1);
 
-    rc = wait_for_packets(m);
+    rc = wait_for_packets(m, max_wait);
     int rc2 = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
     if (rc == IPM_OK)
         rc = rc2;
@@ -318,4 +322,88 @@ int ipm_do_events(ipm_monitor *m)
     if (m->free_pending) /* ipm_free was called inside a callback */
         ipm_free_now(m);
     return rc;
+}
+
+int ipm_do_events(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_do_events, NULL);
+    return rc != IPM_OK ? rc : run_events(m, -1);
+}
+
+int ipm_do_events_timeout(ipm_monitor *m, int timeout_ms)
+{
+    int rc = ipm_enter(m, IPM_CALL_do_events_timeout, NULL);
+    return rc != IPM_OK ? rc : run_events(m, timeout_ms);
+}
+
+/* ---- event loops: one fd and a timeout --------------------------------- */
+
+int ipm_wait_set_fill(ipm_monitor *m)
+{
+    if (m->wait_set < 0)
+        return 0;
+    for (int i = 0; i < m->source_count; i++)
+        if (m->sources[i]->wait_fd >= 0 &&
+            ipm_os_waitset_add(m->wait_set, m->sources[i]->wait_fd) != 0)
+            return -1;
+    return 0;
+}
+
+int ipm_get_fd(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_get_fd, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (m->wait_set < 0) {
+        int set = ipm_os_waitset_open();
+        if (set >= 0) {
+            m->wait_set = set;
+            if (ipm_os_waitset_add(set, m->wake_fd[0]) != 0 || ipm_wait_set_fill(m) != 0) {
+                int err = errno;
+                ipm_os_waitset_close(set);
+                m->wait_set = -1;
+                return ipm_fail(m, IPM_E_CAPTURE, "cannot make the fd of get_fd: %s",
+                                strerror(err));
+            }
+        }
+    }
+    if (m->wait_set >= 0)
+        return m->wait_set;
+    /* No wait set on this system: the one live capture's own fd. */
+    int fd = -1, live = 0;
+    for (int i = 0; i < m->source_count; i++) {
+        const ipm_source *s = m->sources[i];
+        if (!s->finished && !s->failed && s->wait_fd >= 0) {
+            fd = s->wait_fd;
+            live++;
+        }
+    }
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE || live == 0)
+        return ipm_fail(m, IPM_E_NOT_ACTIVE, "get_fd: no live adapter is monitored (on this "
+                        "system the fd is the capture's own: activate one adapter first)");
+    if (live > 1)
+        return ipm_fail(m, IPM_E_UNSUPPORTED,
+                        "get_fd: this system cannot wait on %d captures through one fd; "
+                        "monitor one adapter per monitor, or call do_events in a thread", live);
+    return fd;
+}
+
+int ipm_get_timeout(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_get_timeout, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE)
+        return ipm_fail(m, IPM_E_NOT_ACTIVE, "get_timeout: the monitor is not active");
+    int timeout = INT_MAX;
+    for (int i = 0; i < m->source_count; i++) {
+        const ipm_source *s = m->sources[i];
+        if (s->finished || s->failed)
+            continue;
+        if (s->wait_fd < 0)
+            return 0; /* a file: read it now */
+        if (s->settings.packet_timeout < timeout)
+            timeout = s->settings.packet_timeout;
+    }
+    return timeout == INT_MAX ? 0 : timeout; /* all ended: do_events closes them */
 }

@@ -114,6 +114,9 @@ struct ipm_monitor {
     atomic_int dispatching;
     pthread_t dispatch_thread;
     int wake_fd[2];
+    /* ipm_get_fd's wait set (-1 until first asked for): the wake-up and
+     * the sources' fds, added again at each activation (see events.c). */
+    int wait_set;
 
     /* The last error. Kept out of line: getters take a const monitor and
      * still record why they failed (a bad index), the one part of the
@@ -141,6 +144,9 @@ int ipm_adapter_index(const ipm_monitor *m, const char *name);
 
 /* filter.c */
 int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression);
+/* After an activation: put the new sources' fds in ipm_get_fd's wait set,
+ * if there is one. 0, or -1 when the system refused. */
+int ipm_wait_set_fill(ipm_monitor *m);
 int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction);
 
 /* monitor.c */

@@ -13,6 +13,7 @@
 #include "platform.h"
 #include "source.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,7 @@ ipm_monitor *ipm_new(void)
     m->filter = ipm_strdup("");
     m->netfilter_guid = ipm_strdup("");
     m->error = calloc(1, sizeof *m->error);
+    m->wait_set = -1;
     if (ipm_os_wake_open(m->wake_fd) != 0)
         m->wake_fd[0] = m->wake_fd[1] = -1;
     if (!m->filter || !m->netfilter_guid || !m->error || m->wake_fd[0] < 0 ||
@@ -88,6 +90,7 @@ void ipm_free_now(ipm_monitor *m)
     for (int i = 0; i < IPM_CONFIG_SETTINGS_MAX; i++)
         free(m->config_answers[i]);
     ipm_os_wake_close(m->wake_fd);
+    ipm_os_waitset_close(m->wait_set);
     pthread_mutex_destroy(&m->run_lock);
     free(m->error);
     free(m);
@@ -295,6 +298,9 @@ static int activate_sources(ipm_monitor *m, const char *const *adapters, int cou
         rc = ipm_filter_apply_all(m, m->filter, m->direction);
     for (int i = 0; rc == IPM_OK && i < m->source_count; i++)
         ipm_source_take_baseline(m->sources[i]);
+    if (rc == IPM_OK && ipm_wait_set_fill(m) != 0) /* an event loop watches ipm_get_fd */
+        rc = ipm_fail(m, IPM_E_CAPTURE, "cannot watch the capture through get_fd: %s",
+                      strerror(errno));
     memset(&m->closed_totals, 0, sizeof m->closed_totals);
     if (rc != IPM_OK) {
         ipm_close_sources(m); /* keeps the error that stopped the activation */

@@ -102,6 +102,9 @@ static int try_config(ipm_monitor *m) { return ptr_rc(m, ipm_config(m, "Statisti
 static int try_deactivate(ipm_monitor *m) { return ipm_deactivate(m); }
 static int try_break_events(ipm_monitor *m) { return ipm_break_events(m); }
 static int try_do_events(ipm_monitor *m) { return ipm_do_events(m); }
+static int try_do_events_timeout(ipm_monitor *m) { return ipm_do_events_timeout(m, 0); }
+static int try_get_fd(ipm_monitor *m) { return ipm_get_fd(m); }
+static int try_get_timeout(ipm_monitor *m) { return ipm_get_timeout(m); }
 static int try_get_statistics(ipm_monitor *m) { return ipm_get_statistics(m, NULL, NULL, NULL); }
 static int try_list_adapters(ipm_monitor *m) { return ipm_list_adapters(m); }
 static int try_find_adapter(ipm_monitor *m) { return ipm_find_adapter(m, ipm_get_adapter_name(m, 0)); }

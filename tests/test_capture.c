@@ -13,6 +13,7 @@
 #endif
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -533,6 +534,71 @@ static void t_break_events_live(void)
     t_live_teardown(&f);
 }
 
+/* An event loop's way: watch ipm_get_fd (poll here), wait at most
+ * ipm_get_timeout, then ipm_do_events_timeout(m, 0). With no traffic the fd
+ * stays quiet for the timeout; datagrams make it readable and come out
+ * whole; the fd is the same across activations (Linux); after a deactivate
+ * from another thread get_timeout says the monitor is inactive. */
+static void *deactivate_later(void *arg)
+{
+    ipm_deactivate(arg);
+    return NULL;
+}
+
+static int wait_readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms);
+}
+
+static void t_event_loop_fd(void)
+{
+    enum { N = 5 };
+    t_live f;
+    t_live_setup(&f, (t_live_opts){.filter = "udp port 7001", .udp = 1, .timeout_ms = 100});
+    CHECK_ERR(f.m, ipm_get_timeout(f.m), IPM_E_NOT_ACTIVE);
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    int fd = ipm_get_fd(f.m);
+    CHECK(fd >= 0);
+    CHECK_INT(ipm_get_timeout(f.m), ==, 100);
+    CHECK_INT(wait_readable(fd, ipm_get_timeout(f.m)), ==, 0); /* quiet: no traffic */
+    CHECK_OK(f.m, ipm_do_events_timeout(f.m, 0));
+    size_t sz[] = {200};
+    CHECK_INT(udp_send(f.tx, T.a.ip4, T_PORT_A, N, sz, 1, 0), ==, N);
+    CHECK_INT(udp_drain(f.rx, N, 3000), ==, N);
+    for (int rounds = 0; f.c.n < N && rounds < 100; rounds++) {
+        wait_readable(fd, ipm_get_timeout(f.m));
+        CHECK_OK(f.m, ipm_do_events_timeout(f.m, 0));
+    }
+    CHECK_INT(f.c.n, ==, N);
+    for (int i = 0; i < f.c.n && i < N; i++)
+        CHECK_INT(f.c.p[i].packet_size, ==, udp_frame_len(AF_INET, 200));
+#ifndef IPM_TEST_PLATFORM_POSIX
+    /* one fd for the monitor's life: the same after a new activation */
+    CHECK_OK(f.m, ipm_deactivate(f.m));
+    CHECK_INT(ipm_get_fd(f.m), ==, fd);
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    CHECK_INT(ipm_get_fd(f.m), ==, fd);
+    int before = f.c.n;
+    CHECK_INT(udp_send(f.tx, T.a.ip4, T_PORT_A, N, sz, 1, 0), ==, N);
+    CHECK_INT(udp_drain(f.rx, N, 3000), ==, N);
+    for (int rounds = 0; f.c.n < before + N && rounds < 100; rounds++) {
+        wait_readable(fd, ipm_get_timeout(f.m));
+        CHECK_OK(f.m, ipm_do_events_timeout(f.m, 0));
+    }
+    CHECK_INT(f.c.n, ==, before + N);
+    /* a deactivate from another thread: the loop learns it from
+     * get_timeout, and the fd is quiet (nothing left to do) */
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, deactivate_later, f.m) == 0);
+    pthread_join(th, NULL);
+    CHECK_INT(ipm_get_active(f.m), ==, 0);
+    CHECK_ERR(f.m, ipm_get_timeout(f.m), IPM_E_NOT_ACTIVE);
+    CHECK_INT(wait_readable(fd, 0), ==, 0);
+#endif
+    t_live_teardown(&f);
+}
+
 static const t_case CASES[] = {
     {"udp4_in", t_udp4_in},
     {"udp6_in", t_udp6_in},
@@ -548,6 +614,7 @@ static const t_case CASES[] = {
     {"any_device", t_any_device},
     {"tcp_bulk", t_tcp_bulk},
     {"break_events_live", t_break_events_live},
+    {"event_loop_fd", t_event_loop_fd},
     {NULL, NULL},
 };
 
