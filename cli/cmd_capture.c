@@ -101,6 +101,8 @@ static void usage(void)
           "\n"
           "Ctrl-C or SIGTERM stops cleanly: the file is completed and the summary\n"
           "(captured, received by filter, dropped by kernel) goes to standard error.\n"
+          "A closed pipe (ipmon capture -l | head) stops it quietly with status 0; any\n"
+          "other failed write stops it at once with the reason and status 1.\n"
           "\n"
           "Examples:\n"
           "  ipmon capture -i eth0 -c 10 tcp port 443\n"
@@ -251,10 +253,13 @@ static int on_packet(const ipm_packet_event *e, void *user)
         dec_packet d;
         dec_packet_decode(&d, e->link_type, e->data, e->data_size);
         long n = o->json ? out_json(&s->out, e, &d) : out_text(&s->out, e, &d);
-        if (n >= 0)
+        if (n >= 0) {
             sink_record(&s->print, (size_t)n);
-        else if (!sink_failed(&s->print))
-            s->print.err = errno ? errno : EIO; /* stdio itself refused */
+        } else {
+            sink_record_failed(&s->print);
+            if (!sink_failed(&s->print))
+                s->print.err = errno ? errno : EIO; /* stdio itself refused */
+        }
         if (sink_failed(&s->print)) {
             stop_on_write_error(s);
             return 0;

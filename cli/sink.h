@@ -66,6 +66,14 @@ static inline void sink_record(sink *s, size_t bytes)
         s->ends[s->records & s->ring_mask] = s->logical;
     s->records++;
 }
+/* A record whose writing failed part-way, length unknown: it counts as
+ * handed but can never be delivered. */
+static inline void sink_record_failed(sink *s)
+{
+    if (s->ring_mask)
+        s->ends[s->records & s->ring_mask] = INT64_MAX;
+    s->records++;
+}
 static inline void sink_skip(sink *s, size_t bytes)
 {
     s->logical += (int64_t)bytes;
