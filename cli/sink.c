@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,6 +81,10 @@ int sink_open_fd(sink *s, int fd, const char *name, char *buf, size_t size, int 
         return -1;
     }
     setvbuf(s->f, buf, mode == SINK_LINE ? _IOLBF : _IOFBF, size);
+    /* Only the thread running ipmon's loop writes here (callbacks run
+     * inside ipm_do_events): no stream lock per fwrite, per ferror (which
+     * pcap_dump calls for every packet). */
+    __fsetlocking(s->f, FSETLOCKING_BYCALLER);
     return 0;
 }
 
