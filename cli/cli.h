@@ -16,7 +16,8 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 /* Set by SIGINT/SIGTERM (async-signal-safe); the main loops poll it. */
 extern volatile sig_atomic_t cli_stop;
 /* Catch SIGINT and SIGTERM into cli_stop; ignore SIGPIPE (writes report
- * EPIPE instead, so files still get closed properly). */
+ * EPIPE instead, so files still get closed properly; sink.h ends the
+ * command quietly on it). */
 void cli_install_signals(void);
 
 /* Print "ipmon CMD: MESSAGE (see 'ipmon CMD --help')" and return EXIT_USAGE. */

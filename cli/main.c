@@ -89,6 +89,7 @@ int main(int argc, char **argv)
     return finish(dispatch(argc, argv));
 }
 
+/* Run the command argv names (or the default one); returns its exit code. */
 static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
