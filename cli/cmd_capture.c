@@ -36,6 +36,8 @@
  * the captured bytes; the file starts with a 24-byte header. */
 #define PCAP_RECORD_HEADER 16
 #define PCAP_FILE_HEADER 24
+/* How often the loop asks whether the reader of a pipe has gone. */
+#define READER_CHECK_SECONDS 0.1
 
 typedef struct capture_opts {
     const char *adapter;   /* -i */
@@ -455,14 +457,23 @@ static int drain(capture_state *s)
     return EXIT_OK;
 }
 
-/* Run until stopped, counted out, the end of the file, or an error. */
+/* Run until stopped, counted out, the end of the file, an error, or the
+ * reader of our pipe gone (checked a few times a second, so a quiet
+ * adapter does not keep `ipmon capture | head -1` alive). */
 static int loop(capture_state *s)
 {
+    double next_check = cli_now() + READER_CHECK_SECONDS;
     while (!cli_stop && ipm_get_active(s->m) > 0) {
         int rc = ipm_do_events(s->m);
         if (rc != IPM_OK && rc != IPM_E_HANDLER) {
             /* on_error already printed what happened. */
             return EXIT_RUNTIME;
+        }
+        double now = cli_now();
+        if (now >= next_check && !s->write_failed) {
+            next_check = now + READER_CHECK_SECONDS;
+            if (sink_check_reader(&s->print) != 0 || sink_check_reader(&s->file) != 0)
+                stop_on_write_error(s);
         }
     }
     if (cli_stop && !s->o->read_file && ipm_get_active(s->m) > 0)

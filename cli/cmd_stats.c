@@ -369,6 +369,7 @@ static int drain(stats_state *st, int timeout_ms)
 static int run(stats_state *st, int timeout_ms)
 {
     double last = st->start, next = st->start + st->interval;
+    double next_check = st->start + 0.1;
     double end = st->duration > 0 ? st->start + st->duration : INFINITY;
     int rc = EXIT_OK;
     while (!cli_stop && ipm_get_active(st->m) > 0) {
@@ -380,6 +381,13 @@ static int run(stats_state *st, int timeout_ms)
         double now = cli_now();
         if (now >= end)
             break;
+        /* A closed pipe ends the command before the next interval is due
+         * (intervals can be long); one poll(2) a few times a second. */
+        if (now >= next_check) {
+            next_check = now + 0.1;
+            if (sink_check_reader(&st->out) != 0)
+                return sink_report(&st->out, "");
+        }
         if (now >= next) {
             if (emit_interval(st, now - last) != 0)
                 return sink_report(&st->out, ""); /* no totals: they cannot be written */

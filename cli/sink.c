@@ -63,6 +63,8 @@ int sink_open_fd(sink *s, int fd, const char *name, char *buf, size_t size, int 
     s->name = name;
     off_t at = lseek(fd, 0, SEEK_CUR);
     s->base = at > 0 ? (int64_t)at : 0;
+    struct stat st;
+    s->is_pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
     if (track_records) {
         /* Records not yet accepted all sit in the buffer (or are the one
          * being written), and none is shorter than a pcap record header. */
@@ -101,6 +103,21 @@ int sink_open_path(sink *s, const char *path, char *buf, size_t size, int mode,
         return -1;
     }
     s->own_fd = 1;
+    return 0;
+}
+
+int sink_check_reader(sink *s)
+{
+    if (s->err)
+        return -1;
+    if (!s->f || !s->is_pipe)
+        return 0;
+    /* The write end of a pipe whose readers are all gone polls as POLLERR. */
+    struct pollfd p = {.fd = s->fd, .events = 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+        s->err = EPIPE;
+        return -1;
+    }
     return 0;
 }
 

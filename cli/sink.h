@@ -26,6 +26,7 @@ typedef struct sink {
     FILE *f;              /* write through this */
     int fd;
     int own_fd;           /* opened by sink_open_path: closed by sink_close */
+    int is_pipe;          /* a pipe or FIFO: its reader can go away */
     int err;              /* errno of the first failed write, 0 while none */
     const char *name;     /* "standard output" or the path, for messages */
     int64_t base;         /* the fd's offset when opened (regular files) */
@@ -79,6 +80,13 @@ static inline void sink_skip(sink *s, size_t bytes)
     s->logical += (int64_t)bytes;
     s->head_end = s->logical;
 }
+
+/* For a pipe: has its reader gone (closed its end)? Then the sink fails
+ * with EPIPE, as the next write would, so a command with nothing to write
+ * (a quiet adapter) still ends soon after `| head` has had enough. One
+ * poll(2) with no wait; call it a few times a second, not per packet.
+ * Returns 0, or -1 when the sink has failed. */
+int sink_check_reader(sink *s);
 
 /* Flush the stream; returns 0, or -1 when this or an earlier write failed. */
 int sink_flush(sink *s);

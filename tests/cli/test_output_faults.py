@@ -380,3 +380,21 @@ def test_dev_full_help_and_version(args):
     rc, err = run_until_exit(p)
     assert rc == 1, err
     assert errors(err) == [f"ipmon: writing standard output failed: {ENOSPC}"], err
+
+
+# ---- a closed pipe with nothing to write ----
+
+@pytest.mark.parametrize("args", [["capture", "-l"], ["capture", "-w", "-"],
+                                  ["stats", "-I", "3600", "--plain"]])
+def test_closed_pipe_on_a_quiet_adapter(veth, args):
+    """No traffic (the loopback of the test's namespace carries none), so no
+    write ever fails: ipmon must still notice that the reader of its pipe has
+    gone, and not run until killed."""
+    r, w = os.pipe()
+    p = spawn([args[0], "-i", "lo", *args[1:]], w, host=veth.a)
+    os.close(w)
+    assert p.stderr.readline().startswith(b"listening on")
+    os.close(r)
+    rc, err = run_until_exit(p)
+    assert rc == 0, err
+    assert errors(err) == [], err
