@@ -405,22 +405,23 @@ static PyObject *m_break_events(SELF, PyObject *unused)
     return none_result(self, ipm_break_events(self->m));
 }
 
-static PyObject *m_do_events(SELF, PyObject *unused)
+/* do_events and do_events_timeout: the library call with the GIL released
+ * (handlers take it back), then what a handler left to raise. */
+static PyObject *run_do_events(SELF, int timeout_ms)
 {
-    (void)unused;
     if (guard(self))
         return NULL;
     int rc;
     if (self->busy_thread) {
         /* Called again from inside a handler: the GIL is ours already. */
-        rc = ipm_do_events(self->m);
+        rc = ipm_do_events_timeout(self->m, timeout_ms);
     } else {
         Py_CLEAR(self->handler_exc);
         Py_CLEAR(self->handler_text);
         self->reported_this_call = 0;
         begin_busy(self, OP_DO_EVENTS);
         self->saved_ts = PyEval_SaveThread();
-        rc = ipm_do_events(self->m);
+        rc = ipm_do_events_timeout(self->m, timeout_ms);
         ipm_py_after_dispatch(self);
         end_busy(self, OP_NONE);
     }
@@ -432,6 +433,42 @@ static PyObject *m_do_events(SELF, PyObject *unused)
     if (PyErr_CheckSignals() < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *m_do_events(SELF, PyObject *unused)
+{
+    (void)unused;
+    return run_do_events(self, -1);
+}
+
+static PyObject *m_do_events_timeout(SELF, PyObject *arg)
+{
+    long ms = PyLong_AsLong(arg);
+    if (ms == -1 && PyErr_Occurred())
+        return NULL;
+    return run_do_events(self, ms > INT_MAX ? INT_MAX : ms < -1 ? -1 : (int)ms);
+}
+
+/* fileno() and get_timeout(): the library's event-loop pair (ipm_get_fd,
+ * ipm_get_timeout), for selectors and asyncio's add_reader. */
+static PyObject *m_fileno(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    int fd = ipm_get_fd(self->m);
+    return fd < 0 ? ipm_py_raise_last(self) : PyLong_FromLong(fd);
+}
+
+static PyObject *m_get_timeout(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    int ms = ipm_get_timeout(self->m);
+    if (ms == IPM_E_NOT_ACTIVE)
+        Py_RETURN_NONE;
+    return ms < 0 ? ipm_py_raise_last(self) : PyLong_FromLong(ms);
 }
 
 /* Store v into a list's first element (the reference's by-reference style). */
@@ -658,6 +695,7 @@ KW1(activate, "adapter")
 KW1(activate_many, "adapters")
 KW1(config, "configuration_string")
 KW1(find_adapter, "name")
+KW1(do_events_timeout, "timeout_ms")
 
 #define SIG(name, params) #name "($self" params ")\n--\n\n"
 #define M0(name, doc) {#name, (PyCFunction)m_##name, METH_NOARGS, SIG(name, ", /") doc}
@@ -699,6 +737,12 @@ static PyMethodDef monitor_methods[] = {
     M0(break_events, "From a hook, end the running do_events after this event; the monitor "
                      "stays active and the next do_events goes on from there."),
     M0(do_events, "Wait for traffic, then fire the events (the GIL is released while waiting)."),
+    M1(do_events_timeout, "timeout_ms", "do_events waiting at most timeout_ms (0: handle what "
+                                        "is there; < 0: the packet timeout)."),
+    M0(fileno, "-> int: an fd that is readable when do_events has packets (for selectors, "
+               "asyncio add_reader); the same for the monitor's life on Linux."),
+    M0(get_timeout, "-> int | None: ms to wait on fileno() before calling do_events_timeout(0) "
+                    "anyway (0: now); None when inactive."),
     {"get_statistics", (PyCFunction)(void (*)(void))m_get_statistics, METH_VARARGS | METH_KEYWORDS,
      SIG(get_statistics, ", received=None, dropped=None, adapter_dropped=None")
      "Fills element [0] of each list given; also returns (received, dropped, adapter_dropped)."},

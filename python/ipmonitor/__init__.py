@@ -131,51 +131,119 @@ class IPMonitor(_IPMonitorBase):
         the end; packets are taken in portions of at most 1024 (see
         break_events), so a large file never sits in memory whole.
         """
-        if count is not None and count <= 0:
-            return
-        if self.operation_mode != PCAP_MODE_CAPT:
-            raise _value_error("packets() needs operation_mode PCAP_MODE_CAPT (0); "
-                               "in statistics mode use on_statistics")
-        activated = False
-        if not self.active:
-            if adapter is None:
-                raise _value_error("packets() needs an adapter or file to activate "
-                                   "when the monitor is not active")
-            self.activate(adapter)
-            activated = True
-        elif adapter is not None:
-            raise _value_error("the monitor is already active: call packets() without "
-                               "an adapter, or deactivate() first")
-        portion = []
-        wanted = [count]  # packets still to take; None: no limit
-
-        def take(e):
-            portion.append(e)
-            if len(portion) >= 1024 or (wanted[0] is not None and len(portion) >= wanted[0]):
-                self.break_events()
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        saved = self.on_packet
-        self.on_packet = take
-        try:
-            while True:
-                if not portion:
-                    if not self.active or (deadline is not None and time.monotonic() >= deadline):
+        with _Consumer(self, adapter, timeout, count) as c:
+            while not c.done():
+                if not c.portion:
+                    if c.out_of_time() or not self.active:
                         return
                     self.do_events()
                     continue
-                for e in portion:
+                yield from c.hand_over()
+
+    async def apackets(self, adapter=None, *, timeout=None, count=None):
+        """packets() for asyncio: `async for pkt in m.apackets(...)`.
+
+        Waits on the monitor's fd (fileno()) in the running event loop, with
+        no thread, so other tasks run meanwhile; the hooks run in the loop's
+        thread. Same arguments and ending as packets().
+        """
+        import asyncio
+        loop = asyncio.get_running_loop()
+        with _Consumer(self, adapter, timeout, count) as c:
+            fd = self.fileno()
+            while not c.done():
+                if not c.portion:
+                    wait_ms = self.get_timeout()
+                    if c.out_of_time() or wait_ms is None:
+                        return
+                    if wait_ms > 0:
+                        await _readable(loop, fd, c.bounded(wait_ms) / 1000)
+                    self.do_events_timeout(0)
+                    await asyncio.sleep(0)  # a file: let other tasks run between portions
+                    continue
+                for e in c.hand_over():
                     yield e
-                    if wanted[0] is not None:
-                        wanted[0] -= 1
-                        if wanted[0] == 0:
-                            return
-                portion.clear()
-        finally:
-            if self.on_packet is take:
-                self.on_packet = saved
-            if activated:
-                self.deactivate()
+
+
+class _Consumer:
+    """What packets() and apackets() share: the activation they may make and
+    undo, their on_packet hook (which ends a do_events at 1024 packets or at
+    `count`, through break_events), the portion taken and the time limit."""
+
+    PORTION = 1024
+
+    def __init__(self, monitor, adapter, timeout, count):
+        self.m = monitor
+        self.adapter = adapter
+        self.left = count  # packets still to hand over; None: no limit
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.portion = []
+        self.activated = False
+
+    def __enter__(self):
+        m = self.m
+        if m.operation_mode != PCAP_MODE_CAPT:
+            raise _value_error("packets() needs operation_mode PCAP_MODE_CAPT (0); "
+                               "in statistics mode use on_statistics")
+        if not m.active:
+            if self.adapter is None:
+                raise _value_error("packets() needs an adapter or file to activate "
+                                   "when the monitor is not active")
+            m.activate(self.adapter)
+            self.activated = True
+        elif self.adapter is not None:
+            raise _value_error("the monitor is already active: call packets() without "
+                               "an adapter, or deactivate() first")
+        self.saved = m.on_packet
+        m.on_packet = self._take
+        return self
+
+    def __exit__(self, *exc):
+        if self.m.on_packet == self._take:
+            self.m.on_packet = self.saved
+        if self.activated:
+            self.m.deactivate()
+        return False
+
+    def _take(self, e):
+        self.portion.append(e)
+        if len(self.portion) >= self.PORTION or (self.left is not None
+                                                  and len(self.portion) >= self.left):
+            self.m.break_events()
+
+    def done(self):
+        return self.left is not None and self.left <= 0
+
+    def out_of_time(self):
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def bounded(self, ms):
+        """ms, or less when the time limit comes sooner."""
+        if self.deadline is None:
+            return ms
+        return max(0, min(ms, (self.deadline - time.monotonic()) * 1000))
+
+    def hand_over(self):
+        """Yield the portion taken, up to `count`; empties it."""
+        portion, self.portion = self.portion, []
+        for e in portion:
+            yield e
+            if self.left is not None:
+                self.left -= 1
+                if self.left <= 0:
+                    return
+
+
+async def _readable(loop, fd, seconds):
+    """Wait until fd is readable or `seconds` pass, in the event loop."""
+    import asyncio
+    ready = loop.create_future()
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait({ready}, timeout=seconds)
+    finally:
+        loop.remove_reader(fd)
+        ready.cancel()
 
 
 __all__ = [

@@ -3,6 +3,8 @@ tests write and over live traffic in a namespace pair; every packet once,
 in order, owned by the caller, with count, timeout and the end of a file
 ending the iteration, and the monitor left as it was found.
 """
+import asyncio
+import threading
 import time
 
 import pytest
@@ -84,3 +86,66 @@ def test_packets_live_count_and_timeout(pair):
     assert time.monotonic() - start < 5
     assert m.active
     m.deactivate()
+
+
+def test_apackets_of_a_file(tmp_path):
+    total = 3000
+    path = big_pcap(tmp_path / "big.pcap", total)
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        t = asyncio.create_task(ticker())
+        m = IPMonitor()
+        got = [p async for p in m.apackets(path)]
+        t.cancel()
+        return got, ticks, m.active
+
+    got, ticks, active = asyncio.run(main())
+    assert len(got) == total and active is False
+    assert ticks >= total // 1024  # the loop ran other tasks between portions
+
+
+def test_apackets_live_without_a_thread(pair):
+    m = IPMonitor()
+    m.filter = "udp port 6200"
+    activate_in(pair.a, m, timeout_ms=100)
+    fd = m.fileno()
+    assert fd == m.fileno() and m.get_timeout() == 100
+    payloads = [f"a{i}".encode() * 8 for i in range(12)]
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        async def sender():
+            # only once the consumer is waiting: it must not miss them
+            await asyncio.sleep(0.3)
+            send_udp(pair.b, pair.a.ip4, 6200, payloads)
+
+        t = asyncio.create_task(ticker())
+        s = asyncio.create_task(sender())
+        threads = threading.active_count()
+        got = [p async for p in m.apackets(count=len(payloads), timeout=10)]
+        assert threading.active_count() == threads  # no thread was started
+        await s
+        t.cancel()
+        return got, ticks
+
+    got, ticks = asyncio.run(main())
+    assert [p.data[-len(payloads[i]):] for i, p in enumerate(got)] == payloads
+    assert ticks >= 10  # the ticker ran while apackets waited
+    assert m.active
+    m.deactivate()
+    assert m.get_timeout() is None
