@@ -15,9 +15,16 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 /* Set by SIGINT/SIGTERM (async-signal-safe); the main loops poll it. */
 extern volatile sig_atomic_t cli_stop;
-/* Catch SIGINT and SIGTERM into cli_stop; ignore SIGPIPE (writes report
- * EPIPE instead, so files still get closed properly). */
+/* Catch SIGINT and SIGTERM; ignore SIGPIPE (writes report EPIPE instead,
+ * so files still get closed properly; sink.h ends the command quietly on
+ * it). Until cli_signals_graceful(), the command is still setting up (a
+ * large filter can keep libpcap's compiler busy for minutes, and nothing
+ * can interrupt it): a signal then ends the process at once, as it would
+ * without a handler. */
 void cli_install_signals(void);
+/* From here on, SIGINT and SIGTERM only set cli_stop: the running command
+ * finishes its work (drains the ring, completes the file, prints totals). */
+void cli_signals_graceful(void);
 
 /* Print "ipmon CMD: MESSAGE (see 'ipmon CMD --help')" and return EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -7,6 +7,12 @@
  * the pcap dumper: nothing is allocated per packet. SIGINT/SIGTERM set a
  * flag; the loop (or the callback, for files read in one go) then
  * deactivates, closes the output file and prints tcpdump's summary.
+ *
+ * Every write goes through a sink (sink.h) and is checked after each
+ * packet: the first failed write stops the capture at once and is reported
+ * with its real errno, and the counts ipmon prints afterwards include only
+ * the packets that reached the output whole. A closed pipe (EPIPE) ends the
+ * command quietly with status 0, as tcpdump does.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,12 +25,19 @@
 #include "cli.h"
 #include "decode.h"
 #include "output.h"
+#include "sink.h"
 
 #define CMD "capture"
 /* How long the library may hold packets before handing them over: short,
  * so lines appear promptly (tcpdump uses immediate mode on a terminal). */
 #define CAPTURE_PACKET_TIMEOUT_MS 100
 #define DEFAULT_SNAPLEN 262144
+/* A pcap record on disk: its 16-byte header (struct pcap_sf_pkthdr), then
+ * the captured bytes; the file starts with a 24-byte header. */
+#define PCAP_RECORD_HEADER 16
+#define PCAP_FILE_HEADER 24
+/* How often the loop asks whether the reader of a pipe has gone. */
+#define READER_CHECK_SECONDS 0.1
 
 typedef struct capture_opts {
     const char *adapter;   /* -i */
@@ -45,11 +58,13 @@ typedef struct capture_state {
     const capture_opts *o;
     out_ctx out;
     pcap_t *dead;
-    pcap_dumper_t *dumper;
+    pcap_dumper_t *dumper;  /* writes into `file` */
+    sink file;              /* -w: the file, or standard output for -w - */
+    sink print;             /* the lines, on standard output */
     int dump_link_type;
     long long captured;
     long long skipped_link; /* packets whose link type differs from the file's */
-    int write_errno;        /* first failed write to stdout or the file */
+    int write_failed;       /* a sink failed: stop taking packets */
     int activated;
     int draining;           /* stopped by a signal: still taking what the kernel holds */
     char name[256];         /* the adapter captured on */
@@ -88,6 +103,8 @@ static void usage(void)
           "\n"
           "Ctrl-C or SIGTERM stops cleanly: the file is completed and the summary\n"
           "(captured, received by filter, dropped by kernel) goes to standard error.\n"
+          "A closed pipe (ipmon capture -l | head) stops it quietly with status 0; any\n"
+          "other failed write stops it at once with the reason and status 1.\n"
           "\n"
           "Examples:\n"
           "  ipmon capture -i eth0 -c 10 tcp port 443\n"
@@ -197,18 +214,20 @@ static int apply_adapter_settings(ipm_monitor *m, int idx, const capture_opts *o
     return 0;
 }
 
-static void note_write_error(capture_state *s)
+/* A write failed (the sink holds why): take no more packets. */
+static void stop_on_write_error(capture_state *s)
 {
-    if (!s->write_errno)
-        s->write_errno = errno ? errno : EIO;
+    s->write_failed = 1;
     ipm_deactivate(s->m);
 }
 
+/* Checked after every packet, so a failed write stops the capture before
+ * the next packet is read, whatever the buffering (-l, -U or neither). */
 static int on_packet(const ipm_packet_event *e, void *user)
 {
     capture_state *s = user;
     const capture_opts *o = s->o;
-    if ((cli_stop && !s->draining) || s->write_errno) {
+    if ((cli_stop && !s->draining) || s->write_failed) {
         ipm_deactivate(s->m);
         return 0;
     }
@@ -221,8 +240,13 @@ static int on_packet(const ipm_packet_event *e, void *user)
             h.caplen = e->data_size;
             h.len = e->packet_size;
             pcap_dump((u_char *)s->dumper, &h, e->data);
-            if (o->packet_buffered && pcap_dump_flush(s->dumper) != 0)
-                note_write_error(s);
+            sink_record(&s->file, PCAP_RECORD_HEADER + (size_t)e->data_size);
+            if (o->packet_buffered)
+                sink_flush(&s->file);
+            if (sink_failed(&s->file)) {
+                stop_on_write_error(s);
+                return 0;
+            }
         } else {
             s->skipped_link++;
         }
@@ -230,8 +254,18 @@ static int on_packet(const ipm_packet_event *e, void *user)
     if (o->print) {
         dec_packet d;
         dec_packet_decode(&d, e->link_type, e->data, e->data_size);
-        if ((o->json ? out_json(&s->out, e, &d) : out_text(&s->out, e, &d)) < 0)
-            note_write_error(s);
+        long n = o->json ? out_json(&s->out, e, &d) : out_text(&s->out, e, &d);
+        if (n >= 0) {
+            sink_record(&s->print, (size_t)n);
+        } else {
+            sink_record_failed(&s->print);
+            if (!sink_failed(&s->print))
+                s->print.err = errno ? errno : EIO; /* stdio itself refused */
+        }
+        if (sink_failed(&s->print)) {
+            stop_on_write_error(s);
+            return 0;
+        }
     }
     if (o->count && s->captured >= o->count)
         ipm_deactivate(s->m);
@@ -257,7 +291,8 @@ static const char *link_description(int dlt)
     return d ? d : "unknown";
 }
 
-/* Open the -w output once the link type is known. */
+/* Open the -w output once the link type is known: a sink over the file
+ * (or standard output for -w -) with libpcap's dumper writing into it. */
 static int open_dumper(capture_state *s, int snaplen)
 {
     const char *path = s->o->write_file;
@@ -268,43 +303,67 @@ static int open_dumper(capture_state *s, int snaplen)
                                                    PCAP_TSTAMP_PRECISION_NANO);
     if (!s->dead)
         return cli_error("out of memory");
-    /* Opened here rather than by pcap_dump_open: a clean errno message, and
-     * a large stdio buffer (fewer write calls than the default 4 KiB). */
+    /* Opened here rather than by pcap_dump_open: a clean errno message, a
+     * large buffer (fewer write calls than the default 4 KiB), and every
+     * write checked by the sink. */
     static char filebuf[1 << 18];
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
-    if (!f)
-        return cli_error("cannot write %s: %s", path, strerror(errno));
-    if (f != stdout)
-        setvbuf(f, filebuf, _IOFBF, sizeof filebuf);
-    s->dumper = pcap_dump_fopen(s->dead, f);
+    int rc = strcmp(path, "-") == 0
+                 ? sink_open_fd(&s->file, STDOUT_FILENO, "standard output", filebuf,
+                                sizeof filebuf, SINK_FULL, 1)
+                 : sink_open_path(&s->file, path, filebuf, sizeof filebuf, SINK_FULL, 1);
+    if (rc != 0)
+        return cli_error("cannot write %s: %s (choose another -w FILE)", path, strerror(errno));
+    s->dumper = pcap_dump_fopen(s->dead, s->file.f);
     if (!s->dumper) {
-        if (f != stdout)
-            fclose(f);
+        sink_close(&s->file);
         return cli_error("cannot write %s: %s", path, pcap_geterr(s->dead));
     }
+    sink_skip(&s->file, PCAP_FILE_HEADER);
     return EXIT_OK;
 }
 
-/* Close the -w output; a failed flush or close is an error. */
-static int close_dumper(capture_state *s)
+/* Close the outputs (the dumper is only the sink's stream: closing the
+ * sink closes it, as pcap_dump_close would), then say what failed, if
+ * anything, and take the packets that did not reach an output whole out
+ * of the count. Returns EXIT_OK (also for a quiet end on a closed pipe) or
+ * EXIT_RUNTIME. */
+static int close_outputs(capture_state *s)
 {
+    sink *sinks[2] = {&s->file, &s->print};
     int rc = EXIT_OK;
-    if (s->dumper) {
-        if (pcap_dump_flush(s->dumper) != 0)
-            rc = cli_error("writing %s failed: %s", s->o->write_file, strerror(errno));
-        FILE *f = pcap_dump_file(s->dumper);
-        if (f == stdout) {
-            pcap_dump_flush(s->dumper); /* leave stdout for fclose at exit */
-        } else if (fflush(f) != 0 || ferror(f)) {
-            rc = cli_error("writing %s failed: %s", s->o->write_file, strerror(errno));
-        }
-        if (f != stdout)
-            pcap_dump_close(s->dumper);
-        s->dumper = NULL;
-    }
+    s->dumper = NULL;
     if (s->dead)
         pcap_close(s->dead);
     s->dead = NULL;
+    long long undelivered = 0;
+    for (int i = 0; i < 2; i++) {
+        sink *k = sinks[i];
+        if (!k->f)
+            continue;
+        if (sink_close(k) == 0)
+            continue;
+        long long lost = (long long)(k->records - sink_records_delivered(k));
+        if (lost > undelivered)
+            undelivered = lost;
+    }
+    s->captured -= undelivered;
+    for (int i = 0; i < 2; i++) {
+        sink *k = sinks[i];
+        if (!k->err)
+            continue;
+        char detail[256];
+        unsigned long long whole = (unsigned long long)sink_records_delivered(k);
+        if (k == &s->file && strcmp(s->o->write_file, "-") != 0)
+            snprintf(detail, sizeof detail, "; it holds the first %llu packet%s whole (%s)", whole,
+                     whole == 1 ? "" : "s",
+                     k->err == ENOSPC || k->err == EDQUOT ? "free space, or choose another -w FILE"
+                                                          : "choose another -w FILE");
+        else
+            snprintf(detail, sizeof detail, "; stopped after %llu packet%s written whole", whole,
+                     whole == 1 ? "" : "s");
+        if (sink_report(k, detail) != EXIT_OK)
+            rc = EXIT_RUNTIME;
+    }
     return rc;
 }
 
@@ -398,14 +457,23 @@ static int drain(capture_state *s)
     return EXIT_OK;
 }
 
-/* Run until stopped, counted out, the end of the file, or an error. */
+/* Run until stopped, counted out, the end of the file, an error, or the
+ * reader of our pipe gone (checked a few times a second, so a quiet
+ * adapter does not keep `ipmon capture | head -1` alive). */
 static int loop(capture_state *s)
 {
+    double next_check = cli_now() + READER_CHECK_SECONDS;
     while (!cli_stop && ipm_get_active(s->m) > 0) {
         int rc = ipm_do_events(s->m);
         if (rc != IPM_OK && rc != IPM_E_HANDLER) {
             /* on_error already printed what happened. */
             return EXIT_RUNTIME;
+        }
+        double now = cli_now();
+        if (now >= next_check && !s->write_failed) {
+            next_check = now + READER_CHECK_SECONDS;
+            if (sink_check_reader(&s->print) != 0 || sink_check_reader(&s->file) != 0)
+                stop_on_write_error(s);
         }
     }
     if (cli_stop && !s->o->read_file && ipm_get_active(s->m) > 0)
@@ -420,21 +488,22 @@ int cmd_capture(int argc, char **argv)
     if (rc >= 0)
         return rc;
 
-    static char outbuf[1 << 16];
-    if (o.line_buffered)
-        setvbuf(stdout, NULL, _IOLBF, 0);
-    else
-        setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-
     capture_state s;
     memset(&s, 0, sizeof s);
     s.o = &o;
-    out_init(&s.out, stdout);
+    static char outbuf[1 << 16];
+    if (o.print && sink_open_fd(&s.print, STDOUT_FILENO, "standard output", outbuf, sizeof outbuf,
+                                o.line_buffered ? SINK_LINE : SINK_FULL, 1) != 0) {
+        free(o.filter);
+        return cli_error("out of memory");
+    }
+    out_init(&s.out, s.print.f);
     s.out.nano = o.nano;
     s.out.hex = o.hex;
     s.out.link_level = o.link_level;
     s.m = ipm_new();
     if (!s.m) {
+        sink_close(&s.print);
         free(o.filter);
         return cli_error("out of memory");
     }
@@ -447,18 +516,15 @@ int cmd_capture(int argc, char **argv)
     if (rc == EXIT_OK && o.write_file)
         rc = open_dumper(&s, snaplen);
     if (rc == EXIT_OK) {
+        cli_signals_graceful();
         s.activated = 1; /* the summary is owed from here on */
         announce(&s, snaplen);
         rc = loop(&s);
     }
     ipm_deactivate(s.m);
-    int crc = close_dumper(&s);
+    int crc = close_outputs(&s);
     if (rc == EXIT_OK)
         rc = crc;
-    if (fflush(stdout) != 0 && !s.write_errno)
-        s.write_errno = errno ? errno : EIO;
-    if (s.write_errno && s.write_errno != EPIPE && rc == EXIT_OK)
-        rc = cli_error("writing the output failed: %s", strerror(s.write_errno));
     if (s.skipped_link)
         cli_error("%lld packets of another link type were not written to %s", s.skipped_link,
                   o.write_file);

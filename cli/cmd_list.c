@@ -1,6 +1,8 @@
 /*
  * cmd_list.c - `ipmon list [--json]`: every adapter libipmonitor can
  * monitor, with what the OS knows about it, as an aligned table or as JSON.
+ * Written through a sink (sink.h): a failed write is reported with its real
+ * errno; a closed pipe ends quietly.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 
 #include "cli.h"
 #include "output.h"
+#include "sink.h"
 
 #define NCOLS 9
 
@@ -68,45 +71,45 @@ static void json_addr_list(FILE *f, const char *list)
     fputc(']', f);
 }
 
-static void print_json(const ipm_monitor *m)
+static void print_json(FILE *f, const ipm_monitor *m)
 {
     int n = ipm_get_adapter_count(m);
-    printf("[");
+    fprintf(f, "[");
     for (int i = 0; i < n; i++) {
         char mac[32];
         mac_text(mac, sizeof mac, ipm_get_adapter_mac_address(m, i));
-        printf("%s\n  {\"index\":%d,\"name\":", i ? "," : "", i);
-        json_fputs(stdout, ipm_get_adapter_name(m, i));
-        printf(",\"friendly_name\":");
-        json_fputs(stdout, ipm_get_adapter_friendly_name(m, i));
+        fprintf(f, "%s\n  {\"index\":%d,\"name\":", i ? "," : "", i);
+        json_fputs(f, ipm_get_adapter_name(m, i));
+        fprintf(f, ",\"friendly_name\":");
+        json_fputs(f, ipm_get_adapter_friendly_name(m, i));
         int iftype = ipm_get_adapter_interface_type(m, i);
-        printf(",\"id\":%d,\"type\":\"%s\",\"iftype\":%d,\"mac\":", ipm_get_adapter_id(m, i),
+        fprintf(f, ",\"id\":%d,\"type\":\"%s\",\"iftype\":%d,\"mac\":", ipm_get_adapter_id(m, i),
                type_name(iftype), iftype);
         if (mac[0])
-            json_fputs(stdout, mac);
+            json_fputs(f, mac);
         else
-            printf("null");
-        printf(",\"state\":\"%s\",\"up\":%s,\"running\":%s,\"loopback\":%s,\"wireless\":%s",
+            fprintf(f, "null");
+        fprintf(f, ",\"state\":\"%s\",\"up\":%s,\"running\":%s,\"loopback\":%s,\"wireless\":%s",
                state_name(m, i), ipm_get_adapter_is_up(m, i) > 0 ? "true" : "false",
                ipm_get_adapter_is_running(m, i) > 0 ? "true" : "false",
                ipm_get_adapter_is_loopback(m, i) > 0 ? "true" : "false",
                ipm_get_adapter_is_wireless(m, i) > 0 ? "true" : "false");
         int mtu = ipm_get_adapter_mtu(m, i);
-        printf(",\"mtu\":");
+        fprintf(f, ",\"mtu\":");
         if (mtu > 0)
-            printf("%d", mtu);
+            fprintf(f, "%d", mtu);
         else
-            printf("null");
-        printf(",\"ipv4\":");
-        json_addr_list(stdout, ipm_get_adapter_ipv4_addresses(m, i));
-        printf(",\"ipv6\":");
-        json_addr_list(stdout, ipm_get_adapter_ipv6_addresses(m, i));
-        printf(",\"description\":");
-        json_fputs(stdout, ipm_get_adapter_description(m, i));
-        printf(",\"monitor_mode_supported\":%s}",
+            fprintf(f, "null");
+        fprintf(f, ",\"ipv4\":");
+        json_addr_list(f, ipm_get_adapter_ipv4_addresses(m, i));
+        fprintf(f, ",\"ipv6\":");
+        json_addr_list(f, ipm_get_adapter_ipv6_addresses(m, i));
+        fprintf(f, ",\"description\":");
+        json_fputs(f, ipm_get_adapter_description(m, i));
+        fprintf(f, ",\"monitor_mode_supported\":%s}",
                ipm_get_adapter_wi_fi_monitor_mode_supported(m, i) > 0 ? "true" : "false");
     }
-    printf("%s]\n", n ? "\n" : "");
+    fprintf(f, "%s]\n", n ? "\n" : "");
 }
 
 /* Fill the cells of row `i`; strings are copied since the library's are
@@ -141,17 +144,17 @@ static void row_cells(const ipm_monitor *m, int i, char cells[NCOLS][512])
 
 /* Numbers right-aligned, text left-aligned; the last column unpadded so
  * lines have no trailing blanks. */
-static void print_cell(int col, int width, const char *text)
+static void print_cell(FILE *f, int col, int width, const char *text)
 {
     if (col == NCOLS - 1)
-        printf("%s\n", text);
+        fprintf(f, "%s\n", text);
     else if (col == 0 || col == 5)
-        printf("%*s  ", width, text);
+        fprintf(f, "%*s  ", width, text);
     else
-        printf("%-*s  ", width, text);
+        fprintf(f, "%-*s  ", width, text);
 }
 
-static int print_table(const ipm_monitor *m)
+static int print_table(FILE *f, const ipm_monitor *m)
 {
     static const char *const head[NCOLS] = {"IDX", "NAME", "TYPE", "MAC", "STATE", "MTU",
                                             "ADDRESSES", "MONITOR", "DESCRIPTION"};
@@ -169,10 +172,10 @@ static int print_table(const ipm_monitor *m)
                 width[c] = strlen(cells[i][c]);
     }
     for (int c = 0; c < NCOLS; c++)
-        print_cell(c, (int)width[c], head[c]);
+        print_cell(f, c, (int)width[c], head[c]);
     for (int i = 0; i < n; i++)
         for (int c = 0; c < NCOLS; c++)
-            print_cell(c, (int)width[c], cells[i][c]);
+            print_cell(f, c, (int)width[c], cells[i][c]);
     free(cells);
     return EXIT_OK;
 }
@@ -207,18 +210,25 @@ int cmd_list(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
 
-    ipm_monitor *m = ipm_new();
-    if (!m)
+    cli_install_signals(); /* SIGPIPE ignored: a closed pipe is an EPIPE */
+    static char outbuf[1 << 16];
+    sink out;
+    if (sink_open_fd(&out, STDOUT_FILENO, "standard output", outbuf, sizeof outbuf, SINK_FULL, 0))
         return cli_error("out of memory");
+    ipm_monitor *m = ipm_new();
+    if (!m) {
+        sink_close(&out);
+        return cli_error("out of memory");
+    }
     int rc = EXIT_OK;
     if (ipm_list_adapters(m) != IPM_OK)
         rc = cli_lib_error(m);
     else if (json)
-        print_json(m);
+        print_json(out.f, m);
     else
-        rc = print_table(m);
+        rc = print_table(out.f, m);
     ipm_free(m);
-    if (rc == EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
-        rc = cli_error("could not write the list to standard output");
+    if (sink_close(&out) != 0 && rc == EXIT_OK)
+        rc = sink_report(&out, "");
     return rc;
 }

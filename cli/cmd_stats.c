@@ -9,6 +9,10 @@
  * iftop or bmon), as one line per adapter and interval when piped, or as
  * JSON lines. At the end (-t, Ctrl-C, SIGTERM) the last packets still in
  * the kernel's ring are collected and the totals printed.
+ *
+ * The output goes through a sink (sink.h), flushed and checked after every
+ * interval: a failed write stops the command at once with its real errno
+ * (a closed pipe quietly, with status 0), instead of counting on.
  */
 #include <getopt.h>
 #include <math.h>
@@ -20,6 +24,7 @@
 
 #include "cli.h"
 #include "output.h"
+#include "sink.h"
 
 #define CMD "stats"
 #define MAX_ADAPTERS 256
@@ -48,6 +53,7 @@ typedef struct stats_state {
     double interval, duration;
     double start;
     int64_t unmatched; /* events for adapters we did not ask for (never expected) */
+    sink out;          /* standard output */
 } stats_state;
 
 static void usage(void)
@@ -202,11 +208,12 @@ static int pct(int64_t part, int64_t whole)
 
 /* ---- plain lines ---- */
 
-static void print_line(const char *label, const slot *s, const counters *c, double secs)
+static void print_line(FILE *f, const char *label, const slot *s, const counters *c,
+                       double secs)
 {
     double pps = secs > 0 ? (double)c->packets / secs : 0;
     double bps = secs > 0 ? 8.0 * (double)c->bytes / secs : 0;
-    printf("%s %s packets=%lld bytes=%lld pps=%.1f bps=%.0f drops=%lld ifdrops=%lld "
+    fprintf(f, "%s %s packets=%lld bytes=%lld pps=%.1f bps=%.0f drops=%lld ifdrops=%lld "
            "in_packets=%lld in_bytes=%lld out_packets=%lld out_bytes=%lld "
            "tcp=%lld udp=%lld icmp=%lld other=%lld ipv4=%lld ipv6=%lld seconds=%.3f\n",
            label, s->name, (long long)c->packets, (long long)c->bytes, pps, bps,
@@ -219,30 +226,30 @@ static void print_line(const char *label, const slot *s, const counters *c, doub
 
 /* ---- JSON lines ---- */
 
-static void print_json(const char *type, const stats_state *st, const slot *s,
+static void print_json(FILE *f, const char *type, const stats_state *st, const slot *s,
                        const counters *c, double secs)
 {
     char when[48];
     wall_iso_utc(when);
     double pps = secs > 0 ? (double)c->packets / secs : 0;
     double bps = secs > 0 ? 8.0 * (double)c->bytes / secs : 0;
-    printf("{\"type\":\"%s\",\"time\":\"%s\",\"adapter\":", type, when);
-    json_fputs(stdout, s->name);
-    printf(",\"seconds\":%.3f,\"packets\":%lld,\"bytes\":%lld,\"pps\":%.3f,\"bps\":%.3f,"
+    fprintf(f, "{\"type\":\"%s\",\"time\":\"%s\",\"adapter\":", type, when);
+    json_fputs(f, s->name);
+    fprintf(f, ",\"seconds\":%.3f,\"packets\":%lld,\"bytes\":%lld,\"pps\":%.3f,\"bps\":%.3f,"
            "\"dropped\":%lld,\"adapter_dropped\":%lld,\"detail\":%s",
            secs, (long long)c->packets, (long long)c->bytes, pps, bps, (long long)c->dropped,
            (long long)c->ifdropped, st->detail ? "true" : "false");
-    printf(",\"in_packets\":%lld,\"in_bytes\":%lld,\"out_packets\":%lld,\"out_bytes\":%lld",
+    fprintf(f, ",\"in_packets\":%lld,\"in_bytes\":%lld,\"out_packets\":%lld,\"out_bytes\":%lld",
            (long long)c->in_p, (long long)c->in_b, (long long)c->out_p, (long long)c->out_b);
     static const char *const pn[IPM_PROTO_COUNT] = {"tcp", "udp", "icmp", "other"};
     for (int i = 0; i < IPM_PROTO_COUNT; i++)
-        printf(",\"%s_packets\":%lld,\"%s_bytes\":%lld", pn[i], (long long)c->proto_p[i], pn[i],
+        fprintf(f, ",\"%s_packets\":%lld,\"%s_bytes\":%lld", pn[i], (long long)c->proto_p[i], pn[i],
                (long long)c->proto_b[i]);
     static const char *const fn[IPM_FAMILY_COUNT] = {"ipv4", "ipv6", "nonip"};
     for (int i = 0; i < IPM_FAMILY_COUNT; i++)
-        printf(",\"%s_packets\":%lld,\"%s_bytes\":%lld", fn[i], (long long)c->fam_p[i], fn[i],
+        fprintf(f, ",\"%s_packets\":%lld,\"%s_bytes\":%lld", fn[i], (long long)c->fam_p[i], fn[i],
                (long long)c->fam_b[i]);
-    printf("}\n");
+    fprintf(f, "}\n");
 }
 
 /* ---- the live table ---- */
@@ -265,7 +272,7 @@ static void table_row(char *buf, size_t cap, int namew, const char *name, const 
              pct(c->fam_p[IPM_FAMILY_IPV6], c->packets), (long long)tot->packets, bytes);
 }
 
-static void print_table(const stats_state *st, double secs)
+static void print_table(FILE *f, const stats_state *st, double secs)
 {
     int namew = 7;
     for (int i = 0; i < st->n; i++)
@@ -277,11 +284,11 @@ static void print_table(const stats_state *st, double secs)
     wall_hms(hms);
     long run = (long)(cli_now() - st->start);
     /* Home the cursor and overwrite; clearing first would flicker. */
-    printf("\033[H");
-    printf("ipmon stats: %d adapter%s, interval %g s, running %02ld:%02ld:%02ld, %s  "
+    fprintf(f, "\033[H");
+    fprintf(f, "ipmon stats: %d adapter%s, interval %g s, running %02ld:%02ld:%02ld, %s  "
            "(Ctrl-C to quit)\033[K\n\033[K\n",
            st->n, st->n == 1 ? "" : "s", st->interval, run / 3600, run / 60 % 60, run % 60, hms);
-    printf("%-*s %11s %11s %11s %9s %6s %4s %4s %4s %4s %4s %4s %11s %10s\033[K\n", namew,
+    fprintf(f, "%-*s %11s %11s %11s %9s %6s %4s %4s %4s %4s %4s %4s %11s %10s\033[K\n", namew,
            "ADAPTER", "IN", "OUT", "TOTAL", "PKT/S", "DROPS", "TCP%", "UDP%", "ICM%", "OTH%",
            "IP4%", "IP6%", "PACKETS", "BYTES");
     counters sum_i, sum_t;
@@ -291,7 +298,7 @@ static void print_table(const stats_state *st, double secs)
     for (int i = 0; i < st->n; i++) {
         const slot *s = &st->slots[i];
         table_row(row, sizeof row, namew, s->name, &s->interval, &s->total, secs);
-        fputs(row, stdout);
+        fputs(row, f);
         /* Sum the interval and total counters for the TOTAL row. */
         const int64_t *a = (const int64_t *)&s->interval, *b = (const int64_t *)&s->total;
         int64_t *x = (int64_t *)&sum_i, *y = (int64_t *)&sum_t;
@@ -302,45 +309,48 @@ static void print_table(const stats_state *st, double secs)
     }
     if (st->n > 1) {
         table_row(row, sizeof row, namew, "TOTAL", &sum_i, &sum_t, secs);
-        fputs(row, stdout);
+        fputs(row, f);
     }
     if (!st->detail)
-        printf("(the library gave no direction/protocol split)\033[K\n");
-    printf("\033[J");
-    fflush(stdout);
+        fprintf(f, "(the library gave no direction/protocol split)\033[K\n");
+    fprintf(f, "\033[J");
 }
 
 /* ---- the loop ---- */
 
-static void emit_interval(stats_state *st, double secs)
+/* Print one interval and flush it; returns -1 when writing failed. */
+static int emit_interval(stats_state *st, double secs)
 {
+    FILE *f = st->out.f;
     char hms[16];
     wall_hms(hms);
     if (st->mode == MODE_LIVE)
-        print_table(st, secs);
+        print_table(f, st, secs);
     for (int i = 0; i < st->n; i++) {
         slot *s = &st->slots[i];
         if (st->mode == MODE_LINES)
-            print_line(hms, s, &s->interval, secs);
+            print_line(f, hms, s, &s->interval, secs);
         else if (st->mode == MODE_JSON)
-            print_json("interval", st, s, &s->interval, secs);
+            print_json(f, "interval", st, s, &s->interval, secs);
         memset(&s->interval, 0, sizeof s->interval);
     }
-    fflush(stdout);
+    return sink_flush(&st->out);
 }
 
-static void emit_totals(stats_state *st, double secs)
+/* Print the totals and flush them; returns -1 when writing failed. */
+static int emit_totals(stats_state *st, double secs)
 {
+    FILE *f = st->out.f;
     if (st->mode == MODE_LIVE)
-        printf("\n");
+        fputc('\n', f);
     for (int i = 0; i < st->n; i++) {
         const slot *s = &st->slots[i];
         if (st->mode == MODE_JSON)
-            print_json("total", st, s, &s->total, secs);
+            print_json(f, "total", st, s, &s->total, secs);
         else
-            print_line("total", s, &s->total, secs);
+            print_line(f, "total", s, &s->total, secs);
     }
-    fflush(stdout);
+    return sink_flush(&st->out);
 }
 
 /* After the end, wait one packet timeout more so packets that are in the
@@ -359,6 +369,7 @@ static int drain(stats_state *st, int timeout_ms)
 static int run(stats_state *st, int timeout_ms)
 {
     double last = st->start, next = st->start + st->interval;
+    double next_check = st->start + 0.1;
     double end = st->duration > 0 ? st->start + st->duration : INFINITY;
     int rc = EXIT_OK;
     while (!cli_stop && ipm_get_active(st->m) > 0) {
@@ -370,8 +381,16 @@ static int run(stats_state *st, int timeout_ms)
         double now = cli_now();
         if (now >= end)
             break;
+        /* A closed pipe ends the command before the next interval is due
+         * (intervals can be long); one poll(2) a few times a second. */
+        if (now >= next_check) {
+            next_check = now + 0.1;
+            if (sink_check_reader(&st->out) != 0)
+                return sink_report(&st->out, "");
+        }
         if (now >= next) {
-            emit_interval(st, now - last);
+            if (emit_interval(st, now - last) != 0)
+                return sink_report(&st->out, ""); /* no totals: they cannot be written */
             last = now;
             next += st->interval;
             if (next <= now)
@@ -381,8 +400,10 @@ static int run(stats_state *st, int timeout_ms)
     if (rc == EXIT_OK && drain(st, timeout_ms) != IPM_OK)
         rc = EXIT_RUNTIME;
     double now = cli_now();
-    emit_interval(st, now - last);
-    emit_totals(st, now - st->start);
+    if (emit_interval(st, now - last) != 0 || emit_totals(st, now - st->start) != 0) {
+        int wrc = sink_report(&st->out, "");
+        return rc == EXIT_OK ? wrc : rc;
+    }
     return rc;
 }
 
@@ -499,22 +520,33 @@ int cmd_stats(int argc, char **argv)
         free(filter);
         return cli_error("out of memory");
     }
+    static char outbuf[1 << 16];
+    if (sink_open_fd(&st.out, STDOUT_FILENO, "standard output", outbuf, sizeof outbuf, SINK_FULL,
+                     0) != 0) {
+        ipm_free(st.m);
+        free(filter);
+        return cli_error("out of memory");
+    }
     ipm_set_on_statistics(st.m, on_statistics, &st);
     ipm_set_on_error(st.m, on_error, &st);
     cli_install_signals();
     int timeout_ms = packet_timeout_ms(st.interval);
     rc = setup(&st, names, filter, timeout_ms);
     if (rc == EXIT_OK) {
+        cli_signals_graceful();
         announce(&st);
         if (st.mode == MODE_LIVE)
-            printf("\033[H\033[2J");
+            fputs("\033[H\033[2J", st.out.f);
         st.start = cli_now();
         rc = run(&st, timeout_ms);
     }
     ipm_deactivate(st.m);
     ipm_free(st.m);
     free(filter);
-    if (fflush(stdout) != 0 && rc == EXIT_OK)
-        rc = cli_error("writing the output failed");
+    /* Everything was flushed and checked per interval; a failure not yet
+     * reported (setup failed after output began) is reported here. */
+    int reported = st.out.err != 0;
+    if (sink_close(&st.out) != 0 && !reported && rc == EXIT_OK)
+        rc = sink_report(&st.out, "");
     return rc;
 }

@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,7 +64,33 @@ static void print_help(void)
           stdout);
 }
 
+/* Help and version text go to stdout's buffer, large enough to hold any
+ * of them, so the one write is the final fflush and its errno is the real
+ * one. The commands' own output goes through sinks (sink.h), not stdout. */
+static int finish(int rc)
+{
+    if (fflush(stdout) != 0) {
+        int e = errno;
+        if (e != EPIPE) {
+            cli_error("writing standard output failed: %s", strerror(e));
+            if (rc == EXIT_OK)
+                rc = EXIT_RUNTIME;
+        }
+    }
+    return rc;
+}
+
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    return finish(dispatch(argc, argv));
+}
+
+/* Run the command argv names (or the default one); returns its exit code. */
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         char *args[] = {DEFAULT_COMMAND, NULL};

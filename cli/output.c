@@ -80,8 +80,11 @@ static void lb_json_int_or_null(lb *b, int64_t v, int present)
         lb_str(b, "null");
 }
 
-static int lb_write(const lb *b, FILE *f)
+/* Write the buffer; adds its length to *total. A failure may also show
+ * only later, in the sink (see sink.h): the caller checks that. */
+static int lb_write(const lb *b, FILE *f, long *total)
 {
+    *total += (long)b->n;
     return fwrite(b->buf, 1, b->n, f) == b->n ? 0 : -1;
 }
 
@@ -201,14 +204,14 @@ static void lb_endpoint(lb *b, const char *addr, int port, int v6)
 }
 
 /* The hex dump: tcpdump -xx layout, 16 bytes a line, optional ASCII. */
-static int write_hex(out_ctx *o, const uint8_t *d, uint32_t len)
+static int write_hex(out_ctx *o, const uint8_t *d, uint32_t len, long *total)
 {
     static const char hex[] = "0123456789abcdef";
     lb b;
     b.n = 0;
     for (uint32_t off = 0; off < len; off += 16) {
         if (b.n > sizeof b.buf - 128) {
-            if (lb_write(&b, o->f) < 0)
+            if (lb_write(&b, o->f, total) < 0)
                 return -1;
             b.n = 0;
         }
@@ -237,11 +240,12 @@ static int write_hex(out_ctx *o, const uint8_t *d, uint32_t len)
         }
         lb_chr(&b, '\n');
     }
-    return lb_write(&b, o->f);
+    return lb_write(&b, o->f, total);
 }
 
-int out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
+long out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
 {
+    long total = 0;
     lb b;
     b.n = 0;
     lb_str(&b, local_hms(o, e->time_stamp.tv_sec));
@@ -293,14 +297,17 @@ int out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
     if (d->truncated)
         lb_str(&b, " [truncated]");
     lb_chr(&b, '\n');
-    if (lb_write(&b, o->f) < 0)
+    if (lb_write(&b, o->f, &total) < 0)
         return -1;
-    return o->hex ? write_hex(o, e->data, e->data_size) : 0;
+    if (o->hex && write_hex(o, e->data, e->data_size, &total) < 0)
+        return -1;
+    return total;
 }
 
 /* JSON keys are always present (null when absent) so scripts see one shape. */
-int out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
+long out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
 {
+    long total = 0;
     lb b;
     b.n = 0;
     lb_str(&b, "{\"ts\":");
@@ -372,14 +379,14 @@ int out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
     lb_str(&b, d->truncated ? "true" : "false");
     if (!o->hex) {
         lb_str(&b, "}\n");
-        return lb_write(&b, o->f);
+        return lb_write(&b, o->f, &total) < 0 ? -1 : total;
     }
     /* The bytes as one hex string, written in chunks after the head. */
     static const char hex[] = "0123456789abcdef";
     lb_str(&b, ",\"data\":\"");
     for (uint32_t i = 0; i < e->data_size; i++) {
         if (b.n > sizeof b.buf - 8) {
-            if (lb_write(&b, o->f) < 0)
+            if (lb_write(&b, o->f, &total) < 0)
                 return -1;
             b.n = 0;
         }
@@ -387,5 +394,5 @@ int out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
         lb_chr(&b, hex[e->data[i] & 15]);
     }
     lb_str(&b, "\"}\n");
-    return lb_write(&b, o->f);
+    return lb_write(&b, o->f, &total) < 0 ? -1 : total;
 }

@@ -30,9 +30,12 @@ typedef struct out_ctx {
 
 void out_init(out_ctx *o, FILE *f);
 
-/* Write one packet; returns 0, or -1 when writing failed (see errno). */
-int out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d);
-int out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d);
+/* Write one packet; returns the bytes handed to the stream (the record's
+ * length, for sink_record), or -1 when fwrite said it failed. A failed
+ * flush of a line-buffered stream is not always seen by fwrite: check the
+ * sink (sink_failed) after each packet. */
+long out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d);
+long out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d);
 
 /* Copy `s` into `dst` as the inside of a JSON string (no quotes), always
  * NUL-terminated; cuts at a character boundary when `cap` is too small.

@@ -17,12 +17,24 @@
 /* The contracts of the cli_* functions are in cli.h. */
 
 volatile sig_atomic_t cli_stop = 0;
+static volatile sig_atomic_t graceful = 0;
 
-/* SIGINT/SIGTERM: only set the flag (async-signal-safe). */
+/* SIGINT/SIGTERM: while setting up, die of the signal (nothing to save yet,
+ * and a filter compile cannot be interrupted otherwise); then only set the
+ * flag. Both are async-signal-safe. */
 static void on_stop_signal(int sig)
 {
-    (void)sig;
+    if (!graceful) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     cli_stop = 1;
+}
+
+void cli_signals_graceful(void)
+{
+    graceful = 1;
 }
 
 void cli_install_signals(void)

@@ -287,8 +287,10 @@ IPM_API int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int c
 
 /* config: "NAME=VALUE" sets a setting and returns ""; "NAME" returns its
  * value. NULL on error (unknown setting, bad value, read-only setting);
- * see ipm_last_error(). The returned string is owned by the monitor and is
- * valid until the next ipm_config() call. Names are case-insensitive;
+ * see ipm_last_error(). The returned string is owned by the monitor and
+ * stays valid until the same setting is read again or the monitor is freed:
+ * reading one setting never invalidates another's answer, and "" (after
+ * setting) stays valid for ever. Names are case-insensitive;
  * booleans take True/False/1/0/Yes/No. Settings: see README. */
 IPM_API const char *ipm_config(ipm_monitor *m, const char *configuration_string);
 
@@ -298,6 +300,16 @@ IPM_API const char *ipm_config(ipm_monitor *m, const char *configuration_string)
  * waits for it). Returns 0 also when already inactive. */
 IPM_API int ipm_deactivate(ipm_monitor *m);
 
+/* break_events (beyond the reference): from inside an event handler, make
+ * the ipm_do_events that called it return once the handler returns. The
+ * monitor stays active, and the packets not yet handed over (the rest of
+ * the kernel's ring block, the rest of a file) come with the next
+ * ipm_do_events, in order: nothing is lost. For consumers that take
+ * packets in bounded portions (an iterator, "the next N packets", a
+ * handler that failed). Outside a handler it does nothing and returns 0
+ * (unlike pcap_breakloop, it never affects a later call). */
+IPM_API int ipm_break_events(ipm_monitor *m);
+
 /* do_events: wait up to the smallest packet_timeout of the monitored
  * adapters for traffic, then process every packet that is there: in capture
  * mode fire on_packet for each, in order; in statistics mode fire
@@ -306,13 +318,47 @@ IPM_API int ipm_deactivate(ipm_monitor *m);
  * Returns 0 at once when inactive. A read error fires on_error and returns
  * the error. An adapter that goes down fires on_error (IPM_E_CAPTURE) and
  * resumes when it is up (a down that libpcap's read meets before the wait
- * does, a narrow race, goes unreported: libpcap returns no packets for it). An adapter that disappeared (deleted while up or
- * while down, or deleted and made again under its name) has what its ring
- * still held delivered, is closed, and fires on_error once with
- * IPM_E_ADAPTER_GONE, which do_events also returns; the monitor's other
- * adapters go on (with none left it deactivates). A new interface under
- * the old name is not followed: activate again to capture on it. */
+ * does, a narrow race, goes unreported: libpcap returns no packets for
+ * it). An adapter that disappeared (deleted while up or while down, or
+ * deleted and made again under its name) has what its ring still held
+ * delivered, is closed, and fires on_error once with IPM_E_ADAPTER_GONE,
+ * which do_events also returns; the monitor's other adapters go on (with
+ * none left it deactivates). A new interface under the old name is not
+ * followed: activate again to capture on it. */
 IPM_API int ipm_do_events(ipm_monitor *m);
+
+/* Event loops (beyond the reference). do_events waits in poll(2) on its
+ * own; a program with its own loop (epoll, libuv's uv_poll, GLib's
+ * g_unix_fd_add, Python's asyncio add_reader) instead watches one fd:
+ *
+ *     int fd = ipm_get_fd(m);             // once: it stays the same
+ *     for (;;) {
+ *         int ms = ipm_get_timeout(m);    // < 0: inactive, nothing to wait for
+ *         if (ms < 0) break;
+ *         wait until fd is readable or ms have passed (in the loop);
+ *         ipm_do_events_timeout(m, 0);    // handles what is there, no wait
+ *     }
+ *
+ * get_fd: an fd that polls readable when do_events has packets to hand
+ * over (in a capture's ring, or a wake-up of a deactivate from another
+ * thread while do_events runs). On
+ * Linux it is an epoll set over the monitor's captures, the same fd for the
+ * monitor's whole life (also across activations), owned by the monitor:
+ * watch it, never read or close it. Where the system has no such set
+ * (IPM_PLATFORM=posix) it is the capture's own fd, only while exactly one
+ * live adapter is monitored (else IPM_E_NOT_ACTIVE or IPM_E_UNSUPPORTED).
+ * Returns the fd (>= 0) or a negative IPM_E_* code. */
+IPM_API int ipm_get_fd(ipm_monitor *m);
+/* get_timeout: how many milliseconds the loop may wait for get_fd before
+ * calling ipm_do_events_timeout anyway: 0 when there is work now (a capture
+ * file is read without waiting), else the smallest packet_timeout of the
+ * monitored adapters (statistics events are due then, with zero counts).
+ * IPM_E_NOT_ACTIVE (< 0) when inactive. */
+IPM_API int ipm_get_timeout(ipm_monitor *m);
+/* do_events_timeout: ipm_do_events, waiting at most timeout_ms for traffic
+ * (0: not at all, handle what is there; < 0: the adapters' packet_timeout,
+ * exactly ipm_do_events). */
+IPM_API int ipm_do_events_timeout(ipm_monitor *m, int timeout_ms);
 
 /* get_statistics: since the last activate (kept after deactivate):
  * received = packets that passed the filter (what the kernel counted before

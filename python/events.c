@@ -52,6 +52,57 @@ static PyObject *make_datetime(const struct timespec *ts)
                                       second, (int)(ts->tv_nsec / 1000));
 }
 
+/* The time as an aware datetime in UTC (microseconds), for programs that
+ * must not depend on the local time zone. */
+static PyObject *make_datetime_utc(const struct timespec *ts)
+{
+    struct tm tm;
+    time_t sec = ts->tv_sec;
+    if (!gmtime_r(&sec, &tm))
+        return PyErr_Format(PyExc_OverflowError, "time stamp %lld out of range", (long long)sec);
+    int second = tm.tm_sec > 59 ? 59 : tm.tm_sec;
+    return PyDateTimeAPI->DateTime_FromDateAndTime(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                                                   tm.tm_hour, tm.tm_min, second,
+                                                   (int)(ts->tv_nsec / 1000),
+                                                   PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+}
+
+/* to_dict() of every event-params type: each attribute (its getsets and
+ * members, in their table order) by name, so what the object shows and
+ * what the dict holds can never differ. */
+static PyObject *params_to_dict(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    PyTypeObject *t = Py_TYPE(self);
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    for (PyGetSetDef *g = t->tp_getset; g && g->name; g++) {
+        PyObject *v = PyObject_GetAttrString(self, g->name);
+        if (!v || PyDict_SetItemString(d, g->name, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    for (PyMemberDef *mb = t->tp_members; mb && mb->name; mb++) {
+        PyObject *v = PyObject_GetAttrString(self, mb->name);
+        if (!v || PyDict_SetItemString(d, mb->name, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyMethodDef params_methods[] = {
+    {"to_dict", params_to_dict, METH_NOARGS,
+     "to_dict() -> dict: every attribute of the event by name (for JSON, logging, pandas)."},
+    {NULL, NULL, 0, NULL}};
+
 static PyObject *make_ns(const struct timespec *ts)
 {
     return PyLong_FromLongLong((long long)ts->tv_sec * 1000000000LL + ts->tv_nsec);
@@ -96,6 +147,12 @@ static PyObject *packet_get_time_stamp(PacketParams *p, void *c)
         return NULL;
     Py_INCREF(p->time_stamp);
     return p->time_stamp;
+}
+
+static PyObject *packet_get_time_stamp_utc(PacketParams *p, void *c)
+{
+    (void)c;
+    return make_datetime_utc(&p->ts);
 }
 
 static PyObject *packet_get_data(PacketParams *p, void *c)
@@ -191,6 +248,33 @@ DECODED_INT_GETTER(ip_version, d->network == IPM_NET_IPV4   ? 4
                                : d->network == IPM_NET_IPV6 ? 6
                                                             : -1)
 
+/* The transport payload (or what follows the last header decoded) as a
+ * memoryview into data, no copy; None when there is none. Only the bytes
+ * captured: shorter than payload_len when the snapshot cut the packet. */
+static PyObject *packet_get_payload(PacketParams *p, void *c)
+{
+    (void)c;
+    const ipm_decoded *d = packet_decoded(p);
+    if (d->payload_offset < 0)
+        Py_RETURN_NONE;
+    PyObject *data = packet_get_data(p, NULL);
+    if (!data)
+        return NULL;
+    Py_ssize_t size = PyBytes_GET_SIZE(data), from = d->payload_offset;
+    Py_ssize_t to = from + (d->payload_len > 0 ? d->payload_len : 0);
+    if (from > size)
+        from = size;
+    if (to > size)
+        to = size;
+    PyObject *view = PyMemoryView_FromObject(data);
+    Py_DECREF(data);
+    if (!view)
+        return NULL;
+    PyObject *slice = PySequence_GetSlice(view, from, to);
+    Py_DECREF(view);
+    return slice;
+}
+
 static PyObject *packet_get_proto(PacketParams *p, void *c)
 {
     (void)c;
@@ -278,6 +362,8 @@ static PyGetSetDef packet_getset[] = {
      "When the adapter received the packet: naive local datetime, microseconds.", NULL},
     {"time_stamp_ns", (getter)packet_get_time_stamp_ns, NULL,
      "The same time stamp as nanoseconds since the epoch (UTC), full precision.", NULL},
+    {"time_stamp_utc", (getter)packet_get_time_stamp_utc, NULL,
+     "The same time stamp as an aware datetime in UTC, microseconds.", NULL},
     {"packet_size", (getter)packet_get_packet_size, NULL, "Length of the packet on the wire.", NULL},
     {"data", (getter)packet_get_data, NULL,
      "The captured bytes (bytes; ctypes.string_at(e.data, e.data_size) accepts it).", NULL},
@@ -317,6 +403,9 @@ static PyGetSetDef packet_getset[] = {
      "IP fragment offset in bytes (0: first of several), None if not a fragment.", NULL},
     {"truncated", (getter)packet_get_truncated, NULL,
      "True when the capture ended inside a header (or one is malformed).", NULL},
+    {"payload", (getter)packet_get_payload, NULL,
+     "The bytes after the last header decoded (memoryview into data, captured part), "
+     "or None.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 PyTypeObject PacketParamsType = {
@@ -328,6 +417,7 @@ PyTypeObject PacketParamsType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Parameters of the on_packet event.",
     .tp_getset = packet_getset,
+    .tp_methods = params_methods,
 };
 
 /* ------------------------------------------------------------------ */
@@ -336,7 +426,7 @@ PyTypeObject PacketParamsType = {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *time_stamp, *time_stamp_ns, *adapter;
+    PyObject *time_stamp, *time_stamp_ns, *time_stamp_utc, *adapter;
     long long captured_packets, captured_bytes, dropped, adapter_dropped;
     int adapter_index;
     char detail;
@@ -348,6 +438,7 @@ static void stats_dealloc(StatisticsParams *s)
 {
     Py_XDECREF(s->time_stamp);
     Py_XDECREF(s->time_stamp_ns);
+    Py_XDECREF(s->time_stamp_utc);
     Py_XDECREF(s->adapter);
     Py_XDECREF(s->protocol_packets);
     Py_XDECREF(s->protocol_bytes);
@@ -360,6 +451,7 @@ static void stats_dealloc(StatisticsParams *s)
 static PyMemberDef stats_members[] = {
     SMEM(time_stamp, T_OBJECT, "When the statistics were collected (naive local datetime)."),
     SMEM(time_stamp_ns, T_OBJECT, "The same as nanoseconds since the epoch."),
+    SMEM(time_stamp_utc, T_OBJECT, "The same as an aware datetime in UTC."),
     SMEM(captured_packets, T_LONGLONG, "Packets captured since the previous event of this adapter."),
     SMEM(captured_bytes, T_LONGLONG, "Sum of their packet sizes."),
     SMEM(adapter_index, T_INT, "Index of the adapter, -1 if not listed."),
@@ -394,6 +486,7 @@ PyTypeObject StatisticsParamsType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Parameters of the on_statistics event.",
     .tp_members = stats_members,
+    .tp_methods = params_methods,
 };
 
 static const char *const protocol_names[IPM_PROTO_COUNT] = {"tcp", "udp", "icmp", "other"};
@@ -429,12 +522,13 @@ static PyObject *make_stats_params(MonitorObject *self, const ipm_statistics_eve
     s->outgoing_bytes = ev->outgoing_bytes;
     s->time_stamp = make_datetime(&ev->time_stamp);
     s->time_stamp_ns = make_ns(&ev->time_stamp);
+    s->time_stamp_utc = make_datetime_utc(&ev->time_stamp);
     s->adapter = decode(ev->adapter);
     s->protocol_packets = count_dict(protocol_names, ev->protocol_packets, IPM_PROTO_COUNT);
     s->protocol_bytes = count_dict(protocol_names, ev->protocol_bytes, IPM_PROTO_COUNT);
     s->family_packets = count_dict(family_names, ev->family_packets, IPM_FAMILY_COUNT);
     s->family_bytes = count_dict(family_names, ev->family_bytes, IPM_FAMILY_COUNT);
-    if (!s->time_stamp || !s->time_stamp_ns || !s->adapter || !s->protocol_packets
+    if (!s->time_stamp || !s->time_stamp_ns || !s->time_stamp_utc || !s->adapter || !s->protocol_packets
         || !s->protocol_bytes || !s->family_packets || !s->family_bytes) {
         Py_DECREF(s);
         return NULL;
@@ -498,6 +592,7 @@ PyTypeObject ErrorParamsType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Parameters of the on_error event.",
     .tp_members = error_members,
+    .tp_methods = params_methods,
     .tp_traverse = (traverseproc)error_traverse,
     .tp_clear = (inquiry)error_clear,
 };
@@ -566,23 +661,67 @@ static PyObject *fetch_exception(void)
     return v;
 }
 
-/* A hook raised. KeyboardInterrupt and other non-Exception exceptions stop
- * the batch and leave do_events; an Exception goes to on_error (through the
- * library's IPM_E_HANDLER event) or, with no on_error, to
- * sys.unraisablehook. Returns the handler result for the library. */
-static int hook_failed(MonitorObject *self, PyObject *hook, const char *event)
+/* Keep the raised exception to leave do_events with, and end the batch
+ * after this packet (ipm_break_events: the packets after it stay for the
+ * next do_events, none is skipped). */
+static void leave_do_events(MonitorObject *self)
 {
-    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-        PyObject *v = fetch_exception();
-        if (!self->pending_exc)
-            self->pending_exc = v;
-        else
-            Py_XDECREF(v);
+    PyObject *v = fetch_exception();
+    if (!self->pending_exc)
+        self->pending_exc = v;
+    else
+        Py_XDECREF(v);
+    ipm_break_events(self->m);
+}
+
+/* With no on_error: one IPMonitorHookWarning per hook and exception type
+ * for the monitor's life, so a hook that fails on every packet says so
+ * once instead of flooding stderr. A warning turned into an error
+ * (-W error) leaves do_events like raise_hook_errors. */
+static void warn_once(MonitorObject *self, const char *event)
+{
+    PyObject *v = fetch_exception();
+    if (!v)
+        return;
+    PyObject *key = Py_BuildValue("(sO)", event, (PyObject *)Py_TYPE(v));
+    int seen = key && self->warned ? PySet_Contains(self->warned, key) : 0;
+    if (seen == 0 && key && (self->warned || (self->warned = PySet_New(NULL)))) {
+        if (PySet_Add(self->warned, key) == 0 &&
+            PyErr_WarnFormat(ipm_py_hook_warning, 1,
+                             "%s hook raised %s: %S (the capture goes on; this is said once "
+                             "per hook and exception type: set on_error to see each, or use "
+                             "IPMonitor(raise_hook_errors=True) to stop at the first)",
+                             event, Py_TYPE(v)->tp_name, v) < 0)
+            leave_do_events(self);
+    }
+    if (PyErr_Occurred()) /* no memory for the set: nothing better to do */
+        PyErr_Clear();
+    Py_XDECREF(key);
+    Py_DECREF(v);
+}
+
+/* A hook raised. KeyboardInterrupt and other non-Exception exceptions, and
+ * any exception with raise_hook_errors, end the batch and leave do_events.
+ * Otherwise the first Exception of a hook in one do_events call goes to
+ * on_error (through the library's IPM_E_HANDLER event) or, with no
+ * on_error, to a warning (warn_once); later ones in that call are not
+ * reported again. The capture goes on. Returns the handler result for the
+ * library (non-zero: fire on_error). */
+static int hook_failed(MonitorObject *self, enum ipm_py_hook which, const char *event)
+{
+    if (self->raise_hook_errors || !PyErr_ExceptionMatches(PyExc_Exception)) {
+        leave_do_events(self);
         return 0;
     }
+    unsigned bit = 1u << which;
+    if (self->reported_this_call & bit) {
+        PyErr_Clear();
+        return 0;
+    }
+    self->reported_this_call |= bit;
     if (!self->on_error) {
-        PyErr_WriteUnraisable(hook);
-        return 1;
+        warn_once(self, event);
+        return 0;
     }
     PyObject *v = fetch_exception();
     PyObject *text = v ? PyUnicode_FromFormat("%s handler raised %s: %S", event,
@@ -682,7 +821,7 @@ int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
     if (hook && !self->pending_exc) {
         PacketParams *p = take_params(self);
         if (!p) {
-            rc = hook_failed(self, hook, "on_packet");
+            rc = hook_failed(self, HOOK_PACKET, "on_packet");
         } else {
             fill_params(self, p, ev);
             Py_INCREF(hook); /* the hook may replace itself */
@@ -691,7 +830,7 @@ int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
             if (res)
                 Py_DECREF(res);
             else
-                rc = hook_failed(self, hook, "on_packet");
+                rc = hook_failed(self, HOOK_PACKET, "on_packet");
             Py_DECREF(hook);
         }
     }
@@ -718,7 +857,7 @@ int ipm_py_statistics_cb(const ipm_statistics_event *ev, void *user)
         if (res)
             Py_DECREF(res);
         else
-            rc = hook_failed(self, hook, "on_statistics");
+            rc = hook_failed(self, HOOK_STATISTICS, "on_statistics");
         Py_DECREF(hook);
     }
     gil_leave(self, how, st);
@@ -793,6 +932,7 @@ void ipm_py_events_clear(MonitorObject *self)
     Py_CLEAR(self->pending_exc);
     Py_CLEAR(self->handler_exc);
     Py_CLEAR(self->handler_text);
+    Py_CLEAR(self->warned);
 }
 
 int ipm_py_events_init(void)

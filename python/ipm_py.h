@@ -45,10 +45,23 @@ typedef struct {
      * event the library fires next (IPM_E_HANDLER). */
     PyObject *handler_exc;
     PyObject *handler_text;
+
+    /* How a hook's exception is reported (see hook_failed in events.c):
+     * raise_hook_errors (constructor) makes the first one leave do_events;
+     * else the first per hook and do_events call fires on_error (bits of
+     * reported_this_call, by ipm_py_hook), or, with no on_error, a warning
+     * once per hook and exception type (the set `warned`). */
+    int raise_hook_errors;
+    unsigned reported_this_call;
+    PyObject *warned;
 } MonitorObject;
+
+/* The hooks, for MonitorObject.reported_this_call. */
+enum ipm_py_hook { HOOK_PACKET = 0, HOOK_STATISTICS = 1 };
 
 /* module.c */
 extern PyObject *ipm_py_error_type; /* ipmonitor.IPMonitorError */
+extern PyObject *ipm_py_hook_warning; /* ipmonitor.IPMonitorHookWarning */
 PyObject *ipm_py_raise(int code, const char *message);
 PyObject *ipm_py_raise_last(MonitorObject *self);
 

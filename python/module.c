@@ -11,8 +11,68 @@
 #include <limits.h>
 
 PyObject *ipm_py_error_type;
+PyObject *ipm_py_hook_warning;
 
-/* Raise IPMonitorError(message) with .code and .message set. */
+/* The subclasses of IPMonitorError that are also Python's standard
+ * exceptions, so that `except IndexError` or `except PermissionError`
+ * catches what a Python programmer expects; each library code maps to one
+ * (error_class_of), or to IPMonitorError itself. */
+typedef struct error_class {
+    const char *name; /* in the ipmonitor package */
+    PyObject **standard;
+    const char *doc;
+    PyObject *type; /* made at import */
+} error_class;
+
+static error_class error_classes[] = {
+    {"IPMonitorIndexError", &PyExc_IndexError,
+     "An adapter index out of range (IPM_E_INDEX_OUT_OF_RANGE).", NULL},
+    {"IPMonitorValueError", &PyExc_ValueError,
+     "A bad value: an argument out of its range, a filter expression that does not\n"
+     "compile, an unknown config setting or value (IPM_E_INVALID_ARGUMENT,\n"
+     "IPM_E_BAD_FILTER, IPM_E_CONFIG).", NULL},
+    {"IPMonitorPermissionError", &PyExc_PermissionError,
+     "Missing privileges to capture (IPM_E_PERMISSION); the message says what to grant.",
+     NULL},
+    {"IPMonitorFileNotFoundError", &PyExc_FileNotFoundError,
+     "No adapter and no capture file by that name (IPM_E_ADAPTER_NOT_FOUND).", NULL},
+    {"IPMonitorOSError", &PyExc_OSError,
+     "Capturing or reading failed: libpcap, the adapter (gone) or the file\n"
+     "(IPM_E_CAPTURE, IPM_E_ADAPTER_GONE, IPM_E_FILE).", NULL},
+    {"IPMonitorMemoryError", &PyExc_MemoryError, "Out of memory (IPM_E_NO_MEMORY).", NULL},
+    {"IPMonitorStateError", &PyExc_RuntimeError,
+     "Not allowed in the monitor's state: while active, while inactive, from inside an\n"
+     "event hook or from another thread meanwhile (IPM_E_ACTIVE, IPM_E_NOT_ACTIVE,\n"
+     "IPM_E_BUSY).", NULL},
+    {"IPMonitorNotSupportedError", &PyExc_NotImplementedError,
+     "Not supported by this adapter or platform (IPM_E_UNSUPPORTED).", NULL},
+};
+
+static PyObject *error_class_of(int code)
+{
+    int i;
+    switch (code) {
+    case IPM_E_INDEX_OUT_OF_RANGE: i = 0; break;
+    case IPM_E_INVALID_ARGUMENT:
+    case IPM_E_BAD_FILTER:
+    case IPM_E_CONFIG: i = 1; break;
+    case IPM_E_PERMISSION: i = 2; break;
+    case IPM_E_ADAPTER_NOT_FOUND: i = 3; break;
+    case IPM_E_CAPTURE:
+    case IPM_E_ADAPTER_GONE:
+    case IPM_E_FILE: i = 4; break;
+    case IPM_E_NO_MEMORY: i = 5; break;
+    case IPM_E_ACTIVE:
+    case IPM_E_NOT_ACTIVE:
+    case IPM_E_BUSY: i = 6; break;
+    case IPM_E_UNSUPPORTED: i = 7; break;
+    default: return ipm_py_error_type; /* IPM_E_HANDLER, unknown codes */
+    }
+    return error_classes[i].type;
+}
+
+/* Raise the IPMonitorError subclass of `code` with str(e) = the message,
+ * .code the library's code and .description (also .message) the message. */
 PyObject *ipm_py_raise(int code, const char *message)
 {
     if (!message || !*message)
@@ -20,12 +80,14 @@ PyObject *ipm_py_raise(int code, const char *message)
     PyObject *text = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
     if (!text)
         return NULL;
-    PyObject *exc = PyObject_CallOneArg(ipm_py_error_type, text);
+    PyObject *type = error_class_of(code);
+    PyObject *exc = PyObject_CallOneArg(type, text);
     if (exc) {
         PyObject *c = PyLong_FromLong(code);
         if (c && PyObject_SetAttrString(exc, "code", c) == 0
-            && PyObject_SetAttrString(exc, "message", text) == 0)
-            PyErr_SetObject(ipm_py_error_type, exc);
+            && PyObject_SetAttrString(exc, "message", text) == 0
+            && PyObject_SetAttrString(exc, "description", text) == 0)
+            PyErr_SetObject(type, exc);
         Py_XDECREF(c);
         Py_DECREF(exc);
     }
@@ -134,21 +196,50 @@ fail:
     return -1;
 }
 
-static int add_error_type(PyObject *mod)
+static int add_error_types(PyObject *mod)
 {
-    PyObject *dict = Py_BuildValue("{s:i,s:s}", "code", 0, "message", "");
+    PyObject *dict = Py_BuildValue("{s:i,s:s,s:s}", "code", 0, "message", "", "description", "");
     if (!dict)
         return -1;
     ipm_py_error_type = PyErr_NewExceptionWithDoc(
         "ipmonitor.IPMonitorError",
         "An IPMonitor call failed. .code is the library's IPM_E_* code (negative),\n"
-        ".message (also str(e)) the library's message saying what went wrong.",
+        ".description (also .message and str(e)) the library's message saying what\n"
+        "went wrong and what to do. Raised as the subclass that is also the matching\n"
+        "standard exception (IPMonitorIndexError is an IndexError, ...).",
         NULL, dict);
     Py_DECREF(dict);
     if (!ipm_py_error_type)
         return -1;
     Py_INCREF(ipm_py_error_type);
-    return PyModule_AddObject(mod, "IPMonitorError", ipm_py_error_type);
+    if (PyModule_AddObject(mod, "IPMonitorError", ipm_py_error_type) < 0)
+        return -1;
+    ipm_py_hook_warning = PyErr_NewExceptionWithDoc(
+        "ipmonitor.IPMonitorHookWarning",
+        "An event hook raised and no on_error hook is set: said once per hook and\n"
+        "exception type; the capture goes on.",
+        PyExc_RuntimeWarning, NULL);
+    if (!ipm_py_hook_warning)
+        return -1;
+    Py_INCREF(ipm_py_hook_warning);
+    if (PyModule_AddObject(mod, "IPMonitorHookWarning", ipm_py_hook_warning) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof error_classes / sizeof error_classes[0]; i++) {
+        error_class *e = &error_classes[i];
+        char qualified[64];
+        snprintf(qualified, sizeof qualified, "ipmonitor.%s", e->name);
+        PyObject *bases = PyTuple_Pack(2, ipm_py_error_type, *e->standard);
+        if (!bases)
+            return -1;
+        e->type = PyErr_NewExceptionWithDoc(qualified, e->doc, bases, NULL);
+        Py_DECREF(bases);
+        if (!e->type)
+            return -1;
+        Py_INCREF(e->type);
+        if (PyModule_AddObject(mod, e->name, e->type) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int add_type(PyObject *mod, const char *name, PyTypeObject *t)
@@ -170,7 +261,7 @@ PyMODINIT_FUNC PyInit__ipmonitor(void)
     PyObject *mod = PyModule_Create(&module_def);
     if (!mod)
         return NULL;
-    if (add_error_type(mod) < 0
+    if (add_error_types(mod) < 0
         || add_type(mod, "_IPMonitorBase", &MonitorType) < 0
         || add_type(mod, "IPMonitorPacketEventParams", &PacketParamsType) < 0
         || add_type(mod, "IPMonitorStatisticsEventParams", &StatisticsParamsType) < 0

@@ -110,13 +110,14 @@ static PyObject *monitor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-static int monitor_init(PyObject *self, PyObject *args, PyObject *kwds)
+static int monitor_init(PyObject *obj, PyObject *args, PyObject *kwds)
 {
-    (void)self;
-    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
-        PyErr_SetString(PyExc_TypeError, "IPMonitor() takes no arguments");
+    MonitorObject *self = (MonitorObject *)obj;
+    static char *kwlist[] = {"raise_hook_errors", NULL};
+    int raise_hook_errors = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:IPMonitor", kwlist, &raise_hook_errors))
         return -1;
-    }
+    self->raise_hook_errors = raise_hook_errors;
     return 0;
 }
 
@@ -127,6 +128,7 @@ static int monitor_traverse(SELF, visitproc visit, void *arg)
     Py_VISIT(self->on_error);
     Py_VISIT(self->pending_exc);
     Py_VISIT(self->handler_exc);
+    Py_VISIT(self->warned);
     return 0;
 }
 
@@ -272,12 +274,14 @@ static PyObject *m_set_tag(SELF, PyObject *v)
     }
 
 #define ADAPTER_SETTER(name, fmt)                                          \
-    static PyObject *m_set_adapter_##name(SELF, PyObject *args)            \
+    static PyObject *m_set_adapter_##name(SELF, PyObject *args, PyObject *kwds) \
     {                                                                      \
+        static char *kwlist[] = {"adapter_index", "value", NULL};          \
         PyObject *idx;                                                     \
         int i, v;                                                          \
         if (guard(self)                                                    \
-            || !PyArg_ParseTuple(args, "O" fmt ":set_adapter_" #name, &idx, &v) \
+            || !PyArg_ParseTupleAndKeywords(args, kwds, "O" fmt ":set_adapter_" #name, \
+                                            kwlist, &idx, &v)              \
             || index_arg(idx, &i))                                         \
             return NULL;                                                   \
         return none_result(self, ipm_set_adapter_##name(self->m, i, v));   \
@@ -395,21 +399,29 @@ static PyObject *raise_pending(SELF)
     return NULL;
 }
 
-static PyObject *m_do_events(SELF, PyObject *unused)
+static PyObject *m_break_events(SELF, PyObject *unused)
 {
     (void)unused;
+    return none_result(self, ipm_break_events(self->m));
+}
+
+/* do_events and do_events_timeout: the library call with the GIL released
+ * (handlers take it back), then what a handler left to raise. */
+static PyObject *run_do_events(SELF, int timeout_ms)
+{
     if (guard(self))
         return NULL;
     int rc;
     if (self->busy_thread) {
         /* Called again from inside a handler: the GIL is ours already. */
-        rc = ipm_do_events(self->m);
+        rc = ipm_do_events_timeout(self->m, timeout_ms);
     } else {
         Py_CLEAR(self->handler_exc);
         Py_CLEAR(self->handler_text);
+        self->reported_this_call = 0;
         begin_busy(self, OP_DO_EVENTS);
         self->saved_ts = PyEval_SaveThread();
-        rc = ipm_do_events(self->m);
+        rc = ipm_do_events_timeout(self->m, timeout_ms);
         ipm_py_after_dispatch(self);
         end_busy(self, OP_NONE);
     }
@@ -421,6 +433,42 @@ static PyObject *m_do_events(SELF, PyObject *unused)
     if (PyErr_CheckSignals() < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *m_do_events(SELF, PyObject *unused)
+{
+    (void)unused;
+    return run_do_events(self, -1);
+}
+
+static PyObject *m_do_events_timeout(SELF, PyObject *arg)
+{
+    long ms = PyLong_AsLong(arg);
+    if (ms == -1 && PyErr_Occurred())
+        return NULL;
+    return run_do_events(self, ms > INT_MAX ? INT_MAX : ms < -1 ? -1 : (int)ms);
+}
+
+/* fileno() and get_timeout(): the library's event-loop pair (ipm_get_fd,
+ * ipm_get_timeout), for selectors and asyncio's add_reader. */
+static PyObject *m_fileno(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    int fd = ipm_get_fd(self->m);
+    return fd < 0 ? ipm_py_raise_last(self) : PyLong_FromLong(fd);
+}
+
+static PyObject *m_get_timeout(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    int ms = ipm_get_timeout(self->m);
+    if (ms == IPM_E_NOT_ACTIVE)
+        Py_RETURN_NONE;
+    return ms < 0 ? ipm_py_raise_last(self) : PyLong_FromLong(ms);
 }
 
 /* Store v into a list's first element (the reference's by-reference style). */
@@ -622,44 +670,85 @@ static PyGetSetDef monitor_getset[] = {
      "Hook called with IPMonitorErrorEventParams when an error occurs during an event.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-#define M0(name, doc) {#name, (PyCFunction)m_##name, METH_NOARGS, doc}
-#define M1(name, doc) {#name, (PyCFunction)m_##name, METH_O, doc}
-#define MV(name, doc) {#name, (PyCFunction)m_##name, METH_VARARGS, doc}
+/* Every method takes its arguments by position or by the reference's
+ * parameter names (set_tag(value=5), get_adapter_name(adapter_index=0)), and
+ * says its signature to inspect.signature() and IDEs (the "name($self,
+ * ...)\n--\n\n" head of the doc is __text_signature__). The one-argument
+ * methods are written as METH_O functions (the properties call them too);
+ * KW1 wraps each in a function that also takes the keyword. */
+#define KW1(name, arg)                                                        \
+    static PyObject *k_##name(SELF, PyObject *args, PyObject *kwds)           \
+    {                                                                         \
+        static char *kwlist[] = {arg, NULL};                                  \
+        PyObject *a;                                                          \
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:" #name, kwlist, &a)) \
+            return NULL;                                                      \
+        return m_##name(self, a);                                             \
+    }
+#define ADAPTER_KW_GETTER(name, type, access, min, max, def) KW1(get_adapter_##name, "adapter_index")
+IPM_ADAPTER_PROPERTIES(ADAPTER_KW_GETTER)
+KW1(set_direction, "value")
+KW1(set_filter, "value")
+KW1(set_operation_mode, "value")
+KW1(set_tag, "value")
+KW1(activate, "adapter")
+KW1(activate_many, "adapters")
+KW1(config, "configuration_string")
+KW1(find_adapter, "name")
+KW1(do_events_timeout, "timeout_ms")
+
+#define SIG(name, params) #name "($self" params ")\n--\n\n"
+#define M0(name, doc) {#name, (PyCFunction)m_##name, METH_NOARGS, SIG(name, ", /") doc}
+#define M1(name, arg, doc)                                                              \
+    {#name, (PyCFunction)(void (*)(void))k_##name, METH_VARARGS | METH_KEYWORDS,        \
+     SIG(name, ", " arg) doc}
 
 static PyMethodDef monitor_methods[] = {
-    M0(get_active, "get_active() -> bool"),
-    M0(get_adapter_count, "get_adapter_count() -> int"),
+    M0(get_active, "-> bool: whether the class is monitoring."),
+    M0(get_adapter_count, "-> int: the number of adapters list_adapters found."),
 #define ADAPTER_TYPE_DOC_INT "int"
 #define ADAPTER_TYPE_DOC_BOOL "bool"
 #define ADAPTER_TYPE_DOC_STRING "str"
 #define ADAPTER_METHOD_RO(name, type)
-#define ADAPTER_METHOD_IDLE(name, type) \
-    MV(set_adapter_##name, "set_adapter_" #name "(adapter_index, value) (only while inactive)"),
-#define ADAPTER_METHOD_ANY(name, type) \
-    MV(set_adapter_##name, "set_adapter_" #name "(adapter_index, value)"),
+#define ADAPTER_METHOD_SET(name, type, note)                                                 \
+    {"set_adapter_" #name, (PyCFunction)(void (*)(void))m_set_adapter_##name,               \
+     METH_VARARGS | METH_KEYWORDS,                                                          \
+     SIG(set_adapter_##name, ", adapter_index, value") "Set adapter_" #name " of the "      \
+     "adapter at adapter_index" note "."},
+#define ADAPTER_METHOD_IDLE(name, type) ADAPTER_METHOD_SET(name, type, " (only while inactive)")
+#define ADAPTER_METHOD_ANY(name, type) ADAPTER_METHOD_SET(name, type, "")
 #define ADAPTER_METHODS(name, type, access, min, max, def)                                    \
-    M1(get_adapter_##name, "get_adapter_" #name "(adapter_index) -> " ADAPTER_TYPE_DOC_##type), \
+    M1(get_adapter_##name, "adapter_index", "-> " ADAPTER_TYPE_DOC_##type ": adapter_" #name    \
+       " of the adapter at adapter_index."),                                                  \
     ADAPTER_METHOD_##access(name, type)
     IPM_ADAPTER_PROPERTIES(ADAPTER_METHODS)
-    M0(get_direction, "get_direction() -> int"),
-    M1(set_direction, "set_direction(value)"),
-    M0(get_filter, "get_filter() -> str"),
-    M1(set_filter, "set_filter(value)"),
-    M0(get_operation_mode, "get_operation_mode() -> int"),
-    M1(set_operation_mode, "set_operation_mode(value)"),
-    M0(get_tag, "get_tag() -> int"),
-    M1(set_tag, "set_tag(value)"),
-    M1(activate, "activate(adapter): start monitoring an adapter name or a pcap/pcapng file."),
-    M1(activate_many, "activate_many(adapters): monitor several adapters (beyond the reference)."),
-    M1(config, "config(configuration_string) -> str: set NAME=VALUE or query NAME."),
-    M0(deactivate, "deactivate(): stop monitoring (also from another thread or a hook)."),
-    M0(do_events, "do_events(): wait for traffic, then fire the events (GIL released while waiting)."),
+    M0(get_direction, "-> int"),
+    M1(set_direction, "value", "Set direction: PACKET_DIRECTION_ANY, _INCOMING or _OUTGOING."),
+    M0(get_filter, "-> str"),
+    M1(set_filter, "value", "Set the pcap-filter(7) expression (\"\" for everything)."),
+    M0(get_operation_mode, "-> int"),
+    M1(set_operation_mode, "value", "PCAP_MODE_CAPT (0) or PCAP_MODE_STAT (1); while inactive."),
+    M0(get_tag, "-> int"),
+    M1(set_tag, "value", "Set the application's tag (int)."),
+    M1(activate, "adapter", "Start monitoring an adapter name or a pcap/pcapng file."),
+    M1(activate_many, "adapters", "Monitor several adapters (beyond the reference)."),
+    M1(config, "configuration_string", "-> str: set NAME=VALUE (returns \"\") or query NAME."),
+    M0(deactivate, "Stop monitoring (also from another thread or a hook)."),
+    M0(break_events, "From a hook, end the running do_events after this event; the monitor "
+                     "stays active and the next do_events goes on from there."),
+    M0(do_events, "Wait for traffic, then fire the events (the GIL is released while waiting)."),
+    M1(do_events_timeout, "timeout_ms", "do_events waiting at most timeout_ms (0: handle what "
+                                        "is there; < 0: the packet timeout)."),
+    M0(fileno, "-> int: an fd that is readable when do_events has packets (for selectors, "
+               "asyncio add_reader); the same for the monitor's life on Linux."),
+    M0(get_timeout, "-> int | None: ms to wait on fileno() before calling do_events_timeout(0) "
+                    "anyway (0: now); None when inactive."),
     {"get_statistics", (PyCFunction)(void (*)(void))m_get_statistics, METH_VARARGS | METH_KEYWORDS,
-     "get_statistics(received, dropped, adapter_dropped): fills element [0] of each list given; "
-     "also returns (received, dropped, adapter_dropped)."},
-    M0(list_adapters, "list_adapters(): read the adapters available for monitoring."),
-    M1(find_adapter, "find_adapter(name) -> int: the index of an adapter (beyond the reference)."),
-    M0(get_link_type, "get_link_type() -> int: DLT_* of the first monitored adapter."),
+     SIG(get_statistics, ", received=None, dropped=None, adapter_dropped=None")
+     "Fills element [0] of each list given; also returns (received, dropped, adapter_dropped)."},
+    M0(list_adapters, "Read the adapters available for monitoring."),
+    M1(find_adapter, "name", "-> int: the index of an adapter (beyond the reference)."),
+    M0(get_link_type, "-> int: DLT_* of the first monitored adapter."),
     {NULL, NULL, 0, NULL}};
 
 PyTypeObject MonitorType = {
@@ -668,7 +757,8 @@ PyTypeObject MonitorType = {
     .tp_basicsize = sizeof(MonitorObject),
     .tp_dealloc = (destructor)monitor_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "IPMonitor(): monitor network packets through libpcap (see the reference).",
+    .tp_doc = "_IPMonitorBase(*, raise_hook_errors=False)\n--\n\n"
+              "Monitor network packets through libpcap (see the reference).",
     .tp_traverse = (traverseproc)monitor_traverse,
     .tp_clear = (inquiry)monitor_clear,
     .tp_methods = monitor_methods,

@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config libpcap-dev clang libclang-rt-14-dev
   # Python package
   python3 python3-dev python3-pytest python3-setuptools python3-wheel python3-pip
+  # the type hints held to the code (mypy --strict, stubtest)
+  python3-mypy
   # real peers and traffic tools used by tests and benchmarks
   iproute2 iputils-ping tcpdump tshark python3-scapy netsniff-ng valgrind
   procps time

@@ -53,7 +53,11 @@ enum {
     X(activate_many, IPM_R_IDLE | IPM_R_CLEARS)                          \
     X(config, IPM_R_CB | IPM_R_CLEARS)                                   \
     X(deactivate, IPM_R_CB | IPM_R_THREAD | IPM_R_CLEARS)                \
+    X(break_events, IPM_R_CB | IPM_R_CLEARS)                             \
     X(do_events, IPM_R_CLEARS)                                           \
+    X(do_events_timeout, IPM_R_CLEARS)                                   \
+    X(get_fd, IPM_R_CB)                                                  \
+    X(get_timeout, IPM_R_CB)                                             \
     X(get_statistics, IPM_R_CB | IPM_R_CLEARS)                           \
     X(list_adapters, IPM_R_CB | IPM_R_CLEARS)                            \
     X(find_adapter, IPM_R_CB)                                            \

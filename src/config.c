@@ -68,15 +68,27 @@ static int parse_bool(const char *text, int *out)
     return -1;
 }
 
-/* Keep the returned string in the monitor; NULL on failure. */
-static const char *answer(ipm_monitor *m, const char *value)
+_Static_assert(sizeof settings / sizeof settings[0] <= IPM_CONFIG_SETTINGS_MAX,
+               "raise IPM_CONFIG_SETTINGS_MAX in internal.h");
+
+/* A string that lives as long as the program: returned as it is. */
+static const char *answer_static(ipm_monitor *m, const char *value)
 {
-    if (ipm_replace_string(&m->config_value, value) != IPM_OK) {
+    ipm_clear_error(m);
+    return value;
+}
+
+/* A copy kept in the setting's own slot, so it stays valid until this
+ * setting is read again (see ipm_config's contract); NULL on failure. */
+static const char *answer_copy(ipm_monitor *m, const setting *s, const char *value)
+{
+    char **slot = &m->config_answers[s - settings];
+    if (ipm_replace_string(slot, value) != IPM_OK) {
         ipm_fail(m, IPM_E_NO_MEMORY, "out of memory");
         return NULL;
     }
     ipm_clear_error(m);
-    return m->config_value;
+    return *slot;
 }
 
 static const char *query(ipm_monitor *m, const setting *s)
@@ -84,13 +96,13 @@ static const char *query(ipm_monitor *m, const setting *s)
     char text[512];
     if (strcmp(s->name, "BuildInfo") == 0) {
         snprintf(text, sizeof text, "%s; %s", IPM_BUILD_INFO, pcap_lib_version());
-        return answer(m, text);
+        return answer_copy(m, s, text);
     }
     if (strcmp(s->name, "LicenseInfo") == 0)
-        return answer(m, LICENSE_INFO);
+        return answer_static(m, LICENSE_INFO);
     if (s->kind == SETTING_STRING)
-        return answer(m, *(char **)((char *)m + s->offset));
-    return answer(m, *(int *)((char *)m + s->offset) ? "True" : "False");
+        return answer_copy(m, s, *(char **)((char *)m + s->offset));
+    return answer_static(m, *(int *)((char *)m + s->offset) ? "True" : "False");
 }
 
 static const char *assign(ipm_monitor *m, const setting *s, const char *value)
@@ -105,7 +117,7 @@ static const char *assign(ipm_monitor *m, const setting *s, const char *value)
             ipm_fail(m, IPM_E_NO_MEMORY, "out of memory");
             return NULL;
         }
-        return answer(m, "");
+        return answer_static(m, "");
     }
     if (parse_bool(value, &flag) != 0) {
         ipm_fail(m, IPM_E_CONFIG, "config setting %s takes True/False, Yes/No or 1/0, not \"%s\"",
@@ -118,7 +130,7 @@ static const char *assign(ipm_monitor *m, const setting *s, const char *value)
         return NULL;
     }
     *(int *)((char *)m + s->offset) = flag;
-    return answer(m, "");
+    return answer_static(m, "");
 }
 
 static const char *trim(char *text)

@@ -9,8 +9,10 @@
  */
 #include "calls.h"
 #include "decode.h"
+#include "platform.h"
 #include "source.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
@@ -52,6 +54,32 @@ static inline int classify_direction(const ipm_source *s, const uint8_t *data, u
     }
 }
 
+/* A packet's time from its pcap header: the fraction in units of `scale`
+ * nanoseconds. A capture file may hold a fraction of a second or more (a
+ * microsecond field of 1000000, or 2^31, both in tcpdump's test captures):
+ * it is carried into the seconds, so every caller (C, Python, ipmon) gets
+ * the same valid time. Live packets never take the cold branch. */
+static __attribute__((noinline, cold)) void carry_seconds(struct timespec *t, int64_t ns)
+{
+    int64_t sec = ns / 1000000000, rest = ns % 1000000000;
+    if (rest < 0) {
+        rest += 1000000000;
+        sec--;
+    }
+    t->tv_sec += (time_t)sec;
+    t->tv_nsec = (long)rest;
+}
+
+static inline void packet_time(struct timespec *t, const struct timeval *tv, int scale)
+{
+    int64_t ns = (int64_t)tv->tv_usec * scale;
+    t->tv_sec = tv->tv_sec;
+    if (__builtin_expect((uint64_t)ns < 1000000000u, 1))
+        t->tv_nsec = (long)ns;
+    else
+        carry_seconds(t, ns);
+}
+
 /* A stop asked for from another thread or from a handler ends the batch. */
 static inline void check_stop(ipm_source *s)
 {
@@ -70,8 +98,7 @@ static void on_capture(u_char *user, const struct pcap_pkthdr *h, const u_char *
     ipm_source *s = (ipm_source *)user;
     ipm_monitor *m = s->monitor;
     ipm_packet_event *ev = &s->event;
-    ev->time_stamp.tv_sec = h->ts.tv_sec;
-    ev->time_stamp.tv_nsec = (long)h->ts.tv_usec * s->ts_scale;
+    packet_time(&ev->time_stamp, &h->ts, s->ts_scale);
     ev->packet_size = h->len;
     ev->data = bytes;
     ev->data_size = h->caplen;
@@ -91,8 +118,7 @@ static void on_count(u_char *user, const struct pcap_pkthdr *h, const u_char *by
     (void)bytes;
     s->interval.packets++;
     s->interval.bytes += h->len;
-    s->last_packet_time.tv_sec = h->ts.tv_sec;
-    s->last_packet_time.tv_nsec = h->ts.tv_usec;
+    s->last_packet_time = h->ts; /* normalised once per event: statistics_time */
     check_stop(s);
 }
 
@@ -110,8 +136,7 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
     iv->protocol_bytes[protocol] += h->len;
     iv->family_packets[family]++;
     iv->family_bytes[family] += h->len;
-    s->last_packet_time.tv_sec = h->ts.tv_sec;
-    s->last_packet_time.tv_nsec = h->ts.tv_usec;
+    s->last_packet_time = h->ts; /* normalised once per event: statistics_time */
     check_stop(s);
 }
 
@@ -124,46 +149,35 @@ static pcap_handler handler_of(const ipm_monitor *m)
                                               : on_count;
 }
 
-/* The adapter of s went away (deleted while up or down, or deleted and
- * made again): hand over what its ring still holds, then close the capture
- * for good and report it, however it was found out. */
-static int source_gone(ipm_monitor *m, ipm_source *s)
-{
-    if (!atomic_load(&m->stop_requested))
-        s->ops->dispatch(s, handler_of(m)); /* a read error now is the same news */
-    s->failed = 1;
-    ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
-                   "adapter \"%s\" disappeared: its capture is closed", s->name);
-    return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
-}
-
-/* What the source said of its adapter: gone is closed for good, down
- * resumes when it is up. */
-static int link_news(ipm_monitor *m, ipm_source *s, ipm_wait_state state)
+/* What the source said of its adapter. Down is reported and capture
+ * resumes when it is up. Gone (deleted while up or down, or deleted and
+ * made again), however it was found out, is only marked here: report_gone
+ * hands over what the ring still holds, then closes and reports it. */
+static void link_news(ipm_monitor *m, ipm_source *s, ipm_wait_state state)
 {
     if (state == IPM_WAIT_GONE)
-        return source_gone(m, s);
+        s->gone = 1;
     if (state == IPM_WAIT_DOWN)
         ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                        "adapter \"%s\" went down: monitoring resumes when it is up again",
                        s->name);
-    return IPM_OK;
 }
 
 /* A source's wait fd reported an error: ask the source what happened. */
-static int wait_failed(ipm_monitor *m, ipm_source *s)
+static void wait_failed(ipm_monitor *m, ipm_source *s)
 {
-    return link_news(m, s, s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK);
+    link_news(m, s, s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK);
 }
 
-/* Wait up to the smallest packet timeout for any source to have packets,
- * or for the wake-up of a deactivate from another thread. Sources that
- * ended (a file read, a capture closed by an error) are not waited on. */
-static int wait_for_packets(ipm_monitor *m)
+/* Wait up to the smallest packet timeout (at most max_wait ms, when that
+ * is >= 0) for any source to have packets, or for the wake-up of a
+ * deactivate from another thread. Sources that ended (a file read, a
+ * capture closed by an error) are not waited on. */
+static void wait_for_packets(ipm_monitor *m, int max_wait)
 {
     struct pollfd fds[IPM_MAX_SOURCES + 1];
     ipm_source *polled[IPM_MAX_SOURCES];
-    int n = 0, timeout = INT_MAX, rc = IPM_OK;
+    int n = 0, timeout = INT_MAX;
     for (int i = 0; i < m->source_count; i++) {
         ipm_source *s = m->sources[i];
         if (s->finished || s->failed)
@@ -178,15 +192,13 @@ static int wait_for_packets(ipm_monitor *m)
         fds[n++] = (struct pollfd){.fd = s->wait_fd, .events = POLLIN};
     }
     fds[n] = (struct pollfd){.fd = m->wake_fd[0], .events = POLLIN};
+    if (max_wait >= 0 && max_wait < timeout)
+        timeout = max_wait;
     if (poll(fds, n + 1, timeout) <= 0)
-        return IPM_OK; /* timeout or a signal: dispatch what is there */
+        return; /* timeout or a signal: dispatch what is there */
     for (int i = 0; i < n; i++)
-        if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-            int e = wait_failed(m, polled[i]);
-            if (e != IPM_OK)
-                rc = e;
-        }
-    return rc;
+        if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+            wait_failed(m, polled[i]);
 }
 
 static int dispatch_all(ipm_monitor *m)
@@ -200,17 +212,18 @@ static int dispatch_all(ipm_monitor *m)
         int n = s->ops->dispatch(s, handler);
         ipm_wait_state link = n == PCAP_ERROR && s->ops->link_state ? s->ops->link_state(s)
                                                                      : IPM_WAIT_OK;
-        if (link != IPM_WAIT_OK) {
-            int e = link_news(m, s, link); /* libpcap met it first */
-            if (e != IPM_OK)
-                rc = e;
+        if (link != IPM_WAIT_OK || (n == PCAP_ERROR && s->gone)) {
+            link_news(m, s, link); /* libpcap met the down or the delete first */
         } else if (n == PCAP_ERROR) {
             s->failed = 1;
             ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                            "reading \"%s\" failed: %s", s->name, s->error);
             rc = ipm_fail(m, IPM_E_CAPTURE, "%s", m->error->description);
-        } else if (n >= 0 && (s->caps & IPM_SOURCE_ENDS)) {
-            s->finished = 1; /* read to its end (a file) */
+        } else if (n >= 0 && (s->caps & IPM_SOURCE_ENDS) &&
+                   !(atomic_load(&m->stop_requested) & IPM_STOP_BATCH)) {
+            /* Read to its end (a file). After a break, libpcap's reader
+             * returns the count of a batch it cut short: not the end. */
+            s->finished = 1;
         }
     }
     return rc;
@@ -220,8 +233,7 @@ static void statistics_time(const ipm_source *s, struct timespec *ts)
 {
     /* A file's statistics are "collected" at its last packet's time. */
     if ((s->caps & IPM_SOURCE_PACKET_CLOCK) && s->last_packet_time.tv_sec) {
-        ts->tv_sec = s->last_packet_time.tv_sec;
-        ts->tv_nsec = s->last_packet_time.tv_nsec * s->ts_scale;
+        packet_time(ts, &s->last_packet_time, s->ts_scale);
     } else {
         clock_gettime(CLOCK_REALTIME, ts);
     }
@@ -257,7 +269,9 @@ static void fill_statistics(ipm_source *s, ipm_statistics_event *ev, int detail)
 
 static void fire_statistics(ipm_monitor *m)
 {
-    for (int i = 0; i < m->source_count && !atomic_load(&m->stop_requested); i++) {
+    for (int i = 0; i < m->source_count &&
+                    !(atomic_load(&m->stop_requested) & IPM_STOP_DEACTIVATE);
+         i++) {
         ipm_source *s = m->sources[i];
         ipm_statistics_event ev;
         fill_statistics(s, &ev, m->statistics_detail);
@@ -269,6 +283,40 @@ static void fire_statistics(ipm_monitor *m)
         if (rc != 0)
             handler_failed(s, "on_statistics", rc);
     }
+}
+
+/* The adapter of s is gone: hand over what its ring still holds, then
+ * close the capture for good and report it (on_error and the result).
+ * A stop or break asked for meanwhile leaves it for the next do_events. */
+static int report_gone(ipm_monitor *m, ipm_source *s)
+{
+    s->ops->dispatch(s, handler_of(m)); /* an error now is the same news */
+    if (atomic_load(&m->stop_requested))
+        return IPM_OK;
+    s->failed = 1;
+    ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
+                   "adapter \"%s\" disappeared: its capture is closed", s->name);
+    return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
+}
+
+/* Once per do_events, after the dispatch: keep the sources' counters up to
+ * date, learn of adapters deleted while down, and report every adapter
+ * gone (before the statistics events, which then count its last packets).
+ * Returns IPM_E_ADAPTER_GONE if one was, else IPM_OK. */
+static int look_after_sources(ipm_monitor *m)
+{
+    struct timespec now;
+    int rc = IPM_OK;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_source *s = m->sources[i];
+        if (ipm_source_refresh(s, &now) == IPM_WAIT_GONE)
+            s->gone = 1; /* deleted while down */
+        if (s->gone && !s->failed && !atomic_load(&m->stop_requested) &&
+            report_gone(m, s) != IPM_OK)
+            rc = IPM_E_ADAPTER_GONE;
+    }
+    return rc;
 }
 
 /* 1 when every source has ended: files read, captures closed by errors. */
@@ -283,11 +331,10 @@ static int all_sources_ended(const ipm_monitor *m)
     return running == 0;
 }
 
-int ipm_do_events(ipm_monitor *m)
+/* Both do_events calls, after their entry guard. */
+static int run_events(ipm_monitor *m, int max_wait)
 {
-    int rc = ipm_enter(m, IPM_CALL_do_events, NULL);
-    if (rc != IPM_OK)
-        return rc;
+    int rc;
     pthread_mutex_lock(&m->run_lock);
     if (ipm_state_of(m) != IPM_STATE_ACTIVE || m->source_count == 0) {
         pthread_mutex_unlock(&m->run_lock);
@@ -296,27 +343,105 @@ int ipm_do_events(ipm_monitor *m)
     atomic_store(&m->owner_thread, ipm_this_thread());
     atomic_store(&m->dispatching, 1);
 
-    rc = wait_for_packets(m);
-    int rc2 = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
+    wait_for_packets(m, max_wait);
+    rc = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
+    int gone = look_after_sources(m);
     if (rc == IPM_OK)
-        rc = rc2;
+        rc = gone;
     if (m->operation_mode == IPM_OM_STAT)
         fire_statistics(m);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    for (int i = 0; i < m->source_count; i++)
-        if (ipm_source_refresh(m->sources[i], &now) == IPM_WAIT_GONE &&
-            !atomic_load(&m->stop_requested)) {
-            int gone = source_gone(m, m->sources[i]); /* deleted while down */
-            if (rc == IPM_OK)
-                rc = gone;
-        }
 
     atomic_store(&m->dispatching, 0);
-    if (atomic_load(&m->stop_requested) || all_sources_ended(m))
+    /* A break (ipm_break_events) ends only this batch. */
+    int stop = atomic_fetch_and(&m->stop_requested, ~IPM_STOP_BATCH) & IPM_STOP_DEACTIVATE;
+    if (stop || all_sources_ended(m))
         ipm_close_sources(m); /* -> idle */
     pthread_mutex_unlock(&m->run_lock);
     if (m->free_pending) /* ipm_free was called inside a callback */
         ipm_free_now(m);
     return rc;
+}
+
+int ipm_do_events(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_do_events, NULL);
+    return rc != IPM_OK ? rc : run_events(m, -1);
+}
+
+int ipm_do_events_timeout(ipm_monitor *m, int timeout_ms)
+{
+    int rc = ipm_enter(m, IPM_CALL_do_events_timeout, NULL);
+    return rc != IPM_OK ? rc : run_events(m, timeout_ms);
+}
+
+/* ---- event loops: one fd and a timeout --------------------------------- */
+
+int ipm_wait_set_fill(ipm_monitor *m)
+{
+    if (m->wait_set < 0)
+        return 0;
+    for (int i = 0; i < m->source_count; i++)
+        if (m->sources[i]->wait_fd >= 0 &&
+            ipm_os_waitset_add(m->wait_set, m->sources[i]->wait_fd) != 0)
+            return -1;
+    return 0;
+}
+
+int ipm_get_fd(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_get_fd, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (m->wait_set < 0) {
+        int set = ipm_os_waitset_open();
+        if (set >= 0) {
+            m->wait_set = set;
+            if (ipm_os_waitset_add(set, m->wake_fd[0]) != 0 || ipm_wait_set_fill(m) != 0) {
+                int err = errno;
+                ipm_os_waitset_close(set);
+                m->wait_set = -1;
+                return ipm_fail(m, IPM_E_CAPTURE, "cannot make the fd of get_fd: %s",
+                                strerror(err));
+            }
+        }
+    }
+    if (m->wait_set >= 0)
+        return m->wait_set;
+    /* No wait set on this system: the one live capture's own fd. */
+    int fd = -1, live = 0;
+    for (int i = 0; i < m->source_count; i++) {
+        const ipm_source *s = m->sources[i];
+        if (!s->finished && !s->failed && s->wait_fd >= 0) {
+            fd = s->wait_fd;
+            live++;
+        }
+    }
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE || live == 0)
+        return ipm_fail(m, IPM_E_NOT_ACTIVE, "get_fd: no live adapter is monitored (on this "
+                        "system the fd is the capture's own: activate one adapter first)");
+    if (live > 1)
+        return ipm_fail(m, IPM_E_UNSUPPORTED,
+                        "get_fd: this system cannot wait on %d captures through one fd; "
+                        "monitor one adapter per monitor, or call do_events in a thread", live);
+    return fd;
+}
+
+int ipm_get_timeout(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_get_timeout, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE)
+        return ipm_fail(m, IPM_E_NOT_ACTIVE, "get_timeout: the monitor is not active");
+    int timeout = INT_MAX;
+    for (int i = 0; i < m->source_count; i++) {
+        const ipm_source *s = m->sources[i];
+        if (s->finished || s->failed)
+            continue;
+        if (s->wait_fd < 0)
+            return 0; /* a file: read it now */
+        if (s->settings.packet_timeout < timeout)
+            timeout = s->settings.packet_timeout;
+    }
+    return timeout == INT_MAX ? 0 : timeout; /* all ended: do_events closes them */
 }

@@ -54,6 +54,31 @@ static char *compose(const ipm_source *s, const char *expression, int direction,
     return text;
 }
 
+/* The expression as a message quotes it: whole when short, else its start
+ * and its end around "...", so that the reason (said first) and the
+ * adapter are never cut off by a long expression. */
+#define QUOTE_HEAD 48
+#define QUOTE_TAIL 24
+typedef struct quoted {
+    char text[QUOTE_HEAD + QUOTE_TAIL + 64];
+} quoted;
+
+static quoted quote(const char *expression)
+{
+    quoted q;
+    size_t n = strlen(expression);
+    if (n <= QUOTE_HEAD + QUOTE_TAIL + 5)
+        snprintf(q.text, sizeof q.text, "\"%s\"", expression);
+    else
+        snprintf(q.text, sizeof q.text, "\"%.*s ... %s\" (%zu characters)", QUOTE_HEAD,
+                 expression, expression + n - QUOTE_TAIL, n);
+    return q;
+}
+
+/* Checked without libpcap's optimizer: parsing and code generation say
+ * whether the expression is valid, and the optimizer, which is most of the
+ * time a large expression takes (minutes for tens of thousands of terms),
+ * runs once, at activation, for the adapter's own link type. */
 int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression)
 {
     char first_error[PCAP_ERRBUF_SIZE] = "";
@@ -62,7 +87,7 @@ int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression)
         struct bpf_program prog;
         if (!dead)
             return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while checking the filter");
-        int rc = pcap_compile(dead, &prog, expression, 1, PCAP_NETMASK_UNKNOWN);
+        int rc = pcap_compile(dead, &prog, expression, 0, PCAP_NETMASK_UNKNOWN);
         if (rc == 0)
             pcap_freecode(&prog);
         else if (!first_error[0])
@@ -71,7 +96,8 @@ int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression)
         if (rc == 0)
             return IPM_OK;
     }
-    return ipm_fail(m, IPM_E_BAD_FILTER, "bad filter \"%s\": %s", expression, first_error);
+    return ipm_fail(m, IPM_E_BAD_FILTER, "bad filter: %s; the filter was %s", first_error,
+                    quote(expression).text);
 }
 
 /* How many bytes of a packet the program reads, or IPM_DEFAULT_SNAPLEN
@@ -122,29 +148,100 @@ static void keep_bytes_filter_reads(struct bpf_program *prog)
     }
 }
 
+/* The programs compiled by one ipm_filter_apply_all, so that each program
+ * text is compiled once per kind of source, link type and snapshot length:
+ * sources alike (several Ethernet adapters), and a source whose two
+ * programs (see splits_direction) have the same text, share a copy.
+ * libpcap's optimizer makes a compile cost seconds to minutes for a large
+ * expression, so compiling it once matters. */
+typedef struct compiled_once {
+    char *text;
+    const ipm_source_ops *ops; /* the kind of source (how libpcap generates code) */
+    int link_type, snapshot;
+    struct bpf_program prog;
+} compiled_once;
+
+typedef struct compile_memo {
+    compiled_once done[2 * IPM_MAX_SOURCES];
+    int n;
+} compile_memo;
+
+/* A malloc'd copy of `from` (pcap_freecode frees it): 0, or -1. */
+static int copy_program(struct bpf_program *to, const struct bpf_program *from)
+{
+    size_t bytes = from->bf_len * sizeof *from->bf_insns;
+    to->bf_insns = malloc(bytes ? bytes : 1);
+    if (!to->bf_insns)
+        return -1;
+    memcpy(to->bf_insns, from->bf_insns, bytes);
+    to->bf_len = from->bf_len;
+    return 0;
+}
+
+static void memo_free(compile_memo *memo)
+{
+    for (int i = 0; i < memo->n; i++) {
+        free(memo->done[i].text);
+        pcap_freecode(&memo->done[i].prog);
+    }
+    memo->n = 0;
+}
+
+/* `text` compiled for `s` into `prog`: a copy of an earlier compile when
+ * one fits, else libpcap's compile, remembered. 0, or libpcap's -1 (its
+ * message in pcap_geterr(s->pcap)), or -2 when out of memory. */
+static int compile_remembered(compile_memo *memo, ipm_source *s, char *text,
+                              struct bpf_program *prog)
+{
+    int snapshot = pcap_snapshot(s->pcap);
+    for (int i = 0; i < memo->n; i++) {
+        const compiled_once *c = &memo->done[i];
+        if (c->ops == s->ops && c->link_type == s->link_type && c->snapshot == snapshot &&
+            strcmp(c->text, text) == 0)
+            return copy_program(prog, &c->prog) == 0 ? 0 : -2;
+    }
+    if (pcap_compile(s->pcap, prog, text, 1, PCAP_NETMASK_UNKNOWN) != 0)
+        return -1;
+    keep_bytes_filter_reads(prog);
+    if (memo->n < (int)(sizeof memo->done / sizeof memo->done[0])) {
+        compiled_once *c = &memo->done[memo->n];
+        if (copy_program(&c->prog, prog) == 0) {
+            c->text = text;
+            c->ops = s->ops;
+            c->link_type = s->link_type;
+            c->snapshot = snapshot;
+            memo->n++;
+            return 1; /* the memo keeps the text */
+        }
+    }
+    return 0;
+}
+
 /* Compile one program text for a source; the error names the adapter. */
-static int compile_text(ipm_monitor *m, ipm_source *s, const char *expression, int direction,
-                        int with_direction, struct bpf_program *prog)
+static int compile_text(ipm_monitor *m, compile_memo *memo, ipm_source *s,
+                        const char *expression, int direction, int with_direction,
+                        struct bpf_program *prog)
 {
     char *text = compose(s, expression, with_direction ? direction : IPM_PACKET_DIRECTION_ANY,
                          with_direction);
     if (!text)
         return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while compiling the filter");
-    int rc = pcap_compile(s->pcap, prog, text, 1, PCAP_NETMASK_UNKNOWN);
-    free(text);
-    if (rc == 0) {
-        keep_bytes_filter_reads(prog);
+    int rc = compile_remembered(memo, s, text, prog);
+    if (rc != 1)
+        free(text);
+    if (rc == -2)
+        return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while compiling the filter");
+    if (rc >= 0)
         return IPM_OK;
-    }
     if (direction_word(direction) && expression[0] == '\0')
         return ipm_fail(m, IPM_E_UNSUPPORTED,
                         "direction %s cannot be applied on \"%s\" (link type %s): %s; set "
                         "direction to ANY (0)",
                         direction == IPM_PACKET_DIRECTION_INCOMING ? "INCOMING" : "OUTGOING",
                         s->name, pcap_datalink_val_to_name(s->link_type), pcap_geterr(s->pcap));
-    return ipm_fail(m, IPM_E_BAD_FILTER, "bad filter \"%s\" for \"%s\" (link type %s): %s",
-                    expression, s->name, pcap_datalink_val_to_name(s->link_type),
-                    pcap_geterr(s->pcap));
+    return ipm_fail(m, IPM_E_BAD_FILTER, "bad filter for \"%s\" (link type %s): %s; the filter was %s",
+                    s->name, pcap_datalink_val_to_name(s->link_type), pcap_geterr(s->pcap),
+                    quote(expression).text);
 }
 
 /* A source that selects the direction itself (set_direction: a live
@@ -167,15 +264,15 @@ typedef struct compiled_filter {
     struct bpf_program for_kernel; /* bf_insns NULL when not split */
 } compiled_filter;
 
-static int compile_for(ipm_monitor *m, ipm_source *s, const char *expression, int direction,
-                       compiled_filter *out)
+static int compile_for(ipm_monitor *m, compile_memo *memo, ipm_source *s,
+                       const char *expression, int direction, compiled_filter *out)
 {
     int split = splits_direction(s);
     memset(out, 0, sizeof *out);
     out->accepts_all = expression[0] == '\0' && !direction_word(direction);
-    int rc = compile_text(m, s, expression, direction, !split, &out->for_pcap);
+    int rc = compile_text(m, memo, s, expression, direction, !split, &out->for_pcap);
     if (rc == IPM_OK && split && s->ops->set_kernel_filter) {
-        rc = compile_text(m, s, expression, direction, 1, &out->for_kernel);
+        rc = compile_text(m, memo, s, expression, direction, 1, &out->for_kernel);
         if (rc != IPM_OK)
             pcap_freecode(&out->for_pcap);
     }
@@ -219,12 +316,17 @@ static int install(ipm_monitor *m, ipm_source *s, compiled_filter *c, int direct
 int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction)
 {
     compiled_filter progs[IPM_MAX_SOURCES];
+    compile_memo *memo = calloc(1, sizeof *memo);
+    if (!memo)
+        return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while compiling the filter");
     int compiled = 0, rc = IPM_OK;
     for (; compiled < m->source_count; compiled++) {
-        rc = compile_for(m, m->sources[compiled], expression, direction, &progs[compiled]);
+        rc = compile_for(m, memo, m->sources[compiled], expression, direction, &progs[compiled]);
         if (rc != IPM_OK)
             break;
     }
+    memo_free(memo);
+    free(memo);
     for (int i = 0; i < compiled; i++) {
         if (rc == IPM_OK)
             rc = install(m, m->sources[i], &progs[i], direction);

@@ -17,6 +17,11 @@
 
 #define IPM_ERRMSG_MAX 768
 #define IPM_MAX_SOURCES 64
+/* Why the packet loop should stop (ipm_monitor.stop_requested): the
+ * monitor is deactivating, or a handler asked for the batch to end. */
+#define IPM_STOP_DEACTIVATE 1
+#define IPM_STOP_BATCH 2
+#define IPM_CONFIG_SETTINGS_MAX 16 /* config.c checks its table fits */
 /* libpcap's largest snapshot length: "whole packets". */
 #define IPM_DEFAULT_SNAPLEN 262144
 
@@ -87,7 +92,10 @@ struct ipm_monitor {
     int immediate_mode;
     int statistics_detail;
     char *netfilter_guid;
-    char *config_value; /* the last string config() returned */
+    /* What config() last returned for each setting that needs a copy
+     * (index: config.c's settings table), so that one answer stays valid
+     * while others are read. */
+    char *config_answers[IPM_CONFIG_SETTINGS_MAX];
 
     /* The state (see ipm_state), read through ipm_state_of(). Atomic
      * because get_active and deactivate may run in another thread. */
@@ -102,7 +110,7 @@ struct ipm_monitor {
      * wakes the wait through wake_fd (platform.h's wake-up: read end,
      * write end) and then takes run_lock. */
     pthread_mutex_t run_lock;
-    atomic_int stop_requested;
+    atomic_int stop_requested; /* IPM_STOP_* bits: any of them ends a batch */
     atomic_int dispatching;
     /* The thread that owns the last error: the one that last activated the
      * monitor or entered do_events (an ipm_this_thread() token; 0 before
@@ -110,6 +118,9 @@ struct ipm_monitor {
      * error alone, even between two do_events of the owner. */
     atomic_uintptr_t owner_thread;
     int wake_fd[2];
+    /* ipm_get_fd's wait set (-1 until first asked for): the wake-up and
+     * the sources' fds, added again at each activation (see events.c). */
+    int wait_set;
 
     /* The last error. Kept out of line: getters take a const monitor and
      * still record why they failed (a bad index), the one part of the
@@ -137,6 +148,9 @@ int ipm_adapter_index(const ipm_monitor *m, const char *name);
 
 /* filter.c */
 int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression);
+/* After an activation: put the new sources' fds in ipm_get_fd's wait set,
+ * if there is one. 0, or -1 when the system refused. */
+int ipm_wait_set_fill(ipm_monitor *m);
 int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction);
 
 /* monitor.c */

@@ -13,6 +13,7 @@
 #include "platform.h"
 #include "source.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,7 @@ ipm_monitor *ipm_new(void)
     m->filter = ipm_strdup("");
     m->netfilter_guid = ipm_strdup("");
     m->error = calloc(1, sizeof *m->error);
+    m->wait_set = -1;
     if (ipm_os_wake_open(m->wake_fd) != 0)
         m->wake_fd[0] = m->wake_fd[1] = -1;
     if (!m->filter || !m->netfilter_guid || !m->error || m->wake_fd[0] < 0 ||
@@ -85,8 +87,10 @@ void ipm_free_now(ipm_monitor *m)
     ipm_adapters_free(m->adapters, m->adapter_count);
     free(m->filter);
     free(m->netfilter_guid);
-    free(m->config_value);
+    for (int i = 0; i < IPM_CONFIG_SETTINGS_MAX; i++)
+        free(m->config_answers[i]);
     ipm_os_wake_close(m->wake_fd);
+    ipm_os_waitset_close(m->wait_set);
     pthread_mutex_destroy(&m->run_lock);
     free(m->error);
     free(m);
@@ -303,6 +307,9 @@ static int activate_sources(ipm_monitor *m, const char *const *adapters, int cou
         rc = ipm_filter_apply_all(m, m->filter, m->direction);
     for (int i = 0; rc == IPM_OK && i < m->source_count; i++)
         ipm_source_take_baseline(m->sources[i]);
+    if (rc == IPM_OK && ipm_wait_set_fill(m) != 0) /* an event loop watches ipm_get_fd */
+        rc = ipm_fail(m, IPM_E_CAPTURE, "cannot watch the capture through get_fd: %s",
+                      strerror(errno));
     memset(&m->closed_totals, 0, sizeof m->closed_totals);
     if (rc != IPM_OK) {
         ipm_close_sources(m); /* keeps the error that stopped the activation */
@@ -345,6 +352,18 @@ void ipm_close_sources(ipm_monitor *m)
     atomic_store(&m->state, IPM_STATE_IDLE);
 }
 
+int ipm_break_events(ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_break_events, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    /* The packet loop stops at the flag as for a deactivate; do_events
+     * clears it before it returns, so it never outlives this batch. */
+    if (ipm_in_own_callback(m))
+        atomic_fetch_or(&m->stop_requested, IPM_STOP_BATCH);
+    return IPM_OK;
+}
+
 int ipm_deactivate(ipm_monitor *m)
 {
     int rc = ipm_enter(m, IPM_CALL_deactivate, NULL);
@@ -356,12 +375,12 @@ int ipm_deactivate(ipm_monitor *m)
     atomic_compare_exchange_strong(&m->state, &expected, IPM_STATE_STOPPING);
     if (ipm_in_own_callback(m)) {
         /* The handler's caller breaks the loop; do_events closes. */
-        atomic_store(&m->stop_requested, 1);
+        atomic_fetch_or(&m->stop_requested, IPM_STOP_DEACTIVATE);
         return IPM_OK;
     }
     /* Stop a do_events that may be waiting or dispatching in another
      * thread (it closes the sources itself), then wait for it. */
-    atomic_store(&m->stop_requested, 1);
+    atomic_fetch_or(&m->stop_requested, IPM_STOP_DEACTIVATE);
     ipm_os_wake_signal(m->wake_fd);
     pthread_mutex_lock(&m->run_lock);
     ipm_close_sources(m); /* also drains the wake-up and clears the stop */

@@ -81,6 +81,15 @@ struct bpf_insn;
  * still runs, only slower). */
 int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count);
 
+/* A wait set: one fd that polls readable while any fd added to it is (an
+ * epoll set on Linux), for programs that watch one fd in their own event
+ * loop (ipm_get_fd). -1 where the system has none (posix: a port adds
+ * kqueue here). An fd closed is dropped from the set by the kernel. */
+int ipm_os_waitset_open(void);
+/* Add fd for reading: 0, or -1 (one already in the set counts as added). */
+int ipm_os_waitset_add(int set, int fd);
+void ipm_os_waitset_close(int set);
+
 /* The wake-up of a do_events waiting in poll(2), from another thread:
  * fds[0] is polled for POLLIN, fds[1] written (the same fd when the
  * system has a counter object). Both non-blocking and close-on-exec. */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if_arp.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -239,6 +240,23 @@ int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned c
         .filter = (struct sock_filter *)insns,
     };
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) == 0 ? 0 : -1;
+}
+
+int ipm_os_waitset_open(void)
+{
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int ipm_os_waitset_add(int set, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(set, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+void ipm_os_waitset_close(int set)
+{
+    if (set >= 0)
+        close(set);
 }
 
 int ipm_os_wake_open(int fds[2])

@@ -223,6 +223,27 @@ static int set_flags(int fd)
                : 0;
 }
 
+/* POSIX has no way to wait on several fds through one (epoll and kqueue
+ * are each one system's): ipm_get_fd falls back to a single capture's fd. */
+int ipm_os_waitset_open(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+
+int ipm_os_waitset_add(int set, int fd)
+{
+    (void)set;
+    (void)fd;
+    errno = ENOSYS;
+    return -1;
+}
+
+void ipm_os_waitset_close(int set)
+{
+    (void)set;
+}
+
 int ipm_os_wake_open(int fds[2])
 {
     if (pipe(fds) != 0) {

@@ -112,6 +112,7 @@ struct ipm_source {
     int link_type;
     int ts_scale;         /* nanoseconds per unit of pcap_pkthdr.ts.tv_usec */
     int failed;           /* a read error closed this source's capture */
+    int gone;             /* its adapter disappeared: closed once its ring is read */
     int has_filter;       /* a program was ever given to libpcap */
     ipm_adapter_settings settings;
 
@@ -125,7 +126,7 @@ struct ipm_source {
     ipm_packet_event event;
     ipm_interval interval;
     int64_t total_packets;
-    struct timespec last_packet_time;
+    struct timeval last_packet_time; /* as libpcap gave it: ts_scale units */
     ipm_totals baseline;   /* pcap_stats when the filter went in: see ipm_source_stats */
     ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 

@@ -7,10 +7,11 @@
  * So:
  *  - a classic pcap file in this machine's byte order, version 2.4, whose
  *    link type has the usual 262144-byte limit (nearly every file tcpdump,
- *    Wireshark or libpcap writes) is read in place: mapped 2 MiB at a time
- *    and walked record by record, with libpcap's checks and messages, its
- *    filter run by pcap_offline_filter. Nothing is copied; memory stays at
- *    one window however large the file.
+ *    Wireshark or libpcap writes) is read in place: read 512 KiB at a time
+ *    into one buffer and walked record by record, with libpcap's checks and
+ *    messages, its filter run by pcap_offline_filter. No copy per packet;
+ *    memory stays at one buffer however large the file, and a file cut
+ *    short while it is read is an error, never a signal.
  *  - anything else (pcapng, other byte order, old versions, special link
  *    types) goes through libpcap's reader, given a 256 KiB stdio buffer
  *    (glibc ignores setvbuf with a NULL buffer), about 1.2x faster than its
@@ -23,34 +24,41 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define FILE_BUFFER_SIZE (256 * 1024)
-#define MAP_WINDOW (2u << 20) /* larger than any record (<= 262144 + 16) */
 #define MAX_CAPLEN 262144u    /* libpcap's limit for ordinary link types */
+#define RECORD_HEADER 16u
+/* Each read asks for this much; the buffer also holds the start of a record
+ * left over from the previous read, so it is one read plus the largest
+ * record. 512 KiB keeps what was just read in the caches while it is
+ * walked; larger reads measured no faster. */
+#define READ_CHUNK (512u * 1024)
+#define READ_BUFFER (READ_CHUNK + RECORD_HEADER + MAX_CAPLEN)
 #define PCAP_MAGIC_MICRO 0xa1b2c3d4u
 #define PCAP_MAGIC_NANO 0xa1b23c4du
 
-/* A classic pcap file read in place, one mapped window at a time. */
-typedef struct ipm_file_map {
+/* A classic pcap file read in place: large read(2)s into one buffer, whose
+ * records are handed over where they lie. Reading, not mapping: a mapped
+ * file that another process truncates raises SIGBUS at the first touch of
+ * a page past the new end, which no library may let loose in its host;
+ * read(2) just returns less, which is libpcap's "truncated dump file". */
+typedef struct ipm_file_reader {
     int fd;
-    uint64_t size;       /* of the file */
-    uint64_t window_at;  /* file offset of the window (page aligned) */
-    const uint8_t *window;
-    size_t window_len;
-    size_t pos;          /* next record, within the window */
+    uint64_t next_read;  /* file offset of the next read */
+    uint8_t *buffer;     /* READ_BUFFER bytes */
+    size_t pos, end;     /* unread bytes: buffer[pos, end) */
     uint32_t ts_multiplier; /* to nanoseconds: 1000 for micro files */
     uint32_t snapshot;
     struct bpf_program filter; /* bf_insns NULL: no filter */
-} ipm_file_map;
+} ipm_file_reader;
 
-/* What only a file source has: libpcap's stdio buffer, and the mapping
- * when the file is read in place. */
+/* What only a file source has: libpcap's stdio buffer, and the reader when
+ * the file is read in place. */
 typedef struct file_priv {
     char *buffer;
-    ipm_file_map *map;
+    ipm_file_reader *reader;
 } file_priv;
 
 /* The header of one record, as stored (host byte order here). */
@@ -58,52 +66,38 @@ typedef struct record_header {
     uint32_t sec, frac, caplen, len;
 } record_header;
 
-static void unmap_window(ipm_file_map *f)
+/* Move what is left to the front of the buffer and read after it: the
+ * bytes read, 0 at the end of the file (as it is now: a file that grew
+ * since the last read is read on, like libpcap's reader does), -1 with
+ * errno on error. */
+static ssize_t refill(ipm_file_reader *f)
 {
-    if (f->window)
-        munmap((void *)f->window, f->window_len);
-    f->window = NULL;
-    f->window_len = 0;
+    size_t left = f->end - f->pos;
+    if (left && f->pos)
+        memmove(f->buffer, f->buffer + f->pos, left);
+    f->pos = 0;
+    f->end = left;
+    for (;;) {
+        ssize_t n = pread(f->fd, f->buffer + f->end, READ_BUFFER - f->end, (off_t)f->next_read);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0) {
+            f->end += (size_t)n;
+            f->next_read += (uint64_t)n;
+        }
+        return n;
+    }
 }
 
-/* Map the window that starts at the page holding `offset`. The file's size
- * is read again each time: a file that grows (tcpdump still writing it) is
- * read on, like libpcap's reader does, and one that shrank is not mapped
- * past its end (touching that would raise SIGBUS; a file cut shorter while
- * its current window is being read still can). */
-static int map_window(ipm_file_map *f, uint64_t offset)
-{
-    struct stat st;
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t at = offset & ~(page - 1);
-    unmap_window(f);
-    if (fstat(f->fd, &st) == 0)
-        f->size = (uint64_t)st.st_size;
-    f->window_at = at;
-    f->pos = (size_t)(offset - at);
-    if (at >= f->size)
-        return 0; /* nothing left to map */
-    size_t len = f->size - at < MAP_WINDOW ? (size_t)(f->size - at) : MAP_WINDOW;
-    void *w = mmap(NULL, len, PROT_READ, MAP_PRIVATE, f->fd, (off_t)at);
-    if (w == MAP_FAILED)
-        return -1;
-    madvise(w, len, MADV_SEQUENTIAL);
-    f->window = w;
-    f->window_len = len;
-    return 0;
-}
-
-/* Make the record at the current position (header and data) lie inside the
- * window: 1 when it does, 0 at the end of the file, -1 on error (with
+/* Make the record at the current position (header and data) lie whole in
+ * the buffer: 1 when it does, 0 at the end of the file, -1 on error (with
  * libpcap's message for the same damage). */
-static int record_in_window(ipm_source *s, ipm_file_map *f, record_header *rec)
+static int record_ready(ipm_source *s, ipm_file_reader *f, record_header *rec)
 {
-    for (int remapped = 0;; remapped = 1) {
-        uint64_t here = f->window_at + f->pos;
-        size_t avail = f->window_len > f->pos ? f->window_len - f->pos : 0;
-        uint64_t left = f->size > here ? f->size - here : 0;
+    for (;;) {
+        size_t avail = f->end - f->pos;
         if (avail >= sizeof *rec) {
-            memcpy(rec, f->window + f->pos, sizeof *rec);
+            memcpy(rec, f->buffer + f->pos, sizeof *rec);
             if (rec->caplen > MAX_CAPLEN) {
                 snprintf(s->error, sizeof s->error,
                          rec->caplen > f->snapshot
@@ -115,42 +109,40 @@ static int record_in_window(ipm_source *s, ipm_file_map *f, record_header *rec)
             if (avail - sizeof *rec >= rec->caplen)
                 return 1;
         }
-        if (remapped) { /* the window reaches as far as the file does */
-            if (left == 0)
-                return 0;
-            if (left < sizeof *rec)
-                snprintf(s->error, sizeof s->error,
-                         "truncated dump file; tried to read %zu header bytes, only got %zu",
-                         sizeof *rec, (size_t)left);
-            else
-                snprintf(s->error, sizeof s->error,
-                         "truncated dump file; tried to read %u captured bytes, only got %zu",
-                         rec->caplen, (size_t)(left - sizeof *rec));
+        ssize_t n = refill(f);
+        if (n < 0) {
+            snprintf(s->error, sizeof s->error, "error reading dump file: %s", strerror(errno));
             return -1;
         }
-        if (map_window(f, here) != 0) {
-            snprintf(s->error, sizeof s->error, "cannot map the file: %s", strerror(errno));
-            return -1;
-        }
+        if (n > 0)
+            continue;
+        if (avail == 0)
+            return 0;
+        if (avail < sizeof *rec)
+            snprintf(s->error, sizeof s->error,
+                     "truncated dump file; tried to read %zu header bytes, only got %zu",
+                     sizeof *rec, avail);
+        else
+            snprintf(s->error, sizeof s->error,
+                     "truncated dump file; tried to read %u captured bytes, only got %zu",
+                     rec->caplen, avail - sizeof *rec);
+        return -1;
     }
 }
 
-static int mapped_dispatch(ipm_source *s, pcap_handler handler)
+static int in_place_dispatch(ipm_source *s, pcap_handler handler)
 {
-    ipm_file_map *f = ((file_priv *)s->priv)->map;
+    ipm_file_reader *f = ((file_priv *)s->priv)->reader;
     atomic_int *stop = &s->monitor->stop_requested;
     int count = 0, rc;
     record_header rec;
     struct pcap_pkthdr h;
-    while ((rc = record_in_window(s, f, &rec)) == 1) {
-        const uint8_t *data = f->window + f->pos + sizeof rec;
-        /* Each header says where the next one is, so without this every
-         * record waits on memory: fetch the lines 4 KiB ahead (prefetches
-         * never fault, even past the window). 8 -> 17 Mpps here. */
-        for (int k = 0; k < 4; k++)
-            __builtin_prefetch(data + 4096 + 64 * k);
+    while ((rc = record_ready(s, f, &rec)) == 1) {
+        const uint8_t *data = f->buffer + f->pos + sizeof rec;
         f->pos += sizeof rec + rec.caplen;
         h.ts.tv_sec = rec.sec;
+        /* Not normalised here: events.c carries an out-of-range fraction
+         * into the seconds for every kind of source alike. */
         h.ts.tv_usec = (suseconds_t)rec.frac * f->ts_multiplier;
         h.caplen = rec.caplen < f->snapshot ? rec.caplen : f->snapshot;
         h.len = rec.len;
@@ -164,9 +156,9 @@ static int mapped_dispatch(ipm_source *s, pcap_handler handler)
     return rc < 0 ? PCAP_ERROR : count;
 }
 
-static int mapped_set_filter(ipm_source *s, struct bpf_program *prog)
+static int in_place_set_filter(ipm_source *s, struct bpf_program *prog)
 {
-    ipm_file_map *f = ((file_priv *)s->priv)->map;
+    ipm_file_reader *f = ((file_priv *)s->priv)->reader;
     size_t bytes = prog->bf_len * sizeof *prog->bf_insns;
     struct bpf_insn *copy = malloc(bytes ? bytes : 1);
     if (!copy) {
@@ -180,11 +172,11 @@ static int mapped_set_filter(ipm_source *s, struct bpf_program *prog)
     return 0;
 }
 
-static void map_free(ipm_file_map *f)
+static void reader_free(ipm_file_reader *f)
 {
     if (!f)
         return;
-    unmap_window(f);
+    free(f->buffer);
     if (f->fd >= 0)
         close(f->fd);
     free(f->filter.bf_insns);
@@ -208,9 +200,9 @@ static int has_usual_caplen_limit(int link_type)
     }
 }
 
-/* A map of the file when it can be read in place, else NULL. The header
+/* A reader of the file when it can be read in place, else NULL. The header
  * was already checked by libpcap; this only decides which reader to use. */
-static ipm_file_map *try_map(const char *path, pcap_t *p)
+static ipm_file_reader *try_in_place(const char *path, pcap_t *p)
 {
     struct {
         uint32_t magic;
@@ -218,22 +210,25 @@ static ipm_file_map *try_map(const char *path, pcap_t *p)
         uint32_t thiszone, sigfigs, snaplen, linktype;
     } hdr;
     struct stat st;
-    ipm_file_map *f = calloc(1, sizeof *f);
+    ipm_file_reader *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0 || fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         pread(f->fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
         (hdr.magic != PCAP_MAGIC_MICRO && hdr.magic != PCAP_MAGIC_NANO) || hdr.major != 2 ||
-        hdr.minor != 4 || !has_usual_caplen_limit(pcap_datalink(p)))
-        goto no;
-    f->size = (uint64_t)st.st_size;
+        hdr.minor != 4 || !has_usual_caplen_limit(pcap_datalink(p)) ||
+        !(f->buffer = malloc(READ_BUFFER)))
+        goto no; /* libpcap's reader does it */
     f->ts_multiplier = hdr.magic == PCAP_MAGIC_NANO ? 1 : 1000;
     f->snapshot = (uint32_t)pcap_snapshot(p);
-    f->pos = sizeof hdr; /* the first window is mapped when reading starts */
+    f->next_read = sizeof hdr; /* the first read is made when reading starts */
+#ifdef POSIX_FADV_SEQUENTIAL /* an optional part of POSIX: macOS lacks it */
+    (void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* larger read-ahead */
+#endif
     return f;
 no:
-    map_free(f);
+    reader_free(f);
     return NULL;
 }
 
@@ -250,8 +245,8 @@ static int file_stats(ipm_source *s, ipm_totals *out)
 static void file_close(ipm_source *s)
 {
     file_priv *fp = s->priv;
-    map_free(fp->map);
-    fp->map = NULL;
+    reader_free(fp->reader);
+    fp->reader = NULL;
     if (s->pcap)
         pcap_close(s->pcap); /* also fcloses the stream using fp->buffer */
     s->pcap = NULL;
@@ -267,9 +262,9 @@ static const ipm_source_ops file_ops = {
     .stats = file_stats,
     .close = file_close,
 };
-static const ipm_source_ops mapped_file_ops = {
-    .dispatch = mapped_dispatch,
-    .set_filter = mapped_set_filter,
+static const ipm_source_ops in_place_file_ops = {
+    .dispatch = in_place_dispatch,
+    .set_filter = in_place_set_filter,
     .stats = file_stats,
     .close = file_close,
 };
@@ -280,7 +275,10 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
     char err[PCAP_ERRBUF_SIZE];
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ipm_fail(m, IPM_E_FILE, "cannot open capture file \"%s\": %s", path, strerror(errno));
+        /* A path that names nothing is the code for "no adapter or file by
+         * that name"; one that cannot be read is a file error. */
+        int code = errno == ENOENT ? IPM_E_ADAPTER_NOT_FOUND : IPM_E_FILE;
+        ipm_fail(m, code, "cannot open capture file \"%s\": %s", path, strerror(errno));
         return NULL;
     }
     char *buffer = malloc(FILE_BUFFER_SIZE);
@@ -300,13 +298,13 @@ ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
         return NULL;
     }
     file_priv *fp = s->priv;
-    fp->map = try_map(path, p);
+    fp->reader = try_in_place(path, p);
     fp->buffer = buffer;
-    s->ops = fp->map ? &mapped_file_ops : &file_ops;
+    s->ops = fp->reader ? &in_place_file_ops : &file_ops;
     s->caps = IPM_SOURCE_ENDS | IPM_SOURCE_PACKET_CLOCK;
     s->pcap = p;
     /* The in-place reader always produces nanoseconds. */
-    s->ts_scale = fp->map || pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+    s->ts_scale = fp->reader || pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     s->link_type = s->event.link_type = pcap_datalink(p);
     s->base_dir_method = s->link_type == DLT_LINUX_SLL    ? IPM_DIRMETHOD_SLL
                          : s->link_type == DLT_LINUX_SLL2 ? IPM_DIRMETHOD_SLL2

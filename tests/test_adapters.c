@@ -185,6 +185,24 @@ static void t_config(void)
     CHECK_STR(ipm_config(m, "StatisticsDetail=Yes"), "");
     CHECK_STR(ipm_config(m, "StatisticsDetail"), "True");
 
+    /* An answer stays valid while other settings are read and set: only
+     * reading the same setting again replaces it. (It used to be one buffer
+     * for all: the GUID read first turned to garbage after BuildInfo.) */
+    CHECK_STR(ipm_config(m, "NetFilterGUID={6b3a0c1e-0000-4000-8000-000000000001}"), "");
+    const char *guid = ipm_config(m, "NetFilterGUID");
+    const char *build = ipm_config(m, "BuildInfo");
+    const char *lic = ipm_config(m, "LicenseInfo");
+    const char *imm = ipm_config(m, "ImmediateMode");
+    CHECK_STR(ipm_config(m, "ImmediateMode=True"), "");
+    CHECK_STR(ipm_config(m, "NetFilterGUID=other"), ""); /* set, not read */
+    REQUIRE(guid && build && lic && imm);
+    CHECK_STR(guid, "{6b3a0c1e-0000-4000-8000-000000000001}");
+    CHECK_CONTAINS(build, IPM_VERSION_STRING);
+    CHECK_CONTAINS(lic, "MIT");
+    CHECK_STR(imm, "False"); /* the value when it was read */
+    CHECK_STR(ipm_config(m, "NetFilterGUID"), "other");
+    CHECK_STR(ipm_config(m, "ImmediateMode=False"), "");
+
     /* plain properties' defaults */
     CHECK_INT(ipm_get_active(m), ==, 0);
     CHECK_INT(ipm_get_adapter_count(m), ==, 0);

@@ -13,7 +13,9 @@
 #endif
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,32 @@ static int tcp_flags(const cap_pkt *p, int *payload_len)
                                        : (p->data[18] << 8 | p->data[19]);
     *payload_len = ip_payload - (t[12] >> 4) * 4;
     return t[13];
+}
+
+/* Stream offsets [from, to) of TCP segments, and the bytes they cover
+ * together (overlaps, i.e. retransmissions, counted once). */
+typedef struct seq_range {
+    int64_t from, to;
+} seq_range;
+
+static int by_from(const void *a, const void *b)
+{
+    const seq_range *x = a, *y = b;
+    return (x->from > y->from) - (x->from < y->from);
+}
+
+static int64_t covered_bytes(seq_range *r, int n)
+{
+    qsort(r, (size_t)n, sizeof *r, by_from);
+    int64_t total = 0, end = INT64_MIN;
+    for (int i = 0; i < n; i++) {
+        int64_t from = r[i].from > end ? r[i].from : end;
+        if (r[i].to > from)
+            total += r[i].to - from;
+        if (r[i].to > end)
+            end = r[i].to;
+    }
+    return total;
 }
 
 static void tcp_case(int family)
@@ -428,16 +456,29 @@ static void t_tcp_bulk(void)
     REQUIRE(tcpdump_finish(&run, &td) == 0);
     int64_t rcv = 0, drop = 0;
     CHECK_OK(f.m, ipm_get_statistics(f.m, &rcv, &drop, NULL));
-    long payload = 0;
-    uint32_t biggest = 0;
+    /* The stream's bytes, each counted once: on a loaded machine TCP may
+     * retransmit a segment, which both captures then (rightly) hold twice. */
+    static seq_range ranges[1024];
+    int nr = 0;
+    uint32_t biggest = 0, seq0 = 0;
     for (int i = 0; i < f.c.n && i < f.c.max; i++) {
-        int pl = 0;
-        if (tcp_flags(&f.c.p[i], &pl) >= 0 && f.c.p[i].direction == IPM_PACKET_DIRECTION_INCOMING)
-            payload += pl;
+        int pl = 0, off, family;
+        if (tcp_flags(&f.c.p[i], &pl) >= 0 && f.c.p[i].direction == IPM_PACKET_DIRECTION_INCOMING &&
+            pl > 0 && nr < 1024) {
+            parse_l4(f.c.p[i].data, f.c.p[i].data_size, &off, &family);
+            const uint8_t *t = f.c.p[i].data + off;
+            uint32_t seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
+            if (nr == 0)
+                seq0 = seq;
+            ranges[nr].from = (int64_t)(int32_t)(seq - seq0);
+            ranges[nr].to = ranges[nr].from + pl;
+            nr++;
+        }
         CHECK_INT(f.c.p[i].data_size, ==, f.c.p[i].packet_size);
         if (f.c.p[i].packet_size > biggest)
             biggest = f.c.p[i].packet_size;
     }
+    long payload = (long)covered_bytes(ranges, nr);
     printf("tcp bulk: %d bytes, ipmonitor %d packets (largest %u bytes, dropped %lld), tcpdump %d\n", sent, f.c.n,
            biggest, (long long)drop, td.n);
     CHECK_INT(drop, ==, 0);
@@ -445,6 +486,117 @@ static void t_tcp_bulk(void)
     compare_captures(&f.c, "ipmonitor", &td, "tcpdump");
     t_live_teardown(&f);
     cap_free(&td);
+}
+
+/* ipm_break_events on a live adapter: 40 datagrams wait in one ring block;
+ * a handler that breaks at each packet gets one per do_events, in order,
+ * every one of them, and the capture goes on. */
+static int break_each(const ipm_packet_event *e, void *user)
+{
+    capture *c = user;
+    int rc = cap_on_packet(e, c);
+    CHECK_OK(c->m, ipm_break_events(c->m));
+    return rc;
+}
+
+static void t_break_events_live(void)
+{
+    enum { N = 40 };
+    t_live f;
+    t_live_setup(&f, (t_live_opts){.filter = "udp port 7001", .cap_max = N + 8, .udp = 1,
+                                   .timeout_ms = 300});
+    CHECK_OK(f.m, ipm_set_on_packet(f.m, break_each, &f.c));
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    size_t sz[] = {100, 300};
+    CHECK_INT(udp_send(f.tx, T.a.ip4, T_PORT_A, N, sz, 2, 0), ==, N);
+    CHECK_INT(udp_drain(f.rx, N, 3000), ==, N);
+    int calls = 0, most = 0;
+    for (int i = 0; i < 4 * N && f.c.n < N; i++) {
+        int before = f.c.n;
+        CHECK_OK(f.m, ipm_do_events(f.m));
+        most = f.c.n - before > most ? f.c.n - before : most;
+        calls++;
+    }
+    CHECK_INT(f.c.n, ==, N);
+    CHECK_INT(most, ==, 1);
+    CHECK(calls >= N);
+    CHECK_INT(ipm_get_active(f.m), ==, 1);
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    REQUIRE(getsockname(f.tx, (struct sockaddr *)&from, &fl) == 0);
+    for (int i = 0; i < f.c.n && i < N; i++)
+        check_udp_packet(&f.c.p[i], AF_INET, sz[i % 2], i, ntohs(from.sin_port), T_PORT_A,
+                         IPM_PACKET_DIRECTION_INCOMING);
+    int64_t received = 0, dropped = 0;
+    CHECK_OK(f.m, ipm_get_statistics(f.m, &received, &dropped, NULL));
+    CHECK_INT(received, ==, N);
+    CHECK_INT(dropped, ==, 0);
+    t_live_teardown(&f);
+}
+
+/* An event loop's way: watch ipm_get_fd (poll here), wait at most
+ * ipm_get_timeout, then ipm_do_events_timeout(m, 0). With no traffic the fd
+ * stays quiet for the timeout; datagrams make it readable and come out
+ * whole; the fd is the same across activations (Linux); after a deactivate
+ * from another thread get_timeout says the monitor is inactive. */
+static void *deactivate_later(void *arg)
+{
+    ipm_deactivate(arg);
+    return NULL;
+}
+
+static int wait_readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms);
+}
+
+static void t_event_loop_fd(void)
+{
+    enum { N = 5 };
+    t_live f;
+    t_live_setup(&f, (t_live_opts){.filter = "udp port 7001", .udp = 1, .timeout_ms = 100});
+    CHECK_ERR(f.m, ipm_get_timeout(f.m), IPM_E_NOT_ACTIVE);
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    int fd = ipm_get_fd(f.m);
+    CHECK(fd >= 0);
+    CHECK_INT(ipm_get_timeout(f.m), ==, 100);
+    CHECK_INT(wait_readable(fd, ipm_get_timeout(f.m)), ==, 0); /* quiet: no traffic */
+    CHECK_OK(f.m, ipm_do_events_timeout(f.m, 0));
+    size_t sz[] = {200};
+    CHECK_INT(udp_send(f.tx, T.a.ip4, T_PORT_A, N, sz, 1, 0), ==, N);
+    CHECK_INT(udp_drain(f.rx, N, 3000), ==, N);
+    for (int rounds = 0; f.c.n < N && rounds < 100; rounds++) {
+        wait_readable(fd, ipm_get_timeout(f.m));
+        CHECK_OK(f.m, ipm_do_events_timeout(f.m, 0));
+    }
+    CHECK_INT(f.c.n, ==, N);
+    for (int i = 0; i < f.c.n && i < N; i++)
+        CHECK_INT(f.c.p[i].packet_size, ==, udp_frame_len(AF_INET, 200));
+#ifndef IPM_TEST_PLATFORM_POSIX
+    /* one fd for the monitor's life: the same after a new activation */
+    CHECK_OK(f.m, ipm_deactivate(f.m));
+    CHECK_INT(ipm_get_fd(f.m), ==, fd);
+    CHECK_OK(f.m, ipm_activate(f.m, T.a.ifname));
+    CHECK_INT(ipm_get_fd(f.m), ==, fd);
+    int before = f.c.n;
+    CHECK_INT(udp_send(f.tx, T.a.ip4, T_PORT_A, N, sz, 1, 0), ==, N);
+    CHECK_INT(udp_drain(f.rx, N, 3000), ==, N);
+    for (int rounds = 0; f.c.n < before + N && rounds < 100; rounds++) {
+        wait_readable(fd, ipm_get_timeout(f.m));
+        CHECK_OK(f.m, ipm_do_events_timeout(f.m, 0));
+    }
+    CHECK_INT(f.c.n, ==, before + N);
+    /* a deactivate from another thread: the loop learns it from
+     * get_timeout, and the fd is quiet (nothing left to do) */
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, deactivate_later, f.m) == 0);
+    pthread_join(th, NULL);
+    CHECK_INT(ipm_get_active(f.m), ==, 0);
+    CHECK_ERR(f.m, ipm_get_timeout(f.m), IPM_E_NOT_ACTIVE);
+    CHECK_INT(wait_readable(fd, 0), ==, 0);
+#endif
+    t_live_teardown(&f);
 }
 
 static const t_case CASES[] = {
@@ -461,6 +613,8 @@ static const t_case CASES[] = {
     {"immediate_mode", t_immediate_mode},
     {"any_device", t_any_device},
     {"tcp_bulk", t_tcp_bulk},
+    {"break_events_live", t_break_events_live},
+    {"event_loop_fd", t_event_loop_fd},
     {NULL, NULL},
 };
 

@@ -212,6 +212,30 @@ static void t_bad_filter(void)
     CHECK_ERR(m, ipm_set_filter(m, "ip proto nosuchproto"), IPM_E_BAD_FILTER);
     CHECK_ERR(m, ipm_set_filter(m, "tcp[100000:4] = 1 and (("), IPM_E_BAD_FILTER);
     CHECK_STR(ipm_get_filter(m), "");
+
+    /* A long bad expression: libpcap's reason first, then the expression
+     * quoted by its start and end, so the message is never cut before the
+     * reason (it used to quote all 12,000 characters first). */
+    enum { TERMS = 1000 };
+    char *longer = malloc(TERMS * 24 + 32);
+    REQUIRE(longer);
+    char *w = longer;
+    for (int i = 0; i < TERMS; i++)
+        w += sprintf(w, "%shost 10.0.%d.%d", i ? " or " : "", i / 200, i % 200 + 1);
+    strcpy(w, " or udp port");
+    CHECK_ERR(m, ipm_set_filter(m, longer), IPM_E_BAD_FILTER);
+    const char *msg = ipm_last_error(m);
+    printf("long bad filter: %s\n", msg);
+    CHECK(strncmp(msg, "bad filter: ", 12) == 0);
+    CHECK(strstr(msg, "syntax error") && strstr(msg, "syntax error") < strstr(msg, "\"host"));
+    CHECK_CONTAINS(msg, "the filter was \"host 10.0.0.1 or host 10.0.0.2 or host 10.0.0.3");
+    CHECK_CONTAINS(msg, " ... ");
+    char count[64];
+    snprintf(count, sizeof count, "or udp port\" (%zu characters)", strlen(longer));
+    CHECK_CONTAINS(msg, count);
+    CHECK(strlen(msg) < 400);
+    free(longer);
+    CHECK_STR(ipm_get_filter(m), "");
     still_captures(m);
     ipm_free(m);
 }

@@ -10,9 +10,20 @@ Time stamps: `time_stamp` is a naive local `datetime.datetime` (what
 `datetime.datetime.fromtimestamp` gives), to microseconds, Python's limit;
 `time_stamp_ns` has the full nanosecond value since the epoch (UTC).
 """
+import time
+
 from . import _ipmonitor
 from ._ipmonitor import (  # noqa: F401  (re-exported)
     IPMonitorError,
+    IPMonitorFileNotFoundError,
+    IPMonitorHookWarning,
+    IPMonitorIndexError,
+    IPMonitorMemoryError,
+    IPMonitorNotSupportedError,
+    IPMonitorOSError,
+    IPMonitorPermissionError,
+    IPMonitorStateError,
+    IPMonitorValueError,
     IPMonitorErrorEventParams,
     IPMonitorPacketEventParams,
     IPMonitorStatisticsEventParams,
@@ -66,6 +77,15 @@ for _name, _writable in _ipmonitor._ADAPTER_PROPERTIES:
 del _name, _writable
 
 
+def _value_error(message):
+    """An IPMonitorValueError raised by this package's Python code, with the
+    attributes the library's errors have."""
+    e = IPMonitorValueError(message)
+    e.code = IPM_E_INVALID_ARGUMENT  # noqa: F821  (from _CONSTANTS)
+    e.message = e.description = message
+    return e
+
+
 class IPMonitor(_IPMonitorBase):
     """Monitors network packets through libpcap; see the reference page.
 
@@ -79,6 +99,12 @@ class IPMonitor(_IPMonitorBase):
 
     __slots__ = ()
 
+    def __init__(self, *, raise_hook_errors=False):
+        """raise_hook_errors: make the first exception a hook raises leave
+        do_events() (the batch stops at that packet; nothing is lost)
+        instead of being reported through on_error or a warning."""
+        super().__init__(raise_hook_errors=raise_hook_errors)
+
     @property
     def adapters(self):
         """The adapter list (after list_adapters) as Adapter views."""
@@ -91,9 +117,141 @@ class IPMonitor(_IPMonitorBase):
         self.deactivate()
         return False
 
+    def packets(self, adapter=None, *, timeout=None, count=None):
+        """Iterate over captured packets (capture mode), in order.
+
+        Activates `adapter` (a name or a pcap/pcapng path) if the monitor is
+        not active, and then deactivates it when the iteration ends;
+        otherwise uses what is active. Stops at the end of a file, when the
+        monitor is deactivated, after `count` packets, or once `timeout`
+        seconds have passed since the iteration began (checked between
+        do_events calls, so up to one packet timeout later). Each packet is
+        an IPMonitorPacketEventParams that owns its data: keep it as long as
+        you like. The on_packet hook is set aside meanwhile and put back at
+        the end; packets are taken in portions of at most 1024 (see
+        break_events), so a large file never sits in memory whole.
+        """
+        with _Consumer(self, adapter, timeout, count) as c:
+            while not c.done():
+                if not c.portion:
+                    if c.out_of_time() or not self.active:
+                        return
+                    self.do_events()
+                    continue
+                yield from c.hand_over()
+
+    async def apackets(self, adapter=None, *, timeout=None, count=None):
+        """packets() for asyncio: `async for pkt in m.apackets(...)`.
+
+        Waits on the monitor's fd (fileno()) in the running event loop, with
+        no thread, so other tasks run meanwhile; the hooks run in the loop's
+        thread. Same arguments and ending as packets().
+        """
+        import asyncio
+        loop = asyncio.get_running_loop()
+        with _Consumer(self, adapter, timeout, count) as c:
+            fd = self.fileno()
+            while not c.done():
+                if not c.portion:
+                    wait_ms = self.get_timeout()
+                    if c.out_of_time() or wait_ms is None:
+                        return
+                    if wait_ms > 0:
+                        await _readable(loop, fd, c.bounded(wait_ms) / 1000)
+                    self.do_events_timeout(0)
+                    await asyncio.sleep(0)  # a file: let other tasks run between portions
+                    continue
+                for e in c.hand_over():
+                    yield e
+
+
+class _Consumer:
+    """What packets() and apackets() share: the activation they may make and
+    undo, their on_packet hook (which ends a do_events at 1024 packets or at
+    `count`, through break_events), the portion taken and the time limit."""
+
+    PORTION = 1024
+
+    def __init__(self, monitor, adapter, timeout, count):
+        self.m = monitor
+        self.adapter = adapter
+        self.left = count  # packets still to hand over; None: no limit
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.portion = []
+        self.activated = False
+
+    def __enter__(self):
+        m = self.m
+        if m.operation_mode != PCAP_MODE_CAPT:
+            raise _value_error("packets() needs operation_mode PCAP_MODE_CAPT (0); "
+                               "in statistics mode use on_statistics")
+        if not m.active:
+            if self.adapter is None:
+                raise _value_error("packets() needs an adapter or file to activate "
+                                   "when the monitor is not active")
+            m.activate(self.adapter)
+            self.activated = True
+        elif self.adapter is not None:
+            raise _value_error("the monitor is already active: call packets() without "
+                               "an adapter, or deactivate() first")
+        self.saved = m.on_packet
+        m.on_packet = self._take
+        return self
+
+    def __exit__(self, *exc):
+        if self.m.on_packet == self._take:
+            self.m.on_packet = self.saved
+        if self.activated:
+            self.m.deactivate()
+        return False
+
+    def _take(self, e):
+        self.portion.append(e)
+        if len(self.portion) >= self.PORTION or (self.left is not None
+                                                  and len(self.portion) >= self.left):
+            self.m.break_events()
+
+    def done(self):
+        return self.left is not None and self.left <= 0
+
+    def out_of_time(self):
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def bounded(self, ms):
+        """ms, or less when the time limit comes sooner."""
+        if self.deadline is None:
+            return ms
+        return max(0, min(ms, (self.deadline - time.monotonic()) * 1000))
+
+    def hand_over(self):
+        """Yield the portion taken, up to `count`; empties it."""
+        portion, self.portion = self.portion, []
+        for e in portion:
+            yield e
+            if self.left is not None:
+                self.left -= 1
+                if self.left <= 0:
+                    return
+
+
+async def _readable(loop, fd, seconds):
+    """Wait until fd is readable or `seconds` pass, in the event loop."""
+    import asyncio
+    ready = loop.create_future()
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait({ready}, timeout=seconds)
+    finally:
+        loop.remove_reader(fd)
+        ready.cancel()
+
 
 __all__ = [
-    "IPMonitor", "IPMonitorError", "IPMonitorPacketEventParams",
+    "IPMonitor", "IPMonitorError", "IPMonitorIndexError", "IPMonitorValueError",
+    "IPMonitorPermissionError", "IPMonitorFileNotFoundError", "IPMonitorOSError",
+    "IPMonitorMemoryError", "IPMonitorStateError", "IPMonitorNotSupportedError",
+    "IPMonitorHookWarning",
+    "IPMonitorPacketEventParams",
     "IPMonitorStatisticsEventParams", "IPMonitorErrorEventParams", "Constants", "Adapter",
     "PACKET_DIRECTION_ANY", "PACKET_DIRECTION_INCOMING", "PACKET_DIRECTION_OUTGOING",
     "PACKET_DIRECTION_UNKNOWN", "PCAP_MODE_CAPT", "PCAP_MODE_STAT",

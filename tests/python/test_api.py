@@ -347,3 +347,39 @@ def test_adapter_view_has_every_library_property():
         assert hasattr(IPMonitor, f"set_adapter_{name}") == writable
         assert isinstance(getattr(ipmonitor.Adapter, name), property)
         assert (getattr(ipmonitor.Adapter, name).fset is not None) == writable
+
+
+def test_errors_are_also_the_standard_exceptions(tmp_path):
+    # Each failure is an IPMonitorError and also the standard exception a
+    # Python programmer catches, with the library's code and message.
+    m = IPMonitor()
+    cases = [
+        (lambda: m.get_adapter_name(99), ipmonitor.IPMonitorIndexError, IndexError,
+         ipmonitor.IPM_E_INDEX_OUT_OF_RANGE),
+        (lambda: setattr(m, "filter", "udp port ((("), ipmonitor.IPMonitorValueError,
+         ValueError, ipmonitor.IPM_E_BAD_FILTER),
+        (lambda: m.config("NoSuchSetting"), ipmonitor.IPMonitorValueError, ValueError,
+         ipmonitor.IPM_E_CONFIG),
+        (lambda: m.activate(str(tmp_path / "missing.pcap")), ipmonitor.IPMonitorFileNotFoundError,
+         FileNotFoundError, ipmonitor.IPM_E_ADAPTER_NOT_FOUND),
+        (lambda: m.deactivate() or m.get_statistics([], [], [], 4), TypeError, TypeError, None),
+    ]
+    not_a_capture = tmp_path / "text.pcap"
+    not_a_capture.write_text("not a capture file\n")
+    cases.append((lambda: m.activate(str(not_a_capture)), ipmonitor.IPMonitorOSError, OSError,
+                  ipmonitor.IPM_E_FILE))
+    for call, cls, std, code in cases:
+        with pytest.raises(std) as info:
+            call()
+        assert type(info.value) is cls, info.value
+        if code is not None:
+            assert isinstance(info.value, IPMonitorError)
+            assert info.value.code == code
+            assert info.value.description == info.value.message == str(info.value)
+            assert info.value.description
+    with pytest.raises(IPMonitorError):  # the base still catches every one
+        m.get_adapter_name(-1)
+    import pcapfilter
+    assert pcapfilter.IPMonitorIndexError is ipmonitor.IPMonitorIndexError
+    assert issubclass(ipmonitor.IPMonitorStateError, RuntimeError)
+    assert issubclass(ipmonitor.IPMonitorPermissionError, PermissionError)

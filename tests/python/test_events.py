@@ -5,9 +5,14 @@ handlers reaching on_error, and a flat memory footprint over long captures.
 """
 import ctypes
 import datetime
+import decimal
 import gc
+import json
+import os
+import struct
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -175,10 +180,10 @@ def test_handler_exception_fires_on_error(small_pcap):
     assert isinstance(err.exception, ValueError) and err.exception.__traceback__ is not None
 
 
-def test_handler_exception_without_on_error_goes_to_unraisablehook(small_pcap, monkeypatch):
+def test_hook_exceptions_without_on_error_warn_once_per_type(small_pcap):
+    # A hook that fails on every packet says so once (per hook and exception
+    # type, for the monitor's life), not once per packet; the packets flow.
     path, records = small_pcap
-    reports = []
-    monkeypatch.setattr(sys, "unraisablehook", reports.append)
     m = IPMonitor()
     count = []
 
@@ -186,10 +191,77 @@ def test_handler_exception_without_on_error_goes_to_unraisablehook(small_pcap, m
         count.append(1)
         raise RuntimeError("no on_error here")
     m.on_packet = hook
-    run_file(m, path)
-    assert len(count) == len(records)
-    assert len(reports) == len(records)
-    assert isinstance(reports[0].exc_value, RuntimeError)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_file(m, path)
+        run_file(m, path)  # the same failure again: not said again
+        m.on_packet = lambda e: {}["missing"]
+        run_file(m, path)  # another exception type: said once
+    assert len(count) == 2 * len(records)
+    assert [w.category for w in caught] == [ipmonitor.IPMonitorHookWarning] * 2
+    assert issubclass(ipmonitor.IPMonitorHookWarning, RuntimeWarning)
+    first, second = (str(w.message) for w in caught)
+    assert "on_packet hook raised RuntimeError: no on_error here" in first
+    assert "set on_error" in first and "raise_hook_errors=True" in first
+    assert "KeyError" in second
+
+
+def test_hook_exception_warning_as_error_leaves_do_events(small_pcap):
+    path, records = small_pcap
+    m = IPMonitor()
+    seen = []
+
+    def hook(e):
+        seen.append(1)
+        raise ValueError("bad")
+    m.on_packet = hook
+    m.activate(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ipmonitor.IPMonitorHookWarning):
+            m.do_events()
+    assert seen == [1] and m.active
+    m.deactivate()
+
+
+def test_on_error_fires_for_the_first_exception_of_a_do_events_call(small_pcap):
+    path, records = small_pcap
+    m = IPMonitor()
+    errors = []
+    m.on_packet = lambda e: 1 / 0
+    m.on_error = errors.append
+    run_file(m, path)  # one do_events reads the whole file
+    assert len(errors) == 1
+    assert isinstance(errors[0].exception, ZeroDivisionError)
+
+
+def test_raise_hook_errors_stops_at_the_packet_and_loses_nothing(small_pcap):
+    # IPMonitor(raise_hook_errors=True): the first exception leaves
+    # do_events after the batch stops at that packet; the monitor stays
+    # active and the next do_events goes on with the packet after it.
+    path, records = small_pcap
+    m = IPMonitor(raise_hook_errors=True)
+    seen = []
+
+    def hook(e):
+        seen.append(e.data)
+        if len(seen) in (3, 5):
+            raise ValueError(f"boom at {len(seen)}")
+    m.on_packet = hook
+    m.activate(path)
+    with pytest.raises(ValueError, match="boom at 3") as info:
+        m.do_events()
+    assert info.value.__traceback__ is not None
+    assert len(seen) == 3 and m.active
+    with pytest.raises(ValueError, match="boom at 5"):
+        m.do_events()
+    while m.active:
+        m.do_events()
+    assert seen == [r[1] for r in records]  # each packet once, in order
+    with pytest.raises(TypeError):
+        IPMonitor(True)  # keyword only
+    with pytest.raises(TypeError):
+        IPMonitor(raise_errors=True)
 
 
 def test_exception_in_on_error_is_reported_not_raised(small_pcap, monkeypatch):
@@ -216,7 +288,7 @@ def test_statistics_handler_exception_fires_on_error(small_pcap):
 
 
 def test_keyboard_interrupt_leaves_do_events(small_pcap):
-    path, _ = small_pcap
+    path, records = small_pcap
     m = IPMonitor()
     seen = []
 
@@ -228,8 +300,11 @@ def test_keyboard_interrupt_leaves_do_events(small_pcap):
     m.activate(path)
     with pytest.raises(KeyboardInterrupt):
         m.do_events()
-    assert len(seen) == 2  # the rest of the batch skipped the handler
-    m.deactivate()
+    assert len(seen) == 2  # the batch ended at that packet
+    assert m.active
+    while m.active:  # and the rest comes with the next do_events
+        m.do_events()
+    assert len(seen) == len(records)
 
 
 def test_deactivate_from_inside_a_handler(small_pcap):
@@ -316,18 +391,20 @@ def test_calls_back_into_the_monitor_from_a_handler(small_pcap, tmp_path):
 
     def hook(e):
         seen.append(m.active)
-        if len(seen) == 1:
-            m.do_events()  # not allowed from a handler: IPM_E_BUSY, through on_error
-        if len(seen) == 2:
-            m.activate(path)
+        try:
+            if len(seen) == 1:
+                m.do_events()  # not allowed from a handler: IPM_E_BUSY
+            if len(seen) == 2:
+                m.activate(path)
+        except ipmonitor.IPMonitorStateError as exc:
+            errors.append(exc)
         m.filter = m.filter  # allowed
     m.on_packet = hook
-    m.on_error = errors.append
     run_file(m, path)
     assert len(seen) == len(records) and all(seen)
-    assert [type(e.exception).__name__ for e in errors] == ["IPMonitorError"] * 2
-    assert errors[0].exception.code == ipmonitor.IPM_E_BUSY
-    assert errors[1].exception.code in (ipmonitor.IPM_E_BUSY, ipmonitor.IPM_E_ACTIVE)
+    assert len(errors) == 2
+    assert errors[0].code == ipmonitor.IPM_E_BUSY
+    assert errors[1].code in (ipmonitor.IPM_E_BUSY, ipmonitor.IPM_E_ACTIVE)
     m.tag = 5  # the monitor is usable afterwards, from this thread
     assert m.tag == 5
 
@@ -360,3 +437,29 @@ def test_deactivate_from_another_thread_while_dispatching(tmp_path):
     assert busy == [ipmonitor.IPM_E_BUSY]
     assert m.active is False
     assert 0 < n[0] < total  # stopped in the middle of the file
+
+
+def test_invalid_microseconds_are_carried_into_seconds(tmp_path):
+    # tcpdump's timestamp_invalid_micro.pcap holds microsecond fields of
+    # 1000000 and 2^31: the library carries them into the seconds, so
+    # time_stamp is a valid datetime (it used to raise ValueError inside the
+    # hook) and agrees with time_stamp_ns and with ipmon's JSON.
+    path = tmp_path / "invalid-micro.pcap"
+    frame = udp_frame(b"abc")
+    fracs = [999_999, 1_000_000, 2**31, 2**32 - 1]
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for frac in fracs:
+            f.write(struct.pack("<IIII", 1_700_000_000, frac, len(frame), len(frame)) + frame)
+    expected = [1_700_000_000 * 10**9 + frac * 1000 for frac in fracs]
+    m, got = _capture_all(str(path))
+    assert [g[1] for g in got] == expected
+    assert [g[0] for g in got] == [
+        datetime.datetime.fromtimestamp(ns // 10**9).replace(microsecond=(ns // 1000) % 10**6)
+        for ns in expected]
+    ipmon = os.environ.get("IPMON")  # set by ctest
+    if ipmon:
+        out = subprocess.run([ipmon, "capture", "-r", str(path), "--json", "--nano"],
+                             capture_output=True, text=True, check=True).stdout
+        stamps = [json.loads(line, parse_float=decimal.Decimal)["ts"] for line in out.splitlines()]
+        assert [int(t * 10**9) for t in stamps] == expected
