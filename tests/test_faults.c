@@ -52,6 +52,8 @@ typedef struct errlog {
     int code[ERRLOG_MAX], adapter_index[ERRLOG_MAX], handler_result[ERRLOG_MAX];
     char adapter[ERRLOG_MAX][32];
     char gone_desc[256];
+    const int *packets;   /* if set: a packet count, read when gone fires */
+    int packets_at_gone;
 } errlog;
 
 static void errlog_on_error(const ipm_error_event *ev, void *user)
@@ -66,6 +68,8 @@ static void errlog_on_error(const ipm_error_event *ev, void *user)
     e->n++;
     if (ev->error_code == IPM_E_ADAPTER_GONE) {
         e->gone++;
+        if (e->packets)
+            e->packets_at_gone = *e->packets;
         snprintf(e->gone_desc, sizeof e->gone_desc, "%s", ev->description);
     } else if (ev->error_code == IPM_E_CAPTURE && strstr(ev->description, "went down")) {
         e->down++;
@@ -423,15 +427,23 @@ static int count_packet(const ipm_packet_event *ev, void *user)
     return 0;
 }
 
-/* The ring overflows (traffic and no do_events for a while), then the
- * adapter is deleted: what the ring held (what the kernel counted, less
- * what it dropped) is still delivered, then the adapter is reported gone
- * once, and the other adapter goes on. */
-static void t_gone_ring_full(void)
+/* A handler that ends each do_events after its packet (ipm_break_events). */
+static int break_each(const ipm_packet_event *ev, void *user)
+{
+    capture *c = user;
+    cap_on_packet(ev, c);
+    ipm_break_events(c->m);
+    return 0;
+}
+
+static void gone_ring_full(int break_every_packet)
 {
     gone_fx g;
     gone_setup(&g, 8192); /* room for the whole ring */
+    g.e.packets = &g.f.c.n;
     CHECK_OK(g.f.m, ipm_set_adapter_buffer_size(g.f.m, g.veth_index, 256)); /* KB */
+    if (break_every_packet)
+        CHECK_OK(g.f.m, ipm_set_on_packet(g.f.m, break_each, &g.f.c));
     gone_activate(&g);
     blaster b;
     pthread_t th;
@@ -451,14 +463,33 @@ static void t_gone_ring_full(void)
     CHECK_INT(dropped, >=, 1000);
     CHECK_INT(g.f.c.n, ==, 0);
     CHECK_INT(link_cmd("del"), ==, 0);
-    int rc = pump_until_gone(&g, 3000);
-    printf("ring full: %d packets taken from the ring before the gone report\n", g.f.c.n);
-    CHECK_INT(g.f.c.n, ==, received - dropped); /* the whole ring, nothing else */
+    int rc = pump_until_gone(&g, 10000);
+    printf("ring full: %d packets taken from the ring before the gone report\n",
+           g.e.packets_at_gone);
+    /* the whole ring, nothing else, and all of it before the report */
+    CHECK_INT(g.e.packets_at_gone, ==, received - dropped);
+    CHECK_INT(g.f.c.n, ==, received - dropped);
     CHECK_INT(g.f.c.n, <, g.f.c.max);
     CHECK_INT(count_on(&g.f.c, 0, T.a.ifname), ==, g.f.c.n);
     check_gone_reported(&g, rc);
     CHECK_INT(g.e.n, ==, 1);
     gone_teardown(&g);
+}
+
+/* The ring overflows (traffic and no do_events for a while), then the
+ * adapter is deleted: what the ring held (what the kernel counted, less
+ * what it dropped) is still delivered, then the adapter is reported gone
+ * once, and the other adapter goes on. */
+static void t_gone_ring_full(void)
+{
+    gone_ring_full(0);
+}
+
+/* The same with a handler that breaks every do_events after its packet:
+ * one packet per do_events, the gone report only after the last. */
+static void t_gone_ring_full_break(void)
+{
+    gone_ring_full(1);
 }
 
 /* ---- made again under the same name ---- */
@@ -901,6 +932,7 @@ static const t_case CASES[] = {
     {"gone_during_dispatch", t_gone_during_dispatch},
     {"down_during_dispatch", t_down_during_dispatch},
     {"gone_ring_full", t_gone_ring_full},
+    {"gone_ring_full_break", t_gone_ring_full_break},
     {"recreated_after_down", t_recreated_after_down},
     {"recreated_while_up", t_recreated_while_up},
     {"deactivate_every_packet", t_deactivate_every_packet},
