@@ -2,15 +2,15 @@
  * test_faults.c - the faults a real host produces, and load, on real traffic
  * over the namespaces' veth pair.
  *
- * The adapter disappears: deleted while up, while down (in both modes),
- * while its ring is full (what the ring holds is still delivered), during
- * the dispatch of another adapter (libpcap's read meets it first), and
- * deleted and made again under the same name. Each time the
- * monitor (which also watches `lo`) reports it once, through on_error and
- * do_events' result, as IPM_E_ADAPTER_GONE, closes that capture and goes on
- * capturing on `lo`. An interface made again under the old name is a new
- * interface (a new index): the monitor does not follow it; activating again
- * captures on it.
+ * The adapter disappears: deleted while up, while down (in both modes, and
+ * under an event loop on ipm_get_fd), while its ring is full (what the ring
+ * holds is still delivered, also across ipm_break_events), during the
+ * dispatch of another adapter (libpcap's read meets it first), and deleted
+ * and made again under the same name. Each time the monitor (which also
+ * watches `lo`) reports it once, through on_error and do_events' result, as
+ * IPM_E_ADAPTER_GONE, closes that capture and goes on capturing on `lo`. An
+ * interface made again under the old name is a new interface (a new
+ * index): the monitor does not follow it; activating again captures on it.
  *
  * Callbacks that deactivate, free the monitor or fail on every packet; two
  * threads deactivating while a third is in do_events, many times (also run
@@ -30,6 +30,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -244,6 +245,54 @@ static void t_gone_while_down(void)
     CHECK_INT(link_cmd("del"), ==, 0);
     check_gone_reported(&g, pump_until_gone(&g, 3000));
     CHECK_INT(g.e.n, ==, 3); /* down, down, gone */
+    gone_teardown(&g);
+}
+
+/* An event loop on ipm_get_fd / ipm_get_timeout / ipm_do_events_timeout(0)
+ * (as asyncio or GLib run it) until the monitor is inactive or timeout_ms
+ * pass; returns the first non-zero result of do_events_timeout. */
+static int fd_loop(ipm_monitor *m, const int *until_counter, int want, int timeout_ms)
+{
+    int fd = ipm_get_fd(m), first = 0;
+    CHECK_INT(fd, >=, 0);
+    long long deadline = nh_now_ms() + timeout_ms;
+    while (nh_now_ms() < deadline && (!until_counter || *until_counter < want)) {
+        int ms = ipm_get_timeout(m);
+        if (ms < 0)
+            break; /* inactive */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, ms);
+        int rc = ipm_do_events_timeout(m, 0);
+        if (rc != 0 && first == 0)
+            first = rc;
+    }
+    return first;
+}
+
+/* Deleted while down, seen by a program that waits on the monitor's fd
+ * instead of in do_events: the fd never turns readable for it (the socket
+ * has no error to raise), the loop's timeout brings the check. The only
+ * adapter gone, the monitor deactivates and the loop ends. */
+static void t_gone_while_down_fd_loop(void)
+{
+    gone_fx g;
+    gone_setup(&g, 64);
+    CHECK_OK(g.f.m, ipm_activate(g.f.m, T.a.ifname));
+    CHECK_INT(veth_send(&g, 3, 3000), ==, 3);
+    CHECK_INT(fd_loop(g.f.m, &g.f.c.n, 3, 5000), ==, 0);
+    CHECK_INT(g.f.c.n, ==, 3);
+    CHECK_INT(link_cmd("set down"), ==, 0);
+    CHECK_INT(fd_loop(g.f.m, &g.e.down, 1, 3000), ==, 0);
+    CHECK_INT(g.e.down, ==, 1);
+    CHECK_INT(link_cmd("del"), ==, 0);
+    long long t0 = nh_now_ms();
+    int rc = fd_loop(g.f.m, NULL, 0, 3000);
+    printf("fd loop: gone after %lld ms, do_events_timeout %d, on_error \"%s\"\n",
+           nh_now_ms() - t0, rc, g.e.gone_desc);
+    CHECK_INT(rc, ==, IPM_E_ADAPTER_GONE);
+    CHECK_INT(g.e.gone, ==, 1);
+    CHECK_INT(g.e.n, ==, 2);
+    CHECK_INT(ipm_get_active(g.f.m), ==, 0);
     gone_teardown(&g);
 }
 
@@ -929,6 +978,7 @@ static const t_case CASES[] = {
     {"gone_while_up", t_gone_while_up},
     {"gone_while_down", t_gone_while_down},
     {"gone_while_down_stats", t_gone_while_down_stats},
+    {"gone_while_down_fd_loop", t_gone_while_down_fd_loop},
     {"gone_during_dispatch", t_gone_during_dispatch},
     {"down_during_dispatch", t_down_during_dispatch},
     {"gone_ring_full", t_gone_ring_full},
