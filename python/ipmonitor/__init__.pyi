@@ -325,5 +325,31 @@ class IPMonitor(_IPMonitorBase):
     def __exit__(self, *exc: object) -> bool: ...
     def packets(self, adapter: Optional[str] = ..., *, timeout: Optional[float] = ...,
                 count: Optional[int] = ...) -> Iterator[IPMonitorPacketEventParams]: ...
+    def statistics(self, adapter: Union[None, str, Sequence[str]] = ..., *, interval: float = ...,
+                   timeout: Optional[float] = ...,
+                   count: Optional[int] = ...) -> Iterator["IPMonitorStatistics"]: ...
     def apackets(self, adapter: Optional[str] = ..., *, timeout: Optional[float] = ...,
                  count: Optional[int] = ...) -> AsyncIterator[IPMonitorPacketEventParams]: ...
+
+class IPMonitorStatistics:
+    adapter: str
+    adapter_index: int
+    time_stamp: datetime.datetime
+    time_stamp_ns: int
+    time_stamp_utc: datetime.datetime
+    interval: float
+    events: int
+    captured_packets: int
+    captured_bytes: int
+    dropped: int
+    adapter_dropped: int
+    incoming_packets: int
+    incoming_bytes: int
+    outgoing_packets: int
+    outgoing_bytes: int
+    protocol_packets: Dict[str, int]
+    protocol_bytes: Dict[str, int]
+    family_packets: Dict[str, int]
+    family_bytes: Dict[str, int]
+    def __init__(self, e: IPMonitorStatisticsEventParams) -> None: ...
+    def to_dict(self) -> Dict[str, object]: ...
