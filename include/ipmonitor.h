@@ -334,8 +334,9 @@ IPM_API int ipm_do_events(ipm_monitor *m);
  * Linux it is an epoll set over the monitor's captures, the same fd for the
  * monitor's whole life (also across activations), owned by the monitor:
  * watch it, never read or close it. Where the system has no such set
- * (IPM_PLATFORM=posix) it is the capture's own fd, only while exactly one
- * live adapter is monitored (else IPM_E_NOT_ACTIVE or IPM_E_UNSUPPORTED).
+ * (IPM_PLATFORM=posix) it is the capture's own fd while exactly one live
+ * adapter is monitored (IPM_E_UNSUPPORTED for several), the monitor's
+ * wake-up fd while none is: ask again after each activation.
  * Returns the fd (>= 0) or a negative IPM_E_* code. */
 IPM_API int ipm_get_fd(ipm_monitor *m);
 /* get_timeout: how many milliseconds the loop may wait for get_fd before
