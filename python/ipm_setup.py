@@ -107,7 +107,7 @@ def setup_args(setup_dir):
     lib_sources, lib_definitions = library_description()
     ext = Extension(
         "ipmonitor._ipmonitor",
-        sources=[rel(HERE, f) for f in ("module.c", "monitor.c", "events.c")]
+        sources=[rel(HERE, f) for f in ("module.c", "monitor.c", "events.c", "writer.c")]
                 + [rel(ROOT, "src", f) for f in lib_sources],
         include_dirs=[rel(ROOT, "include"), rel(ROOT, "src")],
         define_macros=lib_definitions,
