@@ -851,6 +851,8 @@ int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
             else
                 rc = hook_failed(self, HOOK_PACKET, "on_packet");
             Py_DECREF(hook);
+            if (self->break_after && ++self->delivered >= self->break_after)
+                ipm_break_events(self->m);
         }
     }
     gil_leave(self, how, st);

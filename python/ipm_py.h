@@ -55,6 +55,10 @@ typedef struct {
     int raise_hook_errors;
     unsigned reported_this_call;
     PyObject *warned;
+
+    /* do_events_timeout(max_packets=N): packet events of this call so far,
+     * and N (0: no limit); at N the batch ends (ipm_break_events). */
+    long delivered, break_after;
 } MonitorObject;
 
 /* The hooks, for MonitorObject.reported_this_call. */

@@ -133,13 +133,14 @@ class IPMonitor(_IPMonitorBase):
         break_events), so a large file never sits in memory whole.
         """
         with _Consumer(self, adapter, timeout, count) as c:
+            portion = c.portion
             while not c.done():
-                if not c.portion:
-                    if c.out_of_time() or not self.active:
-                        return
-                    self.do_events()
-                    continue
-                yield from c.hand_over()
+                if c.out_of_time() or not self.active:
+                    return
+                self.do_events_timeout(-1, c.room())
+                yield from portion
+                c.taken(len(portion))
+                portion.clear()
 
     def statistics(self, adapter=None, *, interval=1.0, timeout=None, count=None):
         """Iterate over statistics: every `interval` seconds, one
@@ -220,18 +221,19 @@ class IPMonitor(_IPMonitorBase):
         loop = asyncio.get_running_loop()
         with _Consumer(self, adapter, timeout, count) as c:
             fd = self.fileno()
+            portion = c.portion
             while not c.done():
-                if not c.portion:
-                    wait_ms = self.get_timeout()
-                    if c.out_of_time() or wait_ms is None:
-                        return
-                    if wait_ms > 0:
-                        await _readable(loop, fd, c.bounded(wait_ms) / 1000)
-                    self.do_events_timeout(0)
-                    await asyncio.sleep(0)  # a file: let other tasks run between portions
-                    continue
-                for e in c.hand_over():
+                wait_ms = self.get_timeout()
+                if c.out_of_time() or wait_ms is None:
+                    return
+                if wait_ms > 0:
+                    await _readable(loop, fd, c.bounded(wait_ms) / 1000)
+                self.do_events_timeout(0, c.room())
+                for e in portion:
                     yield e
+                c.taken(len(portion))
+                portion.clear()
+                await asyncio.sleep(0)  # a file: let other tasks run between portions
 
 
 class IPMonitorStatistics:
@@ -280,8 +282,9 @@ class IPMonitorStatistics:
 
 class _Consumer:
     """What packets() and apackets() share: the activation they may make and
-    undo, their on_packet hook (which ends a do_events at 1024 packets or at
-    `count`, through break_events), the portion taken and the time limit."""
+    undo, their on_packet hook (the portion list's append: do_events_timeout's
+    max_packets bounds a portion to 1024 or what `count` leaves, in C, with no
+    Python check per packet) and the time limit."""
 
     PORTION = 1024
 
@@ -308,21 +311,24 @@ class _Consumer:
             raise _value_error("the monitor is already active: call packets() without "
                                "an adapter, or deactivate() first")
         self.saved = m.on_packet
-        m.on_packet = self._take
+        self.hook = self.portion.append
+        m.on_packet = self.hook
         return self
 
     def __exit__(self, *exc):
-        if self.m.on_packet == self._take:
+        if self.m.on_packet == self.hook:
             self.m.on_packet = self.saved
         if self.activated:
             self.m.deactivate()
         return False
 
-    def _take(self, e):
-        self.portion.append(e)
-        if len(self.portion) >= self.PORTION or (self.left is not None
-                                                  and len(self.portion) >= self.left):
-            self.m.break_events()
+    def room(self):
+        """How many packets the next do_events may hand over."""
+        return self.PORTION if self.left is None else min(self.PORTION, self.left)
+
+    def taken(self, n):
+        if self.left is not None:
+            self.left -= n
 
     def done(self):
         return self.left is not None and self.left <= 0
@@ -335,16 +341,6 @@ class _Consumer:
         if self.deadline is None:
             return ms
         return max(0, min(ms, (self.deadline - time.monotonic()) * 1000))
-
-    def hand_over(self):
-        """Yield the portion taken, up to `count`; empties it."""
-        portion, self.portion = self.portion, []
-        for e in portion:
-            yield e
-            if self.left is not None:
-                self.left -= 1
-                if self.left <= 0:
-                    return
 
 
 async def _readable(loop, fd, seconds):
