@@ -345,8 +345,9 @@ IPM_API int ipm_do_events(ipm_monitor *m);
  * Linux it is an epoll set over the monitor's captures, the same fd for the
  * monitor's whole life (also across activations), owned by the monitor:
  * watch it, never read or close it. Where the system has no such set
- * (IPM_PLATFORM=posix) it is the capture's own fd, only while exactly one
- * live adapter is monitored (else IPM_E_NOT_ACTIVE or IPM_E_UNSUPPORTED).
+ * (IPM_PLATFORM=posix) it is the capture's own fd while exactly one live
+ * adapter is monitored (IPM_E_UNSUPPORTED for several), the monitor's
+ * wake-up fd while none is: ask again after each activation.
  * Returns the fd (>= 0) or a negative IPM_E_* code. */
 IPM_API int ipm_get_fd(ipm_monitor *m);
 /* get_timeout: how many milliseconds the loop may wait for get_fd before
@@ -553,6 +554,54 @@ IPM_API int ipm_decode(int link_type, const uint8_t *data, uint32_t caplen, ipm_
  * static string or `buf` (IPM_DECODE_NAME_LEN bytes) holding it; NULL
  * when d or buf is NULL. */
 IPM_API const char *ipm_decoded_protocol_name(const ipm_decoded *d, char *buf);
+
+/* ------------------------------------------------------------------ */
+/* Saving packets: pcap and pcapng files                               */
+/* ------------------------------------------------------------------ */
+
+/* Beyond the reference. A writer saves packet events to a capture file:
+ *  IPM_FORMAT_PCAPNG: what Wireshark reads best. One interface description
+ *    per adapter (appearing as its first packet comes: name, and with a
+ *    monitor its description, MAC, IPv4/IPv6 addresses, snapshot length and
+ *    filter), nanosecond time stamps, each packet's direction (epb_flags),
+ *    several adapters and link types in one file, and at ipm_writer_close a
+ *    statistics block per interface (first/last packet, packets written;
+ *    with a monitor and one adapter also filter accepts and kernel and
+ *    interface drops, from ipm_get_statistics).
+ *  IPM_FORMAT_PCAP: classic pcap (nanosecond), one adapter and link type.
+ * Writes are buffered (256 KiB) and checked: the first failure (a full
+ * disk, a closed pipe: IPM_E_FILE with the system's reason) is kept, every
+ * later call returns it, and ipm_writer_error() says what happened. A
+ * writer is not tied to a thread but is not safe from two at once. The
+ * typical use is ipm_writer_write(w, e) inside on_packet. */
+typedef struct ipm_writer ipm_writer;
+enum ipm_file_format { IPM_FORMAT_PCAP = 0, IPM_FORMAT_PCAPNG = 1 };
+/* Room for a writer's error message. */
+#define IPM_ERRBUF_SIZE 256
+
+/* Create (or truncate) the file at `path`. `m` (may be NULL) is the monitor
+ * the packets come from, read for interface metadata and statistics; it
+ * must outlive the writer. NULL on failure, with the reason in errbuf
+ * (IPM_ERRBUF_SIZE bytes; may be NULL). */
+IPM_API ipm_writer *ipm_writer_open(const char *path, int format, ipm_monitor *m, char *errbuf);
+/* The same on an open fd (standard output for a pipe); the writer owns it
+ * and closes it in ipm_writer_close. */
+IPM_API ipm_writer *ipm_writer_fdopen(int fd, int format, ipm_monitor *m, char *errbuf);
+/* Save one packet: IPM_OK, or a negative code: IPM_E_FILE (writing failed),
+ * IPM_E_UNSUPPORTED (a second adapter or link type in a classic pcap file),
+ * IPM_E_INVALID_ARGUMENT (NULL). */
+IPM_API int ipm_writer_write(ipm_writer *w, const ipm_packet_event *ev);
+/* Write out what is buffered (for a reader at the other end of a pipe). */
+IPM_API int ipm_writer_flush(ipm_writer *w);
+/* Write the statistics blocks (pcapng), flush, close the file and free the
+ * writer: IPM_OK, or the first error (then the file holds every packet
+ * written before it, whole, as far as the system kept it). */
+IPM_API int ipm_writer_close(ipm_writer *w);
+/* The first error's message ("writing the capture file failed: No space
+ * left on device"), or "" when there was none. */
+IPM_API const char *ipm_writer_error(const ipm_writer *w);
+/* Packets accepted by ipm_writer_write so far. */
+IPM_API int64_t ipm_writer_packets(const ipm_writer *w);
 
 /* ------------------------------------------------------------------ */
 /* Library information                                                 */

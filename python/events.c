@@ -208,6 +208,25 @@ static const uint8_t *packet_bytes(PacketParams *p)
     return p->data ? (const uint8_t *)PyBytes_AS_STRING(p->data) : NULL;
 }
 
+int ipm_py_packet_event(PyObject *obj, ipm_packet_event *out)
+{
+    if (!PyObject_TypeCheck(obj, &PacketParamsType)) {
+        PyErr_Format(PyExc_TypeError, "expected an IPMonitorPacketEventParams, not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PacketParams *p = (PacketParams *)obj;
+    out->time_stamp = p->ts;
+    out->packet_size = p->packet_size;
+    out->data = packet_bytes(p);
+    out->data_size = out->data ? p->data_size : 0;
+    out->direction = p->direction;
+    out->adapter_index = p->adapter_index;
+    out->adapter = p->adapter && p->adapter != Py_None ? PyUnicode_AsUTF8(p->adapter) : "";
+    out->link_type = p->link_type;
+    return out->adapter ? 0 : -1;
+}
+
 static const ipm_decoded *packet_decoded(PacketParams *p)
 {
     if (!p->decoded) {
@@ -832,6 +851,8 @@ int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
             else
                 rc = hook_failed(self, HOOK_PACKET, "on_packet");
             Py_DECREF(hook);
+            if (self->break_after && ++self->delivered >= self->break_after)
+                ipm_break_events(self->m);
         }
     }
     gil_leave(self, how, st);

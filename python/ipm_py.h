@@ -7,6 +7,7 @@
  *   monitor.c   the IPMonitor type: properties, methods, thread guard
  *   events.c    the event-params types and the C callbacks that turn
  *               library events into calls of the Python hooks
+ *   writer.c    the Writer type: pcap/pcapng files over ipm_writer
  */
 #ifndef IPM_PY_H
 #define IPM_PY_H
@@ -54,6 +55,10 @@ typedef struct {
     int raise_hook_errors;
     unsigned reported_this_call;
     PyObject *warned;
+
+    /* do_events_timeout(max_packets=N): packet events of this call so far,
+     * and N (0: no limit); at N the batch ends (ipm_break_events). */
+    long delivered, break_after;
 } MonitorObject;
 
 /* The hooks, for MonitorObject.reported_this_call. */
@@ -74,6 +79,13 @@ int ipm_py_events_init(void);
 int ipm_py_packet_cb(const ipm_packet_event *ev, void *user);
 int ipm_py_statistics_cb(const ipm_statistics_event *ev, void *user);
 void ipm_py_error_cb(const ipm_error_event *ev, void *user);
+/* The library's event for a packet params object (borrowed pointers, valid
+ * while `obj` lives): 0, or -1 with TypeError set. */
+int ipm_py_packet_event(PyObject *obj, ipm_packet_event *out);
+
+/* writer.c */
+extern PyTypeObject WriterType;
+
 /* After ipm_do_events returns: take the GIL back if no event did. */
 void ipm_py_after_dispatch(MonitorObject *self);
 void ipm_py_events_clear(MonitorObject *self);

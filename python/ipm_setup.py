@@ -107,7 +107,7 @@ def setup_args(setup_dir):
     lib_sources, lib_definitions = library_description()
     ext = Extension(
         "ipmonitor._ipmonitor",
-        sources=[rel(HERE, f) for f in ("module.c", "monitor.c", "events.c")]
+        sources=[rel(HERE, f) for f in ("module.c", "monitor.c", "events.c", "writer.c")]
                 + [rel(ROOT, "src", f) for f in lib_sources],
         include_dirs=[rel(ROOT, "include"), rel(ROOT, "src")],
         define_macros=lib_definitions,
@@ -115,11 +115,35 @@ def setup_args(setup_dir):
         extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden"],
     )
     pkg_dir = rel(HERE)
+    readme_path = os.path.join(ROOT, "README.md")
+    readme = ""
+    if os.path.exists(readme_path):  # the long description; a bare tree may lack it
+        with open(readme_path, encoding="utf-8") as f:
+            readme = f.read()
     return dict(
         name="ipmonitor",
         version=_version(),
         description="The IPMonitor class of the PCAP Filter reference: packet capture on libpcap, "
                     "as a C extension over libipmonitor",
+        long_description=readme,
+        long_description_content_type="text/markdown",
+        author="The ipmonitor authors",
+        license="MIT",
+        # setuptools takes licence files only from beside setup.py
+        license_files=["LICENSE"] if os.path.exists(os.path.join(setup_dir, "LICENSE")) else [],
+        keywords=["pcap", "libpcap", "packet capture", "network monitoring", "tcpdump"],
+        classifiers=[
+            "Development Status :: 4 - Beta",
+            "Intended Audience :: Developers",
+            "Intended Audience :: System Administrators",
+            "License :: OSI Approved :: MIT License",
+            "Operating System :: POSIX :: Linux",
+            "Programming Language :: C",
+            "Programming Language :: Python :: 3",
+            "Programming Language :: Python :: Implementation :: CPython",
+            "Topic :: System :: Networking :: Monitoring",
+            "Typing :: Typed",
+        ],
         python_requires=">=3.8",
         packages=["ipmonitor", "pcapfilter"],
         package_dir={"": pkg_dir} if pkg_dir != "." else {},

@@ -266,6 +266,7 @@ PyMODINIT_FUNC PyInit__ipmonitor(void)
         || add_type(mod, "IPMonitorPacketEventParams", &PacketParamsType) < 0
         || add_type(mod, "IPMonitorStatisticsEventParams", &StatisticsParamsType) < 0
         || add_type(mod, "IPMonitorErrorEventParams", &ErrorParamsType) < 0
+        || add_type(mod, "Writer", &WriterType) < 0
         || PyModule_AddStringConstant(mod, "__version__", ipm_version()) < 0)
         goto fail;
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)

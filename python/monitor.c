@@ -441,12 +441,25 @@ static PyObject *m_do_events(SELF, PyObject *unused)
     return run_do_events(self, -1);
 }
 
-static PyObject *m_do_events_timeout(SELF, PyObject *arg)
+/* do_events_timeout(timeout_ms, max_packets=0): also ends the batch after
+ * max_packets packet events (the rest stay for the next call), so that a
+ * consumer takes bounded portions without a check in Python per packet. */
+static PyObject *m_do_events_timeout(SELF, PyObject *args, PyObject *kwds)
 {
-    long ms = PyLong_AsLong(arg);
-    if (ms == -1 && PyErr_Occurred())
+    static char *kwlist[] = {"timeout_ms", "max_packets", NULL};
+    long ms, max_packets = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "l|l:do_events_timeout", kwlist, &ms,
+                                     &max_packets))
         return NULL;
-    return run_do_events(self, ms > INT_MAX ? INT_MAX : ms < -1 ? -1 : (int)ms);
+    if (max_packets < 0)
+        return ipm_py_raise(IPM_E_INVALID_ARGUMENT, "max_packets must be >= 0 (0: no limit)");
+    long saved_after = self->break_after, saved_delivered = self->delivered;
+    self->break_after = max_packets;
+    self->delivered = 0;
+    PyObject *r = run_do_events(self, ms > INT_MAX ? INT_MAX : ms < -1 ? -1 : (int)ms);
+    self->break_after = saved_after; /* a nested call from a hook leaves the outer one's */
+    self->delivered = saved_delivered;
+    return r;
 }
 
 /* fileno() and get_timeout(): the library's event-loop pair (ipm_get_fd,
@@ -695,7 +708,6 @@ KW1(activate, "adapter")
 KW1(activate_many, "adapters")
 KW1(config, "configuration_string")
 KW1(find_adapter, "name")
-KW1(do_events_timeout, "timeout_ms")
 
 #define SIG(name, params) #name "($self" params ")\n--\n\n"
 #define M0(name, doc) {#name, (PyCFunction)m_##name, METH_NOARGS, SIG(name, ", /") doc}
@@ -737,8 +749,12 @@ static PyMethodDef monitor_methods[] = {
     M0(break_events, "From a hook, end the running do_events after this event; the monitor "
                      "stays active and the next do_events goes on from there."),
     M0(do_events, "Wait for traffic, then fire the events (the GIL is released while waiting)."),
-    M1(do_events_timeout, "timeout_ms", "do_events waiting at most timeout_ms (0: handle what "
-                                        "is there; < 0: the packet timeout)."),
+    {"do_events_timeout", (PyCFunction)(void (*)(void))m_do_events_timeout,
+     METH_VARARGS | METH_KEYWORDS,
+     SIG(do_events_timeout, ", timeout_ms, max_packets=0")
+     "do_events waiting at most timeout_ms (0: handle what is there; < 0: the packet "
+     "timeout), and handing over at most max_packets packets (0: all; the rest come with "
+     "the next call)."},
     M0(fileno, "-> int: an fd that is readable when do_events has packets (for selectors, "
                "asyncio add_reader); the same for the monitor's life on Linux."),
     M0(get_timeout, "-> int | None: ms to wait on fileno() before calling do_events_timeout(0) "

@@ -10,6 +10,8 @@ packages=(
   python3 python3-dev python3-pytest python3-setuptools python3-wheel python3-pip
   # the type hints held to the code (mypy --strict, stubtest)
   python3-mypy
+  # the sdist and wheel (python -m build), checked by tests/python/test_install.py
+  python3-build python3-venv
   # real peers and traffic tools used by tests and benchmarks
   iproute2 iputils-ping tcpdump tshark python3-scapy netsniff-ng valgrind
   procps time

@@ -416,9 +416,8 @@ int ipm_get_fd(ipm_monitor *m)
             live++;
         }
     }
-    if (ipm_state_of(m) != IPM_STATE_ACTIVE || live == 0)
-        return ipm_fail(m, IPM_E_NOT_ACTIVE, "get_fd: no live adapter is monitored (on this "
-                        "system the fd is the capture's own: activate one adapter first)");
+    if (live == 0) /* idle, or files only (get_timeout is 0 for them) */
+        return m->wake_fd[0];
     if (live > 1)
         return ipm_fail(m, IPM_E_UNSUPPORTED,
                         "get_fd: this system cannot wait on %d captures through one fd; "

@@ -81,6 +81,10 @@ struct bpf_insn;
  * still runs, only slower). */
 int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count);
 
+/* The machine and the system, for a capture file's section header:
+ * "x86_64" and "Linux 6.1.0" (uname), "" where unknown. */
+void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size);
+
 /* A wait set: one fd that polls readable while any fd added to it is (an
  * epoll set on Linux), for programs that watch one fd in their own event
  * loop (ipm_get_fd). -1 where the system has none (posix: a port adds

@@ -26,6 +26,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 static void copy_attr_string(char *dst, size_t size, const struct rtattr *rta)
@@ -240,6 +241,18 @@ int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned c
         .filter = (struct sock_filter *)insns,
     };
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) == 0 ? 0 : -1;
+}
+
+void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size)
+{
+    struct utsname u;
+    if (uname(&u) != 0) {
+        snprintf(hardware, hw_size, "%s", "");
+        snprintf(os, os_size, "%s", "");
+        return;
+    }
+    snprintf(hardware, hw_size, "%s", u.machine);
+    snprintf(os, os_size, "%s %s", u.sysname, u.release);
 }
 
 int ipm_os_waitset_open(void)

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #if defined(AF_LINK)
 #include <net/if_dl.h> /* BSD and macOS: link-layer addresses */
@@ -221,6 +222,18 @@ static int set_flags(int fd)
                    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0
                ? -1
                : 0;
+}
+
+void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size)
+{
+    struct utsname u;
+    if (uname(&u) != 0) {
+        snprintf(hardware, hw_size, "%s", "");
+        snprintf(os, os_size, "%s", "");
+        return;
+    }
+    snprintf(hardware, hw_size, "%s", u.machine);
+    snprintf(os, os_size, "%s %s", u.sysname, u.release);
 }
 
 /* POSIX has no way to wait on several fds through one (epoll and kqueue

@@ -539,11 +539,13 @@ static void t_break_events_live(void)
  * stays quiet for the timeout; datagrams make it readable and come out
  * whole; the fd is the same across activations (Linux); after a deactivate
  * from another thread get_timeout says the monitor is inactive. */
+#ifndef IPM_TEST_PLATFORM_POSIX
 static void *deactivate_later(void *arg)
 {
     ipm_deactivate(arg);
     return NULL;
 }
+#endif
 
 static int wait_readable(int fd, int ms)
 {

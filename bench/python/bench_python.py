@@ -92,6 +92,57 @@ def run_python(path, mode, handler_kind):
     return secs, (received, count[0])
 
 
+def run_iterator(path, kind):
+    """packets() (kind "sync") or apackets() ("async") over the whole file,
+    counting what they yield."""
+    m = ipmonitor.IPMonitor()
+    t0 = time.perf_counter()
+    if kind == "sync":
+        n = sum(1 for _ in m.packets(path))
+    else:
+        import asyncio
+
+        async def consume():
+            k = 0
+            async for _ in m.apackets(path):
+                k += 1
+            return k
+        n = asyncio.run(consume())
+    return time.perf_counter() - t0, n
+
+
+def run_decoded(path):
+    """on_packet reading decoded fields: proto, src (an ipaddress object),
+    dport."""
+    m = ipmonitor.IPMonitor()
+    seen = [0]
+
+    def on_packet(e):
+        if e.proto == "UDP" and e.src is not None and e.dport == 5000:
+            seen[0] += 1
+    m.on_packet = on_packet
+    t0 = time.perf_counter()
+    m.activate(path)
+    while m.active:
+        m.do_events()
+    return time.perf_counter() - t0, seen[0]
+
+
+def run_scapy_decode(path, count):
+    """The same fields by scapy, from the same bytes (already in memory):
+    what a program that has the packets does to read them."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    frames = [p.data for p in ipmonitor.IPMonitor().packets(path, count=count)]
+    t0 = time.perf_counter()
+    seen = 0
+    for f in frames:
+        pkt = Ether(f)
+        if UDP in pkt and pkt[IP].src and pkt[UDP].dport == 5000:
+            seen += 1
+    return time.perf_counter() - t0, seen
+
+
 def run_native(path, mode):
     import _ipm_bench
     packets, _bytes, secs = _ipm_bench.native_run(path, mode)
@@ -205,6 +256,19 @@ def main():
         if kind == "count":
             assert c == n, c
         row(f"Python capture mode, {label}", secs, n)
+
+    for kind, label in (("sync", "for pkt in m.packets(path)"),
+                        ("async", "async for pkt in m.apackets(path)")):
+        secs, c = best(args.repeat, lambda: run_iterator(path, kind))
+        assert c == n, c
+        row(f"Python iterator, {label}", secs, n)
+    secs, c = best(args.repeat, lambda: run_decoded(path))
+    assert c == n, c
+    row("Python decoded fields, on_packet reading proto, src, dport", secs, n)
+    k = min(args.scapy_packets, n)
+    secs, c = best(1, lambda: run_scapy_decode(path, k))
+    assert c == k, c
+    row(f"scapy Ether(bytes) reading the same fields, first {k}", secs, k)
 
     # With a second Python thread busy, the GIL is contended: taking it per
     # packet hands it over at every packet; keeping it does so every 5 ms.

@@ -25,6 +25,7 @@ from ._ipmonitor import (  # noqa: F401  (re-exported)
     IPMonitorStateError,
     IPMonitorValueError,
     IPMonitorErrorEventParams,
+    Writer,
     IPMonitorPacketEventParams,
     IPMonitorStatisticsEventParams,
     _IPMonitorBase,
@@ -132,13 +133,82 @@ class IPMonitor(_IPMonitorBase):
         break_events), so a large file never sits in memory whole.
         """
         with _Consumer(self, adapter, timeout, count) as c:
+            portion = c.portion
             while not c.done():
-                if not c.portion:
-                    if c.out_of_time() or not self.active:
-                        return
-                    self.do_events()
-                    continue
-                yield from c.hand_over()
+                if c.out_of_time() or not self.active:
+                    return
+                self.do_events_timeout(-1, c.room())
+                yield from portion
+                c.taken(len(portion))
+                portion.clear()
+
+    def statistics(self, adapter=None, *, interval=1.0, timeout=None, count=None):
+        """Iterate over statistics: every `interval` seconds, one
+        IPMonitorStatistics per monitored adapter (zero counts included),
+        the sums of that interval's on_statistics events.
+
+        Activates `adapter` (or a list of adapters) in statistics mode if
+        the monitor is not active, and deactivates it (and restores the
+        mode) at the end; otherwise the monitor must be active in
+        statistics mode. Ends when the monitor is deactivated (a file: at
+        its end, with one last interval), after `count` objects, or after
+        `timeout` seconds. The on_statistics hook is set aside meanwhile.
+        """
+        if interval <= 0:
+            raise _value_error("statistics() needs an interval > 0 seconds")
+        activated, saved_mode = False, self.operation_mode
+        if not self.active:
+            if adapter is None:
+                raise _value_error("statistics() needs an adapter or file to activate "
+                                   "when the monitor is not active")
+            self.operation_mode = PCAP_MODE_STAT
+            if isinstance(adapter, (list, tuple)):
+                self.activate_many(adapter)
+            else:
+                self.activate(adapter)
+            activated = True
+        elif adapter is not None or self.operation_mode != PCAP_MODE_STAT:
+            raise _value_error("statistics() on an active monitor needs operation_mode "
+                               "PCAP_MODE_STAT and no adapter")
+        sums = {}
+
+        def take(e):
+            key = (e.adapter_index, e.adapter)
+            if key in sums:
+                sums[key]._add(e)
+            else:
+                sums[key] = IPMonitorStatistics(e)
+
+        saved_hook = self.on_statistics
+        self.on_statistics = take
+        left = count
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        try:
+            while left is None or left > 0:
+                end = start + interval
+                if deadline is not None:
+                    end = min(end, deadline)
+                while self.active and time.monotonic() < end:
+                    self.do_events_timeout(max(1, int((end - time.monotonic()) * 1000)))
+                now = time.monotonic()
+                for st in sums.values():
+                    st.interval = now - start
+                    yield st
+                    if left is not None:
+                        left -= 1
+                        if left <= 0:
+                            return
+                sums.clear()
+                start = now
+                if not self.active or (deadline is not None and now >= deadline):
+                    return
+        finally:
+            if self.on_statistics == take:
+                self.on_statistics = saved_hook
+            if activated:
+                self.deactivate()
+                self.operation_mode = saved_mode
 
     async def apackets(self, adapter=None, *, timeout=None, count=None):
         """packets() for asyncio: `async for pkt in m.apackets(...)`.
@@ -151,24 +221,70 @@ class IPMonitor(_IPMonitorBase):
         loop = asyncio.get_running_loop()
         with _Consumer(self, adapter, timeout, count) as c:
             fd = self.fileno()
+            portion = c.portion
             while not c.done():
-                if not c.portion:
-                    wait_ms = self.get_timeout()
-                    if c.out_of_time() or wait_ms is None:
-                        return
-                    if wait_ms > 0:
-                        await _readable(loop, fd, c.bounded(wait_ms) / 1000)
-                    self.do_events_timeout(0)
-                    await asyncio.sleep(0)  # a file: let other tasks run between portions
-                    continue
-                for e in c.hand_over():
+                wait_ms = self.get_timeout()
+                if c.out_of_time() or wait_ms is None:
+                    return
+                if wait_ms > 0:
+                    await _readable(loop, fd, c.bounded(wait_ms) / 1000)
+                self.do_events_timeout(0, c.room())
+                for e in portion:
                     yield e
+                c.taken(len(portion))
+                portion.clear()
+                await asyncio.sleep(0)  # a file: let other tasks run between portions
+
+
+class IPMonitorStatistics:
+    """One adapter's statistics over one interval of IPMonitor.statistics():
+    the sums of the on_statistics events of that interval, with the same
+    attribute names (the detail ones only with StatisticsDetail), plus
+    `interval`, the seconds it covers."""
+
+    __slots__ = ("adapter", "adapter_index", "time_stamp", "time_stamp_ns", "time_stamp_utc",
+                 "interval", "events", "captured_packets", "captured_bytes", "dropped",
+                 "adapter_dropped", "incoming_packets", "incoming_bytes", "outgoing_packets",
+                 "outgoing_bytes", "protocol_packets", "protocol_bytes", "family_packets",
+                 "family_bytes")
+    _SUMMED = ("captured_packets", "captured_bytes", "dropped", "adapter_dropped",
+               "incoming_packets", "incoming_bytes", "outgoing_packets", "outgoing_bytes")
+    _DICTS = ("protocol_packets", "protocol_bytes", "family_packets", "family_bytes")
+
+    def __init__(self, e):
+        self.adapter, self.adapter_index = e.adapter, e.adapter_index
+        self.events = 0
+        self.interval = 0.0
+        for k in self._SUMMED:
+            setattr(self, k, 0)
+        for k in self._DICTS:
+            setattr(self, k, {})
+        self._add(e)
+
+    def _add(self, e):
+        self.events += 1
+        self.time_stamp, self.time_stamp_ns = e.time_stamp, e.time_stamp_ns
+        self.time_stamp_utc = e.time_stamp_utc
+        for k in self._SUMMED:
+            setattr(self, k, getattr(self, k) + getattr(e, k))
+        for k in self._DICTS:
+            mine = getattr(self, k)
+            for key, v in getattr(e, k).items():
+                mine[key] = mine.get(key, 0) + v
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self):
+        return (f"<IPMonitorStatistics {self.adapter!r} packets={self.captured_packets} "
+                f"bytes={self.captured_bytes} interval={self.interval:.3f}s>")
 
 
 class _Consumer:
     """What packets() and apackets() share: the activation they may make and
-    undo, their on_packet hook (which ends a do_events at 1024 packets or at
-    `count`, through break_events), the portion taken and the time limit."""
+    undo, their on_packet hook (the portion list's append: do_events_timeout's
+    max_packets bounds a portion to 1024 or what `count` leaves, in C, with no
+    Python check per packet) and the time limit."""
 
     PORTION = 1024
 
@@ -195,21 +311,24 @@ class _Consumer:
             raise _value_error("the monitor is already active: call packets() without "
                                "an adapter, or deactivate() first")
         self.saved = m.on_packet
-        m.on_packet = self._take
+        self.hook = self.portion.append
+        m.on_packet = self.hook
         return self
 
     def __exit__(self, *exc):
-        if self.m.on_packet == self._take:
+        if self.m.on_packet == self.hook:
             self.m.on_packet = self.saved
         if self.activated:
             self.m.deactivate()
         return False
 
-    def _take(self, e):
-        self.portion.append(e)
-        if len(self.portion) >= self.PORTION or (self.left is not None
-                                                  and len(self.portion) >= self.left):
-            self.m.break_events()
+    def room(self):
+        """How many packets the next do_events may hand over."""
+        return self.PORTION if self.left is None else min(self.PORTION, self.left)
+
+    def taken(self, n):
+        if self.left is not None:
+            self.left -= n
 
     def done(self):
         return self.left is not None and self.left <= 0
@@ -222,16 +341,6 @@ class _Consumer:
         if self.deadline is None:
             return ms
         return max(0, min(ms, (self.deadline - time.monotonic()) * 1000))
-
-    def hand_over(self):
-        """Yield the portion taken, up to `count`; empties it."""
-        portion, self.portion = self.portion, []
-        for e in portion:
-            yield e
-            if self.left is not None:
-                self.left -= 1
-                if self.left <= 0:
-                    return
 
 
 async def _readable(loop, fd, seconds):
@@ -250,7 +359,7 @@ __all__ = [
     "IPMonitor", "IPMonitorError", "IPMonitorIndexError", "IPMonitorValueError",
     "IPMonitorPermissionError", "IPMonitorFileNotFoundError", "IPMonitorOSError",
     "IPMonitorMemoryError", "IPMonitorStateError", "IPMonitorNotSupportedError",
-    "IPMonitorHookWarning",
+    "IPMonitorHookWarning", "IPMonitorStatistics", "Writer",
     "IPMonitorPacketEventParams",
     "IPMonitorStatisticsEventParams", "IPMonitorErrorEventParams", "Constants", "Adapter",
     "PACKET_DIRECTION_ANY", "PACKET_DIRECTION_INCOMING", "PACKET_DIRECTION_OUTGOING",

@@ -149,3 +149,36 @@ def test_apackets_live_without_a_thread(pair):
     assert m.active
     m.deactivate()
     assert m.get_timeout() is None
+
+
+def test_statistics_of_a_file(small_pcap):
+    path, records = small_pcap
+    m = IPMonitor()
+    m.config("StatisticsDetail=True")
+    got = list(m.statistics(path))
+    assert len(got) == 1
+    st = got[0]
+    assert st.adapter == path and st.captured_packets == len(records)
+    assert st.captured_bytes == sum(len(r[1]) for r in records)
+    assert st.protocol_packets["udp"] == len(records) and st.family_packets["ipv4"] == len(records)
+    assert st.to_dict()["captured_packets"] == len(records)
+    assert m.active is False and m.operation_mode == ipmonitor.PCAP_MODE_CAPT  # as it was
+
+
+def test_statistics_live_intervals(pair):
+    m = IPMonitor()
+    m.operation_mode = ipmonitor.PCAP_MODE_STAT
+    m.filter = "udp port 6300"
+    activate_in(pair.a, m, timeout_ms=50)
+    send_udp(pair.b, pair.a.ip4, 6300, [b"s" * 50] * 20)
+    start = time.monotonic()
+    got = list(m.statistics(interval=0.3, count=3))
+    took = time.monotonic() - start
+    assert len(got) == 3 and all(st.adapter == pair.a.ifname for st in got)
+    assert sum(st.captured_packets for st in got) == 20  # every one, counted once
+    assert got[0].captured_packets == 20 and got[2].captured_packets == 0  # zero counts too
+    assert all(0.25 <= st.interval < 1.0 for st in got)
+    assert took >= 0.85
+    with pytest.raises(ValueError):
+        next(m.statistics(pair.a.ifname))  # active: no adapter to give
+    m.deactivate()
