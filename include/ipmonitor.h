@@ -30,7 +30,10 @@
  * ipm_deactivate() and ipm_get_active() may be called from another thread
  * while ipm_do_events() waits or dispatches; any other call made from another
  * thread meanwhile returns IPM_E_BUSY without touching the last error (which
- * the dispatching thread owns).
+ * the dispatching thread owns). The last error belongs to the thread that
+ * last activated the monitor or called ipm_do_events: ipm_deactivate() and
+ * ipm_get_active() from any other thread never touch it, also when they land
+ * between two ipm_do_events() calls of a loop.
  */
 #ifndef IPMONITOR_H
 #define IPMONITOR_H
@@ -313,7 +316,15 @@ IPM_API int ipm_break_events(ipm_monitor *m);
  * on_statistics once per monitored adapter whose collect_statistics is set,
  * zero counts included. For a capture file it processes the whole file.
  * Returns 0 at once when inactive. A read error fires on_error and returns
- * the error; an adapter that disappeared is closed (IPM_E_ADAPTER_GONE). */
+ * the error. An adapter that goes down fires on_error (IPM_E_CAPTURE) and
+ * resumes when it is up (a down that libpcap's read meets before the wait
+ * does, a narrow race, goes unreported: libpcap returns no packets for
+ * it). An adapter that disappeared (deleted while up or while down, or
+ * deleted and made again under its name) has what its ring still held
+ * delivered, is closed, and fires on_error once with IPM_E_ADAPTER_GONE,
+ * which do_events also returns; the monitor's other adapters go on (with
+ * none left it deactivates). A new interface under the old name is not
+ * followed: activate again to capture on it. */
 IPM_API int ipm_do_events(ipm_monitor *m);
 
 /* Event loops (beyond the reference). do_events waits in poll(2) on its

@@ -6,8 +6,6 @@
 #include "calls.h"
 #include "source.h"
 
-#include <pthread.h>
-
 const unsigned ipm_call_rules[IPM_CALL_COUNT] = {
 #define IPM_CALL_RULES(call, rules) [IPM_CALL_##call] = (rules),
     IPM_CALLS(IPM_CALL_RULES)
@@ -31,13 +29,19 @@ int ipm_enter(const ipm_monitor *m, ipm_call call, const char *what)
         return ipm_fail(m, IPM_E_BUSY,
                         "%s: the monitor was freed inside a callback; it goes away when "
                         "do_events returns and cannot be used any more", what);
+    uintptr_t owner = atomic_load(&m->owner_thread);
+    int own = owner == 0 || owner == ipm_this_thread();
     if (atomic_load(&m->dispatching)) {
-        if (!pthread_equal(m->dispatch_thread, pthread_self()))
+        if (!own)
             /* Another thread runs do_events and owns the error record. */
             return (rules & IPM_RULE_OTHER_THREAD) ? IPM_OK : IPM_E_BUSY;
         if (!(rules & IPM_RULE_IN_CALLBACK))
             return ipm_fail(m, IPM_E_BUSY, "%s cannot be called from inside an event handler",
                             what);
+    } else if (!own && (rules & IPM_RULE_OTHER_THREAD)) {
+        /* A stop from another thread between two do_events of the owner,
+         * which may be clearing or reading its error at this moment. */
+        return IPM_OK;
     }
     if (rules & IPM_RULE_IDLE_ONLY) {
         switch (ipm_state_of(m)) {

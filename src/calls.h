@@ -20,7 +20,9 @@
 
 enum {
     IPM_RULE_IN_CALLBACK = 1 << 0,  /* may run inside this monitor's callbacks (else IPM_E_BUSY) */
-    IPM_RULE_OTHER_THREAD = 1 << 1, /* may run in another thread while do_events runs */
+    IPM_RULE_OTHER_THREAD = 1 << 1, /* may run in another thread while do_events runs; from
+                                       a thread not owning the monitor (see owner_thread)
+                                       it never touches the last error */
     IPM_RULE_IDLE_ONLY = 1 << 2,    /* IPM_E_ACTIVE while active, IPM_E_BUSY while stopping */
     IPM_RULE_CLEARS_ERROR = 1 << 3, /* succeeding clears the last error (getters keep it) */
 };

@@ -142,33 +142,42 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
 
 /* ---- once per do_events ----------------------------------------------- */
 
-/* A source's wait fd reported an error: ask the source what happened (an
- * adapter gone is closed for good, one down resumes when it is up). */
-static int wait_failed(ipm_monitor *m, ipm_source *s)
+static pcap_handler handler_of(const ipm_monitor *m)
 {
-    ipm_wait_state state = s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK;
-    if (state == IPM_WAIT_GONE) {
-        s->failed = 1;
-        ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
-                       "adapter \"%s\" disappeared: its capture is closed", s->name);
-        return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
-    }
+    return m->operation_mode == IPM_OM_CAPTURE ? on_capture
+           : m->statistics_detail             ? on_count_detail
+                                              : on_count;
+}
+
+/* What the source said of its adapter. Down is reported and capture
+ * resumes when it is up. Gone (deleted while up or down, or deleted and
+ * made again), however it was found out, is only marked here: report_gone
+ * hands over what the ring still holds, then closes and reports it. */
+static void link_news(ipm_monitor *m, ipm_source *s, ipm_wait_state state)
+{
+    if (state == IPM_WAIT_GONE)
+        s->gone = 1;
     if (state == IPM_WAIT_DOWN)
         ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                        "adapter \"%s\" went down: monitoring resumes when it is up again",
                        s->name);
-    return IPM_OK;
+}
+
+/* A source's wait fd reported an error: ask the source what happened. */
+static void wait_failed(ipm_monitor *m, ipm_source *s)
+{
+    link_news(m, s, s->ops->wait_error ? s->ops->wait_error(s) : IPM_WAIT_OK);
 }
 
 /* Wait up to the smallest packet timeout (at most max_wait ms, when that
  * is >= 0) for any source to have packets, or for the wake-up of a
  * deactivate from another thread. Sources that ended (a file read, a
  * capture closed by an error) are not waited on. */
-static int wait_for_packets(ipm_monitor *m, int max_wait)
+static void wait_for_packets(ipm_monitor *m, int max_wait)
 {
     struct pollfd fds[IPM_MAX_SOURCES + 1];
     ipm_source *polled[IPM_MAX_SOURCES];
-    int n = 0, timeout = INT_MAX, rc = IPM_OK;
+    int n = 0, timeout = INT_MAX;
     for (int i = 0; i < m->source_count; i++) {
         ipm_source *s = m->sources[i];
         if (s->finished || s->failed)
@@ -186,28 +195,26 @@ static int wait_for_packets(ipm_monitor *m, int max_wait)
     if (max_wait >= 0 && max_wait < timeout)
         timeout = max_wait;
     if (poll(fds, n + 1, timeout) <= 0)
-        return IPM_OK; /* timeout or a signal: dispatch what is there */
+        return; /* timeout or a signal: dispatch what is there */
     for (int i = 0; i < n; i++)
-        if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-            int e = wait_failed(m, polled[i]);
-            if (e != IPM_OK)
-                rc = e;
-        }
-    return rc;
+        if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+            wait_failed(m, polled[i]);
 }
 
 static int dispatch_all(ipm_monitor *m)
 {
-    pcap_handler handler = m->operation_mode == IPM_OM_CAPTURE ? on_capture
-                           : m->statistics_detail             ? on_count_detail
-                                                              : on_count;
+    pcap_handler handler = handler_of(m);
     int rc = IPM_OK;
     for (int i = 0; i < m->source_count && !atomic_load(&m->stop_requested); i++) {
         ipm_source *s = m->sources[i];
         if (s->finished || s->failed)
             continue;
         int n = s->ops->dispatch(s, handler);
-        if (n == PCAP_ERROR) {
+        ipm_wait_state link = n == PCAP_ERROR && s->ops->link_state ? s->ops->link_state(s)
+                                                                     : IPM_WAIT_OK;
+        if (link != IPM_WAIT_OK || (n == PCAP_ERROR && s->gone)) {
+            link_news(m, s, link); /* libpcap met the down or the delete first */
+        } else if (n == PCAP_ERROR) {
             s->failed = 1;
             ipm_fire_error(m, IPM_E_CAPTURE, 0, s->event.adapter_index, s->name,
                            "reading \"%s\" failed: %s", s->name, s->error);
@@ -278,6 +285,40 @@ static void fire_statistics(ipm_monitor *m)
     }
 }
 
+/* The adapter of s is gone: hand over what its ring still holds, then
+ * close the capture for good and report it (on_error and the result).
+ * A stop or break asked for meanwhile leaves it for the next do_events. */
+static int report_gone(ipm_monitor *m, ipm_source *s)
+{
+    s->ops->dispatch(s, handler_of(m)); /* an error now is the same news */
+    if (atomic_load(&m->stop_requested))
+        return IPM_OK;
+    s->failed = 1;
+    ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
+                   "adapter \"%s\" disappeared: its capture is closed", s->name);
+    return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
+}
+
+/* Once per do_events, after the dispatch: keep the sources' counters up to
+ * date, learn of adapters deleted while down, and report every adapter
+ * gone (before the statistics events, which then count its last packets).
+ * Returns IPM_E_ADAPTER_GONE if one was, else IPM_OK. */
+static int look_after_sources(ipm_monitor *m)
+{
+    struct timespec now;
+    int rc = IPM_OK;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_source *s = m->sources[i];
+        if (ipm_source_refresh(s, &now) == IPM_WAIT_GONE)
+            s->gone = 1; /* deleted while down */
+        if (s->gone && !s->failed && !atomic_load(&m->stop_requested) &&
+            report_gone(m, s) != IPM_OK)
+            rc = IPM_E_ADAPTER_GONE;
+    }
+    return rc;
+}
+
 /* 1 when every source has ended: files read, captures closed by errors. */
 static int all_sources_ended(const ipm_monitor *m)
 {
@@ -299,19 +340,16 @@ static int run_events(ipm_monitor *m, int max_wait)
         pthread_mutex_unlock(&m->run_lock);
         return IPM_OK;
     }
-    m->dispatch_thread = pthread_self();
+    atomic_store(&m->owner_thread, ipm_this_thread());
     atomic_store(&m->dispatching, 1);
 
-    rc = wait_for_packets(m, max_wait);
-    int rc2 = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
+    wait_for_packets(m, max_wait);
+    rc = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
+    int gone = look_after_sources(m);
     if (rc == IPM_OK)
-        rc = rc2;
+        rc = gone;
     if (m->operation_mode == IPM_OM_STAT)
         fire_statistics(m);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    for (int i = 0; i < m->source_count; i++)
-        ipm_source_refresh_counters(m->sources[i], &now);
 
     atomic_store(&m->dispatching, 0);
     /* A break (ipm_break_events) ends only this batch. */

@@ -112,7 +112,11 @@ struct ipm_monitor {
     pthread_mutex_t run_lock;
     atomic_int stop_requested; /* IPM_STOP_* bits: any of them ends a batch */
     atomic_int dispatching;
-    pthread_t dispatch_thread;
+    /* The thread that owns the last error: the one that last activated the
+     * monitor or entered do_events (an ipm_this_thread() token; 0 before
+     * either). Deactivate or get_active from any other thread leave the
+     * error alone, even between two do_events of the owner. */
+    atomic_uintptr_t owner_thread;
     int wake_fd[2];
     /* ipm_get_fd's wait set (-1 until first asked for): the wake-up and
      * the sources' fds, added again at each activation (see events.c). */
@@ -151,6 +155,8 @@ int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction);
 
 /* monitor.c */
 int ipm_in_own_callback(const ipm_monitor *m);
+/* A token that tells the calling thread from any other live thread. */
+uintptr_t ipm_this_thread(void);
 ipm_state ipm_state_of(const ipm_monitor *m);
 void ipm_close_sources(ipm_monitor *m);
 /* Release an idle monitor (ipm_free's second half, also run by do_events

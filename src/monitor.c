@@ -98,7 +98,15 @@ void ipm_free_now(ipm_monitor *m)
 
 int ipm_in_own_callback(const ipm_monitor *m)
 {
-    return atomic_load(&m->dispatching) && pthread_equal(m->dispatch_thread, pthread_self());
+    return atomic_load(&m->dispatching) && atomic_load(&m->owner_thread) == ipm_this_thread();
+}
+
+/* The address of a thread-local object: distinct for every live thread,
+ * and an atomic word, where a pthread_t is neither portably. */
+uintptr_t ipm_this_thread(void)
+{
+    static _Thread_local char token;
+    return (uintptr_t)&token;
 }
 
 ipm_state ipm_state_of(const ipm_monitor *m)
@@ -284,6 +292,7 @@ static int activate_sources(ipm_monitor *m, const char *const *adapters, int cou
         return rc;
     if (m->adapter_count == 0)
         ipm_list_adapters(m); /* so listed adapters' settings apply */
+    atomic_store(&m->owner_thread, ipm_this_thread());
 
     pthread_mutex_lock(&m->run_lock);
     for (int i = 0; i < count; i++) {

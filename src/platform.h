@@ -1,7 +1,7 @@
 /*
  * platform.h - every operating-system call the library makes beyond
  * libpcap and the C library: interface metadata, the link kind of a
- * capture adapter, link-gone detection, the socket filter and the wake-up
+ * capture adapter, link-down and link-gone detection, the socket filter and the wake-up
  * of a waiting do_events.
  *
  * Two files implement it: platform_linux.c (rtnetlink, ioctl, eventfd,
@@ -65,6 +65,14 @@ typedef enum ipm_os_link_state {
 /* Read and clear the pending error of capture socket `fd`, opened on the
  * interface `name` whose index was `ifindex` (0: not tied to one). */
 ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex);
+
+/* What the system says now of the interface `name` whose index was
+ * `ifindex` when capture socket `fd` opened on it (0: not tied to one, OK):
+ * GONE when no interface has that name or it has another index, DOWN when
+ * it is not up, else OK. Unlike ipm_os_link_error it asks the system, not
+ * the socket: a capture whose interface is down is unhooked from it and
+ * gets no error at all when the interface is then deleted. */
+ipm_os_link_state ipm_os_link_check(int fd, const char *name, unsigned ifindex);
 
 struct bpf_insn;
 /* Attach a classic BPF program to capture socket `fd` in the kernel, in

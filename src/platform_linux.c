@@ -1,6 +1,6 @@
 /*
  * platform_linux.c - platform.h on Linux: interface metadata, link kind,
- * link-gone detection, the socket filter and the eventfd wake-up.
+ * link-down and link-gone detection, the socket filter and the eventfd wake-up.
  *
  * Metadata comes from rtnetlink (RTM_GETLINK) and ioctls rather than from
  * /sys/class/net, because sysfs shows the network namespace it was mounted
@@ -212,6 +212,24 @@ ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex)
     if (ifindex && if_nametoindex(name) != ifindex)
         return IPM_OS_LINK_GONE;
     return err == ENETDOWN ? IPM_OS_LINK_DOWN : IPM_OS_LINK_OK;
+}
+
+ipm_os_link_state ipm_os_link_check(int fd, const char *name, unsigned ifindex)
+{
+    if (!ifindex)
+        return IPM_OS_LINK_OK;
+    /* Asked through the capture socket, so of the namespace it captures
+     * in, whatever namespace the calling thread is in now. */
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%.*s", (int)sizeof ifr.ifr_name - 1, name);
+    if (ioctl(fd, SIOCGIFINDEX, &ifr) != 0)
+        return errno == ENODEV ? IPM_OS_LINK_GONE : IPM_OS_LINK_OK;
+    if ((unsigned)ifr.ifr_ifindex != ifindex)
+        return IPM_OS_LINK_GONE; /* removed and made again */
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
+        return IPM_OS_LINK_OK;
+    return ifr.ifr_flags & IFF_UP ? IPM_OS_LINK_OK : IPM_OS_LINK_DOWN;
 }
 
 int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count)

@@ -7,8 +7,8 @@
  *
  * What it cannot know: an interface's alias, virtual kind and driver (so
  * descriptions are generic), its hardware type beyond loopback/Ethernet,
- * and why a capture socket failed beyond "the interface is gone" (no
- * SO_ERROR meaning is portable). The kernel filter is left to libpcap's
+ * and why a capture socket failed (no SO_ERROR meaning is portable): the
+ * interface's own state (gone, or not up) is asked instead. The kernel filter is left to libpcap's
  * pcap_setfilter; direction is then selected by pcap_setdirection.
  */
 #include "platform.h"
@@ -171,15 +171,36 @@ unsigned ipm_os_ifindex(const char *name)
     return if_nametoindex(name);
 }
 
-ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex)
+ipm_os_link_state ipm_os_link_check(int fd, const char *name, unsigned ifindex)
 {
     (void)fd;
-    /* Gone is portable to tell: the name no longer has the index it had.
-     * Anything else is reported as nothing (capture goes on or fails on
-     * its next read, which do_events reports). */
-    if (ifindex && if_nametoindex(name) != ifindex)
+    if (!ifindex)
+        return IPM_OS_LINK_OK;
+    if (if_nametoindex(name) != ifindex)
         return IPM_OS_LINK_GONE;
-    return IPM_OS_LINK_OK;
+    /* Up or not: the flags getifaddrs reports for the name. */
+    struct ifaddrs *all;
+    ipm_os_link_state state = IPM_OS_LINK_OK;
+    if (getifaddrs(&all) != 0)
+        return state;
+    for (const struct ifaddrs *ifa = all; ifa; ifa = ifa->ifa_next)
+        if (strcmp(ifa->ifa_name, name) == 0) {
+            state = ifa->ifa_flags & IFF_UP ? IPM_OS_LINK_OK : IPM_OS_LINK_DOWN;
+            break;
+        }
+    freeifaddrs(all);
+    return state;
+}
+
+ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex)
+{
+    /* Clear the error where the capture fd is a socket (a BPF device is
+     * not: nothing to clear), so that poll(2) stops reporting it; what it
+     * meant is asked of the interface itself. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    return ipm_os_link_check(fd, name, ifindex);
 }
 
 int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count)

@@ -76,10 +76,9 @@ void ipm_source_take_baseline(ipm_source *s)
     memset(&s->last_stats, 0, sizeof s->last_stats);
 }
 
-void ipm_source_refresh_counters(ipm_source *s, const struct timespec *now)
+ipm_wait_state ipm_source_refresh(ipm_source *s, const struct timespec *now)
 {
-    if (s->ops->refresh_counters && !s->failed)
-        s->ops->refresh_counters(s, now);
+    return s->ops->refresh && !s->failed ? s->ops->refresh(s, now) : IPM_WAIT_OK;
 }
 
 void ipm_source_set_direction(ipm_source *s, int direction)

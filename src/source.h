@@ -13,7 +13,7 @@
  * delivers no packets, only counters): write source_<kind>.c with its
  * private struct, its ops (dispatch may fill s->interval directly; stats
  * gives its counters; set_filter compiles to wherever it filters; leave
- * wait_error/set_direction/set_kernel_filter/refresh_counters NULL if it has
+ * wait_error/link_state/set_direction/set_kernel_filter/refresh NULL if it has
  * no such thing), its capability bits and its wait_fd (-1 if it never
  * blocks), and an ipm_source_open_<kind>() that monitor.c's open_source
  * calls. events.c and filter.c need no change.
@@ -60,6 +60,10 @@ typedef struct ipm_source_ops {
     /* Optional (NULL: the source has no such thing). */
     /* poll(2) reported an error on wait_fd: what happened to the source. */
     ipm_wait_state (*wait_error)(ipm_source *s);
+    /* dispatch failed: what the system says of the source's adapter now
+     * (libpcap's read may have met the adapter going down or away before
+     * do_events' wait did). */
+    ipm_wait_state (*link_state)(ipm_source *s);
     /* Keep only packets of one direction (IPM_PACKET_DIRECTION_*, ANY =
      * both) before they reach dispatch: 0, or -1 with s->error. A source
      * with this op gets the user's expression alone from set_filter (the
@@ -69,8 +73,10 @@ typedef struct ipm_source_ops {
     /* Put the expression joined with the direction in the kernel, before
      * packets are copied (best effort: failing must not change results). */
     int (*set_kernel_filter)(ipm_source *s, struct bpf_program *prog);
-    /* Called once per do_events: keep counters that could wrap up to date. */
-    void (*refresh_counters)(ipm_source *s, const struct timespec *now);
+    /* Called once per do_events: keep counters that could wrap up to date,
+     * and watch an adapter that went down: IPM_WAIT_GONE once it has been
+     * deleted (its socket, unhooked while down, is never told), else OK. */
+    ipm_wait_state (*refresh)(ipm_source *s, const struct timespec *now);
 } ipm_source_ops;
 
 /* Capability bits (ipm_source.caps). */
@@ -106,6 +112,7 @@ struct ipm_source {
     int link_type;
     int ts_scale;         /* nanoseconds per unit of pcap_pkthdr.ts.tv_usec */
     int failed;           /* a read error closed this source's capture */
+    int gone;             /* its adapter disappeared: closed once its ring is read */
     int has_filter;       /* a program was ever given to libpcap */
     ipm_adapter_settings settings;
 
@@ -146,9 +153,9 @@ void ipm_source_free(ipm_source *s);
  * window (unfiltered traffic) is the baseline and is left out. */
 int ipm_source_stats(ipm_source *s, ipm_totals *out);
 void ipm_source_take_baseline(ipm_source *s);
-/* Once per do_events: the source's refresh_counters op, if it has one and
- * has not failed. */
-void ipm_source_refresh_counters(ipm_source *s, const struct timespec *now);
+/* Once per do_events: the source's refresh op (IPM_WAIT_OK when it has
+ * none or has failed). */
+ipm_wait_state ipm_source_refresh(ipm_source *s, const struct timespec *now);
 
 /* Called after a filter was installed: how direction is told from now on. */
 void ipm_source_set_direction(ipm_source *s, int direction);

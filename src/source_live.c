@@ -7,6 +7,13 @@
  * Time stamps are requested in nanoseconds. libpcap's activation errors are
  * turned into messages that say what to do; a missing privilege names the
  * running executable, so the message is complete in any program.
+ *
+ * An adapter that goes away is told two ways. While it is up, the kernel
+ * raises an error on the capture socket when it is deleted (wait_error).
+ * Once it is down the socket is unhooked from it, and a delete then raises
+ * nothing: so a source whose adapter went down asks the system, once per
+ * do_events at most every IPM_LIVE_DOWN_CHECK_MS, whether it is up again
+ * or gone (refresh).
  */
 #include "platform.h"
 #include "source.h"
@@ -16,11 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How often a source whose adapter is down asks whether it was deleted. */
+#define IPM_LIVE_DOWN_CHECK_MS 100
+
 /* What only a live source has. */
 typedef struct live_priv {
     unsigned ifindex; /* of the interface captured on; 0 for "any" */
+    int down;         /* the adapter was reported down and not seen up since */
+    struct timespec link_checked; /* when `down` was last checked */
     /* libpcap's counters are 32-bit: added up in 64 bits, read at least
-     * once a second (live_refresh_counters). */
+     * once a second (live_refresh). */
     uint32_t counter_raw[3];
     ipm_totals counter_wide;
     struct timespec counters_read;
@@ -47,14 +59,34 @@ static int live_stats(ipm_source *s, ipm_totals *out)
     return 0;
 }
 
-/* Read the counters if a second has passed since they last were, so that
- * libpcap's 32-bit counters never wrap unseen. */
-static void live_refresh_counters(ipm_source *s, const struct timespec *now)
+static ipm_wait_state wait_state_of(ipm_os_link_state state)
 {
-    const live_priv *lp = s->priv;
+    return state == IPM_OS_LINK_GONE   ? IPM_WAIT_GONE
+           : state == IPM_OS_LINK_DOWN ? IPM_WAIT_DOWN
+                                       : IPM_WAIT_OK;
+}
+
+static long long ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (long long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* Read the counters if a second has passed since they last were, so that
+ * libpcap's 32-bit counters never wrap unseen; while the adapter is down,
+ * ask whether it is up again (then stop asking) or gone. */
+static ipm_wait_state live_refresh(ipm_source *s, const struct timespec *now)
+{
+    live_priv *lp = s->priv;
     ipm_totals ignored;
     if (now->tv_sec - lp->counters_read.tv_sec >= 1)
         live_stats(s, &ignored);
+    if (!lp->down || ms_between(&lp->link_checked, now) < IPM_LIVE_DOWN_CHECK_MS)
+        return IPM_WAIT_OK;
+    lp->link_checked = *now;
+    ipm_wait_state state = wait_state_of(ipm_os_link_check(s->wait_fd, s->name, lp->ifindex));
+    if (state == IPM_WAIT_OK)
+        lp->down = 0;
+    return state == IPM_WAIT_GONE ? IPM_WAIT_GONE : IPM_WAIT_OK;
 }
 
 static void live_close(ipm_source *s)
@@ -64,19 +96,30 @@ static void live_close(ipm_source *s)
     s->pcap = NULL;
 }
 
+/* A down adapter is watched by live_refresh from now on. */
+static ipm_wait_state note_down(ipm_source *s, ipm_wait_state state)
+{
+    live_priv *lp = s->priv;
+    if (state == IPM_WAIT_DOWN) {
+        lp->down = 1;
+        clock_gettime(CLOCK_MONOTONIC, &lp->link_checked);
+    }
+    return state;
+}
+
 /* The socket's error: gone (removed, or made again with a new index) or
  * down, as the platform tells them apart. */
 static ipm_wait_state live_wait_error(ipm_source *s)
 {
     const live_priv *lp = s->priv;
-    switch (ipm_os_link_error(s->wait_fd, s->name, lp->ifindex)) {
-    case IPM_OS_LINK_GONE:
-        return IPM_WAIT_GONE;
-    case IPM_OS_LINK_DOWN:
-        return IPM_WAIT_DOWN;
-    default:
-        return IPM_WAIT_OK;
-    }
+    return note_down(s, wait_state_of(ipm_os_link_error(s->wait_fd, s->name, lp->ifindex)));
+}
+
+/* After a failed read: the adapter's state as the system tells it. */
+static ipm_wait_state live_link_state(ipm_source *s)
+{
+    const live_priv *lp = s->priv;
+    return note_down(s, wait_state_of(ipm_os_link_check(s->wait_fd, s->name, lp->ifindex)));
 }
 
 static int live_set_direction(ipm_source *s, int direction)
@@ -104,9 +147,10 @@ static const ipm_source_ops live_ops = {
     .stats = live_stats,
     .close = live_close,
     .wait_error = live_wait_error,
+    .link_state = live_link_state,
     .set_direction = live_set_direction,
     .set_kernel_filter = live_set_kernel_filter,
-    .refresh_counters = live_refresh_counters,
+    .refresh = live_refresh,
 };
 
 /* Turn a failed pcap_activate() into an error with advice. */
