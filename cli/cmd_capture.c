@@ -419,6 +419,10 @@ int cmd_capture(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    if (cli_parse_only) {
+        free(o.filter);
+        return EXIT_OK;
+    }
 
     static char outbuf[1 << 16];
     if (o.line_buffered)

@@ -206,6 +206,8 @@ int cmd_list(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
+    if (cli_parse_only)
+        return EXIT_OK;
 
     ipm_monitor *m = ipm_new();
     if (!m)

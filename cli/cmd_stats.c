@@ -494,6 +494,10 @@ int cmd_stats(int argc, char **argv)
     int rc = parse_args(argc, argv, &st, names, sizeof names, &filter);
     if (rc >= 0)
         return rc;
+    if (cli_parse_only) {
+        free(filter);
+        return EXIT_OK;
+    }
     st.m = ipm_new();
     if (!st.m) {
         free(filter);

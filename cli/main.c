@@ -4,6 +4,8 @@
  * subcommands share lives in util.c (see cli.h).
  *
  * `ipmon` with no subcommand, or with options only, runs `ipmon stats`.
+ * The program's main() (ipmon.c) is only cli_main(), so that a fuzz target
+ * (fuzz/fuzz_cli_args.c) can link this dispatch without a second main.
  */
 #include "cli.h"
 
@@ -63,7 +65,7 @@ static void print_help(void)
           stdout);
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         char *args[] = {DEFAULT_COMMAND, NULL};

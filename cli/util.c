@@ -17,6 +17,7 @@
 /* The contracts of the cli_* functions are in cli.h. */
 
 volatile sig_atomic_t cli_stop = 0;
+int cli_parse_only = 0;
 
 /* SIGINT/SIGTERM: only set the flag (async-signal-safe). */
 static void on_stop_signal(int sig)
