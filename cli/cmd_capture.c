@@ -122,7 +122,9 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     o->direction = IPM_PACKET_DIRECTION_ANY;
     int c;
     opterr = 0;
-    optind = 1;
+    /* 0, not 1: glibc then also forgets a cluster of short options an
+     * earlier parse left half-read ("-hx"), which 1 would go on reading. */
+    optind = 0;
     while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': o->adapter = optarg; break;

@@ -404,7 +404,9 @@ static int parse_args(int argc, char **argv, stats_state *st, char *names, size_
     st->duration = 0;
     names[0] = '\0';
     opterr = 0;
-    optind = 1;
+    /* 0, not 1: glibc then also forgets a cluster of short options an
+     * earlier parse left half-read ("-hx"), which 1 would go on reading. */
+    optind = 0;
     while ((c = getopt_long(argc, argv, ":i:I:t:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': {
