@@ -11,9 +11,13 @@
  * ends a file (the monitor is inactive after the loop), statistics events
  * add up (their protocol and family splits sum to the packets), and the
  * two modes agree on the packets and bytes of a file read without error.
+ * And the reader is compared with libpcap's own (pcap_next_ex with the same
+ * filter): the library reads classic pcap files itself, with libpcap's
+ * checks, so both must open the same files and pass the same packets.
  */
 #include "fuzz.h"
 
+#include <pcap/pcap.h>
 #include <string.h>
 
 #include "ipmonitor.h"
@@ -139,6 +143,36 @@ static void run(int mode, int detail, const char *filter, run_result *r)
     ipm_free(m);
 }
 
+/* The same file through libpcap's reader and filter: opened or not, and
+ * the packets and wire bytes that pass until its end or its first error. */
+static void reference(const char *filter, run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline(fuzz_file_path(), err);
+    if (!p)
+        return;
+    r->activated = 1;
+    struct bpf_program prog;
+    if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        r->activated = -1; /* the filter does not fit this link type */
+        pcap_close(p);
+        return;
+    }
+    struct pcap_pkthdr *h;
+    const u_char *bytes;
+    int rc;
+    while ((rc = pcap_next_ex(p, &h, &bytes)) == 1) {
+        if (pcap_offline_filter(&prog, h, bytes)) {
+            r->packets++;
+            r->bytes += h->len;
+        }
+    }
+    r->rc_error = rc != PCAP_ERROR_BREAK;
+    pcap_freecode(&prog);
+    pcap_close(p);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -169,5 +203,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "%lld packets %lld bytes",
                    filter, (long long)cap.packets, (long long)cap.bytes,
                    (long long)stat.packets, (long long)stat.bytes);
+    run_result ref;
+    reference(filter, &ref);
+    if (ref.activated >= 0) {
+        FUZZ_CHECK(cap.activated == ref.activated, "libpcap %s the file, the library %s it",
+                   ref.activated ? "opens" : "refuses", cap.activated ? "opens" : "refuses");
+        if (cap.activated) {
+            FUZZ_CHECK(cap.rc_error == ref.rc_error, "filter '%s': libpcap %s, the library %s",
+                       filter, ref.rc_error ? "stops with an error" : "reads to the end",
+                       cap.rc_error ? "reports an error" : "does not");
+            FUZZ_CHECK(cap.packets == ref.packets && cap.bytes == ref.bytes,
+                       "filter '%s': libpcap passes %lld packets %lld bytes, the library "
+                       "%lld packets %lld bytes",
+                       filter, (long long)ref.packets, (long long)ref.bytes,
+                       (long long)cap.packets, (long long)cap.bytes);
+        }
+    }
     return 0;
 }
