@@ -48,6 +48,26 @@ static int j_lit(jr *r, const char *lit)
     return 1;
 }
 
+/* The length of the UTF-8 sequence at p (shortest form, no surrogates,
+ * at most U+10FFFF), or 0 when it is not one. */
+static int utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    int n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || end - p < n)
+        return 0;
+    uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 static int j_string(jr *r)
 {
     if (r->p >= r->end || *r->p != '"')
@@ -60,6 +80,13 @@ static int j_string(jr *r)
         }
         if (c < 0x20)
             return 0;
+        if (c >= 0x80) { /* JSON text is UTF-8 (RFC 8259) */
+            int n = utf8_len((const unsigned char *)r->p, (const unsigned char *)r->end);
+            if (n == 0)
+                return 0;
+            r->p += n - 1;
+            continue;
+        }
         if (c == '\\') {
             if (++r->p >= r->end)
                 return 0;
@@ -217,7 +244,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jr r = {outbuf, outbuf + n - 1, 0};
     FUZZ_CHECK(j_value(&r) && r.p == r.end, "malformed JSON at byte %zu: %.*s",
                (size_t)(r.p - outbuf), (int)(n - 1), outbuf);
-    if (o.hex)
-        FUZZ_CHECK(n - 1 >= 2 * (size_t)caplen, "JSON data shorter than the packet");
+    /* Every key is there: the object ends with the last key, or with the
+     * packet's bytes, all of them. */
+    if (o.hex) {
+        const char *tail = ",\"data\":\"";
+        size_t tlen = strlen(tail), hex = 2 * (size_t)caplen;
+        FUZZ_CHECK(n >= tlen + hex + 3 && memcmp(outbuf + n - 3 - hex - tlen, tail, tlen) == 0 &&
+                       memcmp(outbuf + n - 3, "\"}\n", 3) == 0,
+                   "the JSON object does not end with the packet's %u bytes", caplen);
+    } else {
+        const char *tail = d.truncated ? ",\"truncated\":true}\n" : ",\"truncated\":false}\n";
+        size_t tlen = strlen(tail);
+        FUZZ_CHECK(n >= tlen && memcmp(outbuf + n - tlen, tail, tlen) == 0,
+                   "the JSON object does not end with its last key");
+    }
     return 0;
 }
