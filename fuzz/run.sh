@@ -11,7 +11,7 @@
 #                                  instead of a time (reproducible length)
 #
 # Each target starts from its seeds (fuzz/corpus/<target>/, read only) and
-# its regressions, and keeps what it finds in build-fuzz/fuzz-work/<target>/
+# its regressions (with fuzz/<target>.dict as libFuzzer dictionary if any), and keeps what it finds in build-fuzz/fuzz-work/<target>/
 # (reused by the next run). A crash leaves its input as
 # build-fuzz/fuzz-work/<target>-crash-*: to keep it as a test, copy it to
 # fuzz/regressions/<target>/ (ctest then runs it in every build).
@@ -48,11 +48,13 @@ for t in "${targets[@]}"; do
   else
     limit=(-max_total_time="$seconds")
   fi
+  dict=()
+  [ -f fuzz/"$t".dict ] && dict=(-dict=fuzz/"$t".dict)
   log="$work/$t.log"
   start=$(date +%s)
   set +e
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    "$build/fuzz/fuzz_$t" "${limit[@]}" -timeout=25 -print_final_stats=1 \
+    "$build/fuzz/fuzz_$t" "${limit[@]}" "${dict[@]}" -timeout=25 -print_final_stats=1 \
     -artifact_prefix="$work/$t-" "${inputs[@]}" >"$log" 2>&1
   rc=$?
   set -e
