@@ -62,6 +62,15 @@ int cli_default_capture_adapter(const ipm_monitor *m);
 /* Seconds of CLOCK_MONOTONIC. */
 double cli_now(void);
 
+/* The whole command line (main.c): help, version, or dispatch to a
+ * subcommand; returns the exit status. main() is only this call. */
+int cli_main(int argc, char **argv);
+
+/* When set (only the argument-parsing fuzz target sets it), each command
+ * returns EXIT_OK right after parsing its arguments: no monitor is made,
+ * nothing is opened or captured. Usage errors and --help are as usual. */
+extern int cli_parse_only;
+
 /* The subcommands (cmd_*.c), listed in main.c's command table. */
 int cmd_list(int argc, char **argv);
 int cmd_capture(int argc, char **argv);

@@ -139,7 +139,9 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     o->direction = IPM_PACKET_DIRECTION_ANY;
     int c;
     opterr = 0;
-    optind = 1;
+    /* 0, not 1: glibc then also forgets a cluster of short options an
+     * earlier parse left half-read ("-hx"), which 1 would go on reading. */
+    optind = 0;
     while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': o->adapter = optarg; break;
@@ -487,6 +489,10 @@ int cmd_capture(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    if (cli_parse_only) {
+        free(o.filter);
+        return EXIT_OK;
+    }
 
     capture_state s;
     memset(&s, 0, sizeof s);

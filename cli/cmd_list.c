@@ -199,7 +199,9 @@ int cmd_list(int argc, char **argv)
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int json = 0, c;
     opterr = 0;
-    optind = 1;
+    /* 0, not 1: glibc then also forgets a cluster of short options an
+     * earlier parse left half-read ("-hx"), which 1 would go on reading. */
+    optind = 0;
     while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
@@ -209,6 +211,8 @@ int cmd_list(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
+    if (cli_parse_only)
+        return EXIT_OK;
 
     cli_install_signals(); /* SIGPIPE ignored: a closed pipe is an EPIPE */
     static char outbuf[1 << 16];

@@ -425,7 +425,9 @@ static int parse_args(int argc, char **argv, stats_state *st, char *names, size_
     st->duration = 0;
     names[0] = '\0';
     opterr = 0;
-    optind = 1;
+    /* 0, not 1: glibc then also forgets a cluster of short options an
+     * earlier parse left half-read ("-hx"), which 1 would go on reading. */
+    optind = 0;
     while ((c = getopt_long(argc, argv, ":i:I:t:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': {
@@ -515,6 +517,10 @@ int cmd_stats(int argc, char **argv)
     int rc = parse_args(argc, argv, &st, names, sizeof names, &filter);
     if (rc >= 0)
         return rc;
+    if (cli_parse_only) {
+        free(filter);
+        return EXIT_OK;
+    }
     st.m = ipm_new();
     if (!st.m) {
         free(filter);

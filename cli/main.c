@@ -4,6 +4,8 @@
  * subcommands share lives in util.c (see cli.h).
  *
  * `ipmon` with no subcommand, or with options only, runs `ipmon stats`.
+ * The program's main() (ipmon.c) is only cli_main(), so that a fuzz target
+ * (fuzz/fuzz_cli_args.c) can link this dispatch without a second main.
  */
 #include "cli.h"
 
@@ -82,10 +84,8 @@ static int finish(int rc)
 
 static int dispatch(int argc, char **argv);
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
-    static char outbuf[1 << 16];
-    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     return finish(dispatch(argc, argv));
 }
 

@@ -12,6 +12,10 @@
 
 /* Big enough for any text or JSON line; hex dumps are written in chunks. */
 #define LINE_CAP 4096
+/* The adapter name (or -r file path, up to PATH_MAX) is the one field of
+ * unbounded length: at most this many bytes of it are printed (escaped, in
+ * JSON), so that the rest of the line, its newline included, always fits. */
+#define ADAPTER_TEXT_MAX 1024
 
 typedef struct lb {
     char buf[LINE_CAP];
@@ -64,12 +68,20 @@ static void lb_fixed(lb *b, uint64_t v, int digits)
     lb_mem(b, tmp, (size_t)digits);
 }
 
+/* A JSON string value, quoted and escaped, of at most `max` bytes inside
+ * the quotes. */
+static void lb_json_str_max(lb *b, const char *s, size_t max)
+{
+    lb_chr(b, '"');
+    size_t room = sizeof b->buf - 1 - b->n;
+    b->n += json_escape(b->buf + b->n, room < max + 1 ? room : max + 1, s);
+    lb_chr(b, '"');
+}
+
 /* A JSON string value, quoted and escaped. */
 static void lb_json_str(lb *b, const char *s)
 {
-    lb_chr(b, '"');
-    b->n += json_escape(b->buf + b->n, sizeof b->buf - 1 - b->n, s);
-    lb_chr(b, '"');
+    lb_json_str_max(b, s, sizeof b->buf);
 }
 
 static void lb_json_int_or_null(lb *b, int64_t v, int present)
@@ -88,6 +100,26 @@ static int lb_write(const lb *b, FILE *f, long *total)
     return fwrite(b->buf, 1, b->n, f) == b->n ? 0 : -1;
 }
 
+/* The length of the well-formed UTF-8 sequence at s (shortest form, no
+ * surrogates, at most U+10FFFF; RFC 3629), or 0 when there is none. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0)
+        return 0;
+    uint32_t cp = c & (0x7fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const uint32_t shortest[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < shortest[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 size_t json_escape(char *dst, size_t cap, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -98,7 +130,21 @@ size_t json_escape(char *dst, size_t cap, const char *s)
         unsigned char c = (unsigned char)*s;
         char esc[7];
         size_t len;
-        if (c == '"' || c == '\\') {
+        /* JSON text is UTF-8: a valid character is copied whole, a byte
+         * that starts none (a Latin-1 file name) becomes U+FFFD. */
+        size_t utf8 = c >= 0x80 ? utf8_sequence((const unsigned char *)s) : 0;
+        if (utf8 > 0) {
+            if (n + utf8 > cap - 1)
+                break;
+            memcpy(dst + n, s, utf8);
+            n += utf8;
+            s += utf8 - 1;
+            continue;
+        }
+        if (c >= 0x80) {
+            memcpy(esc, "\\ufffd", 6);
+            len = 6;
+        } else if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
             len = 2;
@@ -257,7 +303,8 @@ long out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
     lb_chr(&b, ' ');
     lb_str(&b, out_direction_text(e->direction));
     lb_chr(&b, ' ');
-    lb_str(&b, e->adapter ? e->adapter : "?");
+    const char *adapter = e->adapter ? e->adapter : "?";
+    lb_mem(&b, adapter, strnlen(adapter, ADAPTER_TEXT_MAX));
     lb_chr(&b, ' ');
     if (o->link_level && d->mac_src[0]) {
         lb_str(&b, d->mac_src);
@@ -319,7 +366,7 @@ long out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
     lb_chr(&b, '.');
     lb_fixed(&b, (uint64_t)e->time_stamp.tv_nsec, 9);
     lb_str(&b, "Z\",\"adapter\":");
-    lb_json_str(&b, e->adapter ? e->adapter : "");
+    lb_json_str_max(&b, e->adapter ? e->adapter : "", ADAPTER_TEXT_MAX);
     lb_str(&b, ",\"direction\":\"");
     lb_str(&b, direction_json(e->direction));
     lb_str(&b, "\",\"link_type\":");

@@ -39,6 +39,7 @@ long out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d);
 
 /* Copy `s` into `dst` as the inside of a JSON string (no quotes), always
  * NUL-terminated; cuts at a character boundary when `cap` is too small.
+ * Bytes that are not UTF-8 become U+FFFD, so the text is valid UTF-8.
  * Returns the length written. */
 size_t json_escape(char *dst, size_t cap, const char *s);
 

@@ -18,6 +18,7 @@
 
 volatile sig_atomic_t cli_stop = 0;
 static volatile sig_atomic_t graceful = 0;
+int cli_parse_only = 0;
 
 /* SIGINT/SIGTERM: while setting up, die of the signal (nothing to save yet,
  * and a filter compile cannot be interrupted otherwise); then only set the

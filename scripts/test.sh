@@ -3,7 +3,8 @@
 # as root), builds, and runs every test twice: in a normal build and in a
 # build with AddressSanitizer + UndefinedBehaviorSanitizer; the C and CLI
 # tests also run on the posix platform layer. A clang build checks that the
-# code is warning-free with the second compiler too.
+# code is warning-free with the second compiler too. Last, every fuzz target
+# runs for 45 s (fuzz/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -38,3 +39,8 @@ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DI
 cmake --build build-sanitize -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-sanitize --output-on-failure --timeout 600 -LE 'nosanitize|soak'
+
+echo "== fuzz every target for 45 s (libFuzzer, clang, ASan + UBSan)"
+# A bounded run of each fuzz target (fuzz/) from its seeds: a crash, a
+# failed check or a hang fails the test command. Long runs: fuzz/run.sh 3600.
+./fuzz/run.sh 45

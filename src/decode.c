@@ -142,6 +142,11 @@ int ipm_decode(int link_type, const uint8_t *data, uint32_t caplen, ipm_decoded 
 {
     if (!out || (!data && caplen > 0))
         return IPM_E_INVALID_ARGUMENT;
+    /* NULL with caplen 0 is allowed; the walks add offsets to the pointer,
+     * which C leaves undefined on NULL (UBSan stops there). */
+    static const uint8_t nothing[1];
+    if (!data)
+        data = nothing;
     int64_t l4_len = -1;
     decoded_init(out, link_type, caplen);
     walk_link(out, data, caplen, 1);

@@ -159,6 +159,12 @@ ALWAYS_INLINE void walk_null(ipm_decoded *r, const uint8_t *d, uint32_t len)
     uint32_t af = rd32(d);
     if ((af & 0xffff) == 0)
         af = (uint32_t)d[0] | (uint32_t)d[1] << 8; /* little-endian writer */
+    if (af > 0xffff) {
+        /* No address family in either byte order: a malformed header (and
+         * as an int, link_protocol could even turn negative). */
+        r->flags |= IPM_DECODED_TRUNCATED;
+        return;
+    }
     r->link_protocol = (int)af;
     r->network_offset = 4;
     r->network = af == 2                                          ? IPM_NET_IPV4
