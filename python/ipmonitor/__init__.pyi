@@ -2,51 +2,51 @@
 # ipmonitor/__init__.py), following the signatures of the reference page.
 import datetime
 import ipaddress
-from typing import AsyncIterator, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union, final
+from typing import AsyncIterator, Callable, Dict, Final, Iterator, List, Optional, Sequence, Tuple, Union, final
 import os
 
 __version__: str
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
-PACKET_DIRECTION_ANY: int
-PACKET_DIRECTION_INCOMING: int
-PACKET_DIRECTION_OUTGOING: int
-PACKET_DIRECTION_UNKNOWN: int
-PCAP_MODE_CAPT: int
-PCAP_MODE_STAT: int
-IFTYPE_OTHER: int
-IFTYPE_ETHERNET_CSMACD: int
-IFTYPE_PPP: int
-IFTYPE_SOFTWARE_LOOPBACK: int
-IFTYPE_IEEE80211: int
-IFTYPE_TUNNEL: int
-IPM_OK: int
-IPM_E_INVALID_ARGUMENT: int
-IPM_E_INDEX_OUT_OF_RANGE: int
-IPM_E_ACTIVE: int
-IPM_E_NOT_ACTIVE: int
-IPM_E_ADAPTER_NOT_FOUND: int
-IPM_E_BAD_FILTER: int
-IPM_E_PERMISSION: int
-IPM_E_CAPTURE: int
-IPM_E_NO_MEMORY: int
-IPM_E_CONFIG: int
-IPM_E_HANDLER: int
-IPM_E_UNSUPPORTED: int
-IPM_E_ADAPTER_GONE: int
-IPM_E_FILE: int
-IPM_E_BUSY: int
+PACKET_DIRECTION_ANY: Final = 0
+PACKET_DIRECTION_INCOMING: Final = 1
+PACKET_DIRECTION_OUTGOING: Final = 2
+PACKET_DIRECTION_UNKNOWN: Final = -1
+PCAP_MODE_CAPT: Final = 0
+PCAP_MODE_STAT: Final = 1
+IFTYPE_OTHER: Final = 1
+IFTYPE_ETHERNET_CSMACD: Final = 6
+IFTYPE_PPP: Final = 23
+IFTYPE_SOFTWARE_LOOPBACK: Final = 24
+IFTYPE_IEEE80211: Final = 71
+IFTYPE_TUNNEL: Final = 131
+IPM_OK: Final = 0
+IPM_E_INVALID_ARGUMENT: Final = -1
+IPM_E_INDEX_OUT_OF_RANGE: Final = -2
+IPM_E_ACTIVE: Final = -3
+IPM_E_NOT_ACTIVE: Final = -4
+IPM_E_ADAPTER_NOT_FOUND: Final = -5
+IPM_E_BAD_FILTER: Final = -6
+IPM_E_PERMISSION: Final = -7
+IPM_E_CAPTURE: Final = -8
+IPM_E_NO_MEMORY: Final = -9
+IPM_E_CONFIG: Final = -10
+IPM_E_HANDLER: Final = -11
+IPM_E_UNSUPPORTED: Final = -12
+IPM_E_ADAPTER_GONE: Final = -13
+IPM_E_FILE: Final = -14
+IPM_E_BUSY: Final = -15
 
 def strerror(code: int) -> str: ...
 def error_name(code: int) -> Optional[str]: ...
 
 class Constants:
-    PACKET_DIRECTION_ANY: ClassVar[int]
-    PACKET_DIRECTION_INCOMING: ClassVar[int]
-    PACKET_DIRECTION_OUTGOING: ClassVar[int]
-    PCAP_MODE_CAPT: ClassVar[int]
-    PCAP_MODE_STAT: ClassVar[int]
+    PACKET_DIRECTION_ANY: Final = 0
+    PACKET_DIRECTION_INCOMING: Final = 1
+    PACKET_DIRECTION_OUTGOING: Final = 2
+    PCAP_MODE_CAPT: Final = 0
+    PCAP_MODE_STAT: Final = 1
 
 class IPMonitorError(Exception):
     code: int
