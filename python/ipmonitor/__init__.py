@@ -90,12 +90,22 @@ def _value_error(message):
 class IPMonitor(_IPMonitorBase):
     """Monitors network packets through libpcap; see the reference page.
 
-    Properties: active, adapter_count, direction, filter, operation_mode,
-    tag (also as get_x()/set_x()), adapter_x via get_adapter_x(index) /
-    set_adapter_x(index, value). Methods: activate, config, deactivate,
-    do_events, get_statistics, list_adapters. Event hooks: on_packet,
-    on_statistics, on_error. Usable as a context manager (deactivates on
-    exit).
+    The reference's members:
+      Properties: active, adapter_count, direction, filter, operation_mode,
+        tag (also as get_x()/set_x()), adapter_x via get_adapter_x(index) /
+        set_adapter_x(index, value).
+      Methods: activate, config, deactivate, do_events, get_statistics,
+        list_adapters.
+      Event hooks: on_packet, on_statistics, on_error.
+
+    Beyond the reference:
+      Consuming: packets(), apackets() (asyncio), statistics(interval=).
+      Event loops: fileno(), get_timeout(), do_events_timeout(), and
+        break_events() from a hook.
+      Adapters: the `adapters` list of views, find_adapter(), activate_many(),
+        get_adapter_is_up/is_running/is_loopback/is_wireless/mtu/...
+      IPMonitor(raise_hook_errors=True); use as a context manager
+        (deactivates on exit); Writer(path, monitor=m) saves packets.
     """
 
     __slots__ = ()
