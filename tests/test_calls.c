@@ -278,8 +278,10 @@ static void t_other_thread(void)
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, wait_thread, m) == 0);
     long long deadline = nh_now_ms() + 20000;
+    /* until the other thread is inside do_events; the pause lets it run
+     * (under valgrind a spinning thread can keep the others from running) */
     while (ipm_get_direction(m) != IPM_E_BUSY && nh_now_ms() < deadline)
-        ; /* until the other thread is inside do_events */
+        usleep(1000);
     CHECK_INT(ipm_get_direction(m), ==, IPM_E_BUSY);
     for (int i = 0; i < NROWS; i++) {
         const call_row *r = &ROWS[i];
