@@ -258,49 +258,33 @@ static int write_pcap_header(ipm_writer *w, int link_type)
     return w->error;
 }
 
-/* "10.0.0.1/24 10.0.0.2/16" -> IPv4 address options (address, mask). */
-static size_t ipv4_options(ipm_writer *w, const char *list, int emit)
+/* "10.0.0.1/24 10.0.0.2/16" (AF_INET: address and mask) or "fd00::1/64"
+ * (AF_INET6: address and prefix length) -> if_IPv4addr / if_IPv6addr
+ * options; their total size, written too when `emit`. */
+static size_t address_options(ipm_writer *w, const char *list, int family, int emit)
 {
-    size_t size = 0;
-    char copy[1024];
-    snprintf(copy, sizeof copy, "%s", list ? list : "");
-    for (char *save = NULL, *tok = strtok_r(copy, " ", &save); tok;
-         tok = strtok_r(NULL, " ", &save)) {
-        char *slash = strchr(tok, '/');
-        int prefix = slash ? atoi(slash + 1) : 32;
-        if (slash)
-            *slash = '\0';
-        uint8_t v[8];
-        if (inet_pton(AF_INET, tok, v) != 1 || prefix < 0 || prefix > 32)
-            continue;
-        uint32_t mask = prefix ? htonl(0xffffffffu << (32 - prefix)) : 0;
-        memcpy(v + 4, &mask, 4);
-        size += option_size(8);
-        if (emit)
-            put_option(w, OPT_IF_IPV4ADDR, v, 8);
-    }
-    return size;
-}
-
-/* "fd00::1/64 fe80::1/64" -> IPv6 address options (address, prefix). */
-static size_t ipv6_options(ipm_writer *w, const char *list, int emit)
-{
-    size_t size = 0;
+    int v6 = family == AF_INET6, bits = v6 ? 128 : 32;
+    size_t len = v6 ? 17 : 8, size = 0;
     char copy[2048];
     snprintf(copy, sizeof copy, "%s", list ? list : "");
     for (char *save = NULL, *tok = strtok_r(copy, " ", &save); tok;
          tok = strtok_r(NULL, " ", &save)) {
         char *slash = strchr(tok, '/');
-        int prefix = slash ? atoi(slash + 1) : 128;
+        int prefix = slash ? atoi(slash + 1) : bits;
         if (slash)
             *slash = '\0';
         uint8_t v[17];
-        if (inet_pton(AF_INET6, tok, v) != 1 || prefix < 0 || prefix > 128)
+        if (inet_pton(family, tok, v) != 1 || prefix < 0 || prefix > bits)
             continue;
-        v[16] = (uint8_t)prefix;
-        size += option_size(17);
+        if (v6) {
+            v[16] = (uint8_t)prefix;
+        } else {
+            uint32_t mask = prefix ? htonl(0xffffffffu << (32 - prefix)) : 0;
+            memcpy(v + 4, &mask, 4);
+        }
+        size += option_size(len);
         if (emit)
-            put_option(w, OPT_IF_IPV6ADDR, v, 17);
+            put_option(w, v6 ? OPT_IF_IPV6ADDR : OPT_IF_IPV4ADDR, v, len);
     }
     return size;
 }
@@ -348,7 +332,7 @@ static int write_interface(ipm_writer *w, const writer_interface *itf)
     }
     uint8_t tsresol = 9; /* nanoseconds */
     size_t total = 20 + string_option_size(itf->name) + string_option_size(description) +
-                   ipv4_options(w, v4, 0) + ipv6_options(w, v6, 0) +
+                   address_options(w, v4, AF_INET, 0) + address_options(w, v6, AF_INET6, 0) +
                    (has_mac ? option_size(6) : 0) + option_size(1) +
                    (filter_len ? option_size(filter_len) : 0) + 4;
     if (reserve(w, total))
@@ -359,8 +343,8 @@ static int write_interface(ipm_writer *w, const writer_interface *itf)
     put32(w, snaplen);
     put_string_option(w, OPT_IF_NAME, itf->name);
     put_string_option(w, OPT_IF_DESCRIPTION, description);
-    ipv4_options(w, v4, 1);
-    ipv6_options(w, v6, 1);
+    address_options(w, v4, AF_INET, 1);
+    address_options(w, v6, AF_INET6, 1);
     if (has_mac)
         put_option(w, OPT_IF_MACADDR, mac, 6);
     put_option(w, OPT_IF_TSRESOL, &tsresol, 1);
