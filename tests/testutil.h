@@ -272,8 +272,9 @@ int tcpdump_start(tcpdump_run *t, const char *ns, const char *ifname, const char
 /* Stop it (SIGINT), read its file into c (which must be cap_init'ed). */
 int tcpdump_finish(tcpdump_run *t, capture *c);
 
-/* Compare two captures packet by packet (sizes and bytes); returns the
- * number of mismatches and reports each. */
+/* Compare two captures packet by packet (sizes and bytes), each link-layer
+ * sender's packets in order (two sockets may interleave the two directions
+ * differently); returns the number of mismatches and reports each. */
 int compare_captures(const capture *a, const char *aname, const capture *b, const char *bname);
 
 /* ts in nanoseconds */
