@@ -129,6 +129,7 @@ static int monitor_traverse(SELF, visitproc visit, void *arg)
     Py_VISIT(self->pending_exc);
     Py_VISIT(self->handler_exc);
     Py_VISIT(self->warned);
+    Py_VISIT(self->collect);
     return 0;
 }
 
@@ -596,8 +597,24 @@ static int p_set_on_packet(SELF, PyObject *v, void *c)
     if (set < 0)
         return -1;
     /* Unregistered when None, so a capture without a hook never takes the GIL. */
-    ipm_set_on_packet(self->m, set ? ipm_py_packet_cb : NULL, self);
+    ipm_set_on_packet(self->m, set || self->collect ? ipm_py_packet_cb : NULL, self);
     return 0;
+}
+
+/* _collect(list | None), private to packets()/apackets(): while a list is
+ * set, every packet event is appended to it as an owned packet object, in
+ * C, and on_packet is not called; None ends that. */
+static PyObject *m_collect(SELF, PyObject *arg)
+{
+    if (guard(self))
+        return NULL;
+    if (arg != Py_None && !PyList_CheckExact(arg)) {
+        PyErr_Format(PyExc_TypeError, "_collect() takes a list or None, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    Py_XSETREF(self->collect, arg == Py_None ? NULL : Py_NewRef(arg));
+    ipm_set_on_packet(self->m, self->collect || self->on_packet ? ipm_py_packet_cb : NULL, self);
+    Py_RETURN_NONE;
 }
 
 static PyObject *p_get_on_statistics(SELF, void *c)
@@ -755,6 +772,7 @@ static PyMethodDef monitor_methods[] = {
      "do_events waiting at most timeout_ms (0: handle what is there; < 0: the packet "
      "timeout), and handing over at most max_packets packets (0: all; the rest come with "
      "the next call)."},
+    {"_collect", (PyCFunction)m_collect, METH_O, "packets()' and apackets()' portions (private)."},
     M0(fileno, "-> int: an fd that is readable when do_events has packets (for selectors, "
                "asyncio add_reader); the same for the monitor's life on Linux."),
     M0(get_timeout, "-> int | None: ms to wait on fileno() before calling do_events_timeout(0) "
