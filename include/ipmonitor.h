@@ -595,13 +595,21 @@ IPM_API int ipm_writer_write(ipm_writer *w, const ipm_packet_event *ev);
 IPM_API int ipm_writer_flush(ipm_writer *w);
 /* Write the statistics blocks (pcapng), flush, close the file and free the
  * writer: IPM_OK, or the first error (then the file holds every packet
- * written before it, whole, as far as the system kept it). */
+ * written before it, whole, as far as the system kept it, and errno is the
+ * system's reason, as ipm_writer_os_error said). */
 IPM_API int ipm_writer_close(ipm_writer *w);
 /* The first error's message ("writing the capture file failed: No space
  * left on device"), or "" when there was none. */
 IPM_API const char *ipm_writer_error(const ipm_writer *w);
 /* Packets accepted by ipm_writer_write so far. */
 IPM_API int64_t ipm_writer_packets(const ipm_writer *w);
+/* Packets the system has taken whole (out of the writer's buffer, after
+ * ipm_writer_flush: all that were accepted). After a failed write, the
+ * number of packets the file holds whole. */
+IPM_API int64_t ipm_writer_packets_saved(const ipm_writer *w);
+/* The errno of the first failed write or close (ENOSPC, EPIPE...), 0 if
+ * none: for callers that treat a closed pipe as the end, not a failure. */
+IPM_API int ipm_writer_os_error(const ipm_writer *w);
 
 /* ------------------------------------------------------------------ */
 /* Library information                                                 */
