@@ -89,7 +89,8 @@ static void usage(void)
           "  -i ADAPTER     adapter to capture on (default: the first that is up and\n"
           "                 running and not loopback, as tcpdump picks; see 'ipmon list');\n"
           "                 give -i again to capture on several at once\n"
-          "  -r FILE        read packets from a pcap or pcapng file instead\n"
+          "  -r FILE        read packets from a pcap or pcapng file instead ('-': standard\n"
+          "                 input, e.g. zcat trace.pcap.gz | ipmon capture -r -)\n"
           "  -w FILE        write the packets to FILE instead of printing them; '-' is\n"
           "                 standard output. A name ending in .pcapng is a pcapng file\n"
           "                 (each packet with its interface and direction, interface\n"
@@ -215,6 +216,9 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         return cli_usage_error(CMD, "-i and -r cannot be used together");
     if (o->read_file && (o->promisc || o->buffer_kb >= 0))
         return cli_usage_error(CMD, "--promisc and -B apply to adapters, not to -r files");
+    if (o->read_file && o->direction != IPM_PACKET_DIRECTION_ANY)
+        return cli_usage_error(CMD, "-Q selects by direction on live adapters only: a -r file's "
+                                    "packets carry none that ipmon can select by");
     if (o->write_file && strcmp(o->write_file, "-") == 0 && o->print)
         return cli_usage_error(CMD, "--print cannot share standard output with -w -");
     if (o->format >= 0 && !o->write_file)
@@ -457,8 +461,15 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
         return cli_lib_error(m);
     *snaplen = o->snaplen > 0 ? (int)o->snaplen : DEFAULT_SNAPLEN;
     if (o->read_file) {
-        if (ipm_activate(m, o->read_file) != IPM_OK)
-            return cli_lib_error(m);
+        /* -r -: standard input, as tcpdump (a pipe is read as it comes). */
+        const char *path = strcmp(o->read_file, "-") == 0 ? "/dev/stdin" : o->read_file;
+        if (ipm_activate(m, path) != IPM_OK) {
+            const char *msg = ipm_last_error(m), *at = msg ? strstr(msg, "\"/dev/stdin\"") : NULL;
+            if (path == o->read_file || !at)
+                return cli_lib_error(m);
+            /* the library names the path it opened; the user typed "-" */
+            return cli_error("%.*sstandard input (-r -)%s", (int)(at - msg), msg, at + strlen("\"/dev/stdin\""));
+        }
         return EXIT_OK;
     }
     if (ipm_list_adapters(m) != IPM_OK)
