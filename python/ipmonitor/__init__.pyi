@@ -37,6 +37,8 @@ IPM_E_UNSUPPORTED: Final = -12
 IPM_E_ADAPTER_GONE: Final = -13
 IPM_E_FILE: Final = -14
 IPM_E_BUSY: Final = -15
+IPM_E_ADAPTER_ADDED: Final = -16
+IPM_E_ADAPTER_BACK: Final = -17
 
 def strerror(code: int) -> str: ...
 def error_name(code: int) -> Optional[str]: ...
