@@ -358,7 +358,8 @@ static int activate_sources(ipm_monitor *m, const char *const *adapters, int cou
         if (!names_a_file(m, adapters[i]))
             live[nlive++] = adapters[i];
     /* The watch first, so that no change after the opening is missed. */
-    rc = !live ? ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while activating")
+    rc = !live || ipm_sources_reserve(m, 1) != IPM_OK /* do_events' poll set, even empty */
+             ? ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while activating")
          : ipm_follow_start(m, nlive ? IPM_FOLLOW_FIXED : IPM_FOLLOW_NONE, live, nlive) != IPM_OK
              ? ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while activating")
              : IPM_OK;
@@ -402,7 +403,8 @@ int ipm_activate_matching(ipm_monitor *m, const char *const *patterns, int count
     atomic_store(&m->owner_thread, ipm_this_thread());
     pthread_mutex_lock(&m->run_lock);
     /* The watch before the listing, so that no change after it is missed. */
-    if (ipm_follow_start(m, IPM_FOLLOW_MATCHING, patterns, count) != IPM_OK)
+    if (ipm_sources_reserve(m, 1) != IPM_OK || /* do_events' poll set, even empty */
+        ipm_follow_start(m, IPM_FOLLOW_MATCHING, patterns, count) != IPM_OK)
         rc = ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while activating");
     if (rc == IPM_OK && (rc = ipm_list_adapters(m)) != IPM_OK)
         rc = m->error->code;
