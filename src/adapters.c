@@ -222,6 +222,14 @@ static int merge_while_active(ipm_monitor *m, ipm_adapter *fresh, int n)
         }
     }
     ipm_adapters_free(fresh, n);
+    /* A source opened on a name not listed then has a slot now. */
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_source *s = m->sources[i];
+        if (s->event.adapter_index < 0 && !(s->caps & IPM_SOURCE_ENDS)) {
+            int index = find_adapter(m, s->name);
+            s->event.adapter_index = index >= 0 ? index : -1;
+        }
+    }
     return IPM_OK;
 }
 

@@ -297,9 +297,9 @@ static ipm_source *attach(ipm_monitor *m, int slot)
         return NULL;
     }
     ipm_source_take_baseline(s);
-    if (ipm_wait_set_fill(m) != 0) {
-        /* an event loop on get_fd would not wake for it: still counted at
-         * each do_events, so keep it */
+    if (m->wait_set >= 0 && s->wait_fd >= 0 && ipm_os_waitset_add(m->wait_set, s->wait_fd) != 0) {
+        /* an event loop on get_fd would not wake for its packets: they are
+         * still taken at each do_events (get_timeout), so keep it */
     }
     return s;
 }
