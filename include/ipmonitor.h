@@ -323,7 +323,9 @@ IPM_API int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int c
  *    is reported as for ipm_do_events);
  *  - an adapter deleted and made again under its name is a new interface
  *    (new ifindex), opened again in the same index, its metadata refreshed
- *    (the strings of the old are freed): IPM_E_ADAPTER_BACK.
+ *    (the strings of the old are freed): IPM_E_ADAPTER_BACK;
+ *  - an adapter renamed is its old name gone and its new name appearing
+ *    (counted once, under the new name).
  * These notices go through on_error only: do_events goes on with the other
  * adapters and does not return them. Changes are learnt from rtnetlink
  * (RTM_NEWLINK / RTM_DELLINK on a socket that do_events polls with the

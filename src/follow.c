@@ -197,15 +197,23 @@ static void forget_news(ipm_follow *f, const char *name)
 }
 
 /* One change: a source on that name whose interface is no longer the one
- * it opened is gone; a wanted link is remembered (the latest word wins). */
+ * it opened is gone, and so is a source whose interface took another name
+ * (a rename is the old name gone and the new one appearing, so nothing is
+ * counted twice); a wanted link is remembered (the latest word wins). */
 static void on_link_change(void *user, const ipm_os_link *link, int removed)
 {
     ipm_monitor *m = user;
     ipm_follow *f = &m->follow;
     for (int i = 0; i < m->source_count; i++) {
         ipm_source *s = m->sources[i];
-        if (!is_live(s) || strcmp(s->name, link->name) != 0)
+        if (!is_live(s))
             continue;
+        if (strcmp(s->name, link->name) != 0) {
+            /* renamed: the old name is gone (the new one may be wanted) */
+            if (!removed && (unsigned)link->ifindex == s->ifindex)
+                s->gone = 1;
+            continue;
+        }
         if (removed ? (unsigned)link->ifindex == s->ifindex : (unsigned)link->ifindex != s->ifindex)
             s->gone = 1;
     }

@@ -10,7 +10,8 @@
  * counted; one deleted is IPM_E_ADAPTER_GONE while the others' counts stay
  * exact and do_events returns 0; down and up keeps it counted; deleted and
  * made again under its name is IPM_E_ADAPTER_BACK in the same index with the
- * new ifindex; patterns and exclusions; capture mode; the wait set of
+ * new ifindex; a rename is gone + added (never counted twice); patterns and
+ * exclusions; capture mode; the wait set of
  * ipm_get_fd wakes for a change; a fixed list (ipm_activate_many) goes on
  * when one goes, and takes it back. Soak (label soak): 200 veth pairs
  * followed by one monitor, with the activation time and the RSS printed.
@@ -362,6 +363,35 @@ static void t_recreated_back(void)
     fx_teardown(&x);
 }
 
+/* A rename is the old name gone and the new one added: the interface is
+ * captured once, under its new name, never twice. */
+static void t_renamed(void)
+{
+    follow_fx x;
+    fx_follow_all(&x, 1);
+    extra_pair p;
+    extra_create_named(&p, "vf", 1);
+    pump_int(&x, &x.l->added, 1, 5000);
+    int old_idx = ipm_find_adapter(x.f.m, p.a);
+    char renamed[IF_NAMESIZE];
+    snprintf(renamed, sizeof renamed, "vr%dn1", (int)getpid() % 100000);
+    CHECK_INT(nh_run("ip -n %s link set %s down && ip -n %s link set %s name %s && "
+                     "ip -n %s link set %s up",
+                     T.a.ns, p.a, T.a.ns, p.a, renamed, T.a.ns, renamed),
+              ==, 0);
+    pump_int(&x, &x.l->added, 2, 5000);
+    CHECK_INT(noted_index(x.l, IPM_E_ADAPTER_GONE, p.a), ==, old_idx);
+    int idx = noted_index(x.l, IPM_E_ADAPTER_ADDED, renamed);
+    CHECK_INT(idx, >, old_idx);
+    int tx = udp_socket(T.b.ns, AF_INET, 0);
+    CHECK_INT(send_counted(tx, x.f.rx, p.ip_a, 4), ==, 4);
+    pump_counted(&x, idx, 4);
+    CHECK_INT(counted(&x, idx), ==, 4);
+    CHECK_INT(counted(&x, old_idx), ==, 0); /* not counted twice */
+    close(tx);
+    fx_teardown(&x);
+}
+
 /* Patterns: "vf*" follows the vf pairs only; "!vf*" everything but them. */
 static void t_patterns(void)
 {
@@ -598,6 +628,7 @@ static const t_case CASES[] = {
     {"gone_others_exact", t_gone_others_exact},
     {"down_up_counted", t_down_up_counted},
     {"recreated_back", t_recreated_back},
+    {"renamed", t_renamed},
     {"patterns", t_patterns},
     {"fixed_list", t_fixed_list},
     {"get_fd_wakes", t_get_fd_wakes},
