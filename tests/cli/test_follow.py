@@ -139,3 +139,49 @@ def test_capture_ends_when_its_adapter_is_deleted(veth, start_ipmon):
     assert rc == 1, err
     assert f"{na}: the adapter disappeared; capture ended" in err
     assert "2 packets captured" in err
+
+
+def test_live_table_marks_a_gone_adapter(veth):
+    # A pseudo-terminal as stdout: the table follows every adapter; the one
+    # deleted keeps its row, marked (gone), and the others go on.
+    import os
+    import pty
+    import re
+    import select
+    na, nb = f"vx{veth.tag}"[:15], f"vy{veth.tag}"[:15]
+    add_veth(veth, na, nb, 1)
+    master, slave = pty.openpty()
+    p = subprocess.Popen(["ip", "netns", "exec", veth.a.ns, IPMON, "stats", "-I", "0.2", "-t", "3",
+                          "udp port 5000"],
+                         stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    try:
+        assert p.stderr.readline().startswith(b"listening on")
+        subprocess.run(["ip", "-n", veth.a.ns, "link", "del", na], check=True)
+        assert b"disappeared" in p.stderr.readline()
+        netns.send_udp(veth.b, "10.77.0.1", 5000, [b"t" * 100] * 3)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif p.poll() is not None:
+                break
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+    text = out.decode().replace("\r\n", "\n")
+    last = text.rsplit("\x1b[H", 1)[-1]  # the last table drawn
+    assert re.search(rf"^{na} \(gone\) ", last, re.M), last
+    assert re.search(rf"^{veth.a.ifname} ", last, re.M)
+    m = re.search(rf"total {veth.a.ifname} packets=(\d+) ", text)
+    assert m and m.group(1) == "3", text[-500:]
