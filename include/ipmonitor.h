@@ -453,7 +453,9 @@ typedef struct ipm_packet_event {
     uint32_t data_size;         /* bytes in data (<= max_packet_bytes) */
     int direction;              /* IPM_PACKET_DIRECTION_INCOMING/_OUTGOING/_UNKNOWN */
     int adapter_index;          /* index in the adapter list, -1 if not listed */
-    const char *adapter;        /* adapter name or file path */
+    const char *adapter;        /* adapter name or file path; on Linux's "any" (opened
+                                 * as Linux cooked v2, DLT_LINUX_SLL2) the name of
+                                 * the interface the packet crossed */
     int link_type;              /* libpcap DLT_* of data */
 } ipm_packet_event;
 
@@ -625,7 +627,8 @@ IPM_API const char *ipm_decoded_protocol_name(const ipm_decoded *d, char *buf);
  *    statistics block per interface (first/last packet, packets written;
  *    with a monitor and one adapter also filter accepts and kernel and
  *    interface drops, from ipm_get_statistics).
- *  IPM_FORMAT_PCAP: classic pcap (nanosecond), one adapter and link type.
+ *  IPM_FORMAT_PCAP: classic pcap (nanosecond): one link type, packets of
+ *    any adapter with that link type (the file does not say which).
  * Writes are buffered (256 KiB) and checked: the first failure (a full
  * disk, a closed pipe: IPM_E_FILE with the system's reason) is kept, every
  * later call returns it, and ipm_writer_error() says what happened. A

@@ -103,6 +103,8 @@ static void on_capture(u_char *user, const struct pcap_pkthdr *h, const u_char *
     ev->data = bytes;
     ev->data_size = h->caplen;
     ev->direction = classify_direction(s, bytes, h->caplen);
+    if (s->names_per_packet)
+        ev->adapter = ipm_live_packet_adapter(s, bytes, h->caplen);
     s->total_packets++;
     if (m->on_packet) {
         int rc = m->on_packet(ev, m->on_packet_user);

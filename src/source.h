@@ -116,6 +116,8 @@ struct ipm_source {
     int has_filter;       /* a program was ever given to libpcap */
     unsigned ifindex;     /* a live adapter's OS index when opened; 0 otherwise
                            * (a file, "any"): what follow.c tells a delete by */
+    int names_per_packet; /* "any" in Linux cooked v2: each packet's event names
+                           * its own interface (ipm_live_packet_adapter) */
     ipm_adapter_settings settings;
 
     /* Direction of each packet (read per packet, so kept here). */
@@ -135,6 +137,11 @@ struct ipm_source {
     char error[PCAP_ERRBUF_SIZE]; /* why an op failed */
     char name[]; /* adapter name or file path; event.adapter points here */
 };
+
+/* The name of the interface a packet of an "any" source (Linux cooked v2,
+ * names_per_packet) came in or went out on, from the header's interface
+ * index: a small cache, so the system is asked once per interface. */
+const char *ipm_live_packet_adapter(ipm_source *s, const uint8_t *data, uint32_t caplen);
 
 /* Open a live adapter / a capture file. On failure returns NULL with the
  * monitor's last error set. `adapter_index` is -1 when not listed. */
