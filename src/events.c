@@ -49,6 +49,8 @@ static inline int classify_direction(const ipm_source *s, const uint8_t *data, u
         return caplen < 11 ? IPM_PACKET_DIRECTION_UNKNOWN : direction_of_pkttype(data[10]);
     case IPM_DIRMETHOD_INCOMING:
         return IPM_PACKET_DIRECTION_INCOMING;
+    case IPM_DIRMETHOD_RECORDED:
+        return s->recorded_direction;
     default:
         return IPM_PACKET_DIRECTION_UNKNOWN;
     }

@@ -33,6 +33,8 @@ typedef enum ipm_direction_method {
     IPM_DIRMETHOD_SLL,      /* Linux cooked v1: packet type in the header */
     IPM_DIRMETHOD_SLL2,     /* Linux cooked v2: packet type in the header */
     IPM_DIRMETHOD_INCOMING, /* loopback: libpcap keeps only the incoming copy */
+    IPM_DIRMETHOD_RECORDED, /* a pcapng file: each packet's epb_flags, read with it
+                             * (ipm_source.recorded_direction) */
     IPM_DIRMETHOD_UNKNOWN
 } ipm_direction_method;
 
@@ -124,6 +126,7 @@ struct ipm_source {
     ipm_direction_method dir_method;
     int fixed_direction;
     int base_dir_method;  /* the method when no direction filter is set */
+    int recorded_direction; /* IPM_DIRMETHOD_RECORDED: the current packet's */
     uint8_t mac[6];
 
     /* Per-packet state: the event is filled in place, never allocated. */

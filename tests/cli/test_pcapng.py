@@ -50,6 +50,14 @@ def test_two_adapters_in_one_pcapng_with_names_and_directions(veth, start_ipmon,
     assert by_port[5102] == [(veth.a.ifname, 2, n) for n in outs]
     assert [(name, n) for name, _, n in by_port[5103]] == [("lo", n) for n in loops]
 
+    # ipmon reads its file back: each packet with its interface and direction.
+    r = run_ipmon("capture", "-r", str(f), "--json")
+    assert r.returncode == 0, r.stderr
+    back = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(b["adapter"], b["direction"], b["dport"], b["payload_len"]) for b in back] == [
+        (name, {1: "in", 2: "out"}.get(int(d, 0), "unknown"), int(port), int(length) - UDP)
+        for name, d, port, length in rows]
+
     info = subprocess.run(["capinfos", "-M", str(f)], capture_output=True, text=True, check=True).stdout
     assert "File type:           pcapng" in info, info
     assert "Number of interfaces in file: 2" in info, info
