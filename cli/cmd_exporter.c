@@ -647,6 +647,7 @@ int cmd_exporter(int argc, char **argv)
     ipm_set_on_error(ex.m, on_error, &ex);
     cli_install_signals();
     /* The port first: a port in use is found before any capture opens. */
+    rc = EXIT_OK;
     if (!ex.textfile)
         rc = start_http(&ex);
     else
