@@ -104,8 +104,9 @@ static void usage(void)
 /* ---- the listening socket ---- */
 
 /* Parse [ADDR]:PORT into addr; returns -1 after a usage error. An empty
- * ADDR is every address (IPv6 and IPv4 when the system has IPv6). */
-static int parse_listen(const char *arg, struct sockaddr_storage *addr, socklen_t *len)
+ * ADDR is every address (IPv6 and IPv4 when the system has IPv6). With
+ * resolve 0 only the form is checked (no name lookup; addr is not set). */
+static int parse_listen(const char *arg, struct sockaddr_storage *addr, socklen_t *len, int resolve)
 {
     const char *colon = strrchr(arg, ':');
     if (!colon)
@@ -132,6 +133,8 @@ static int parse_listen(const char *arg, struct sockaddr_storage *addr, socklen_
     } else if (strchr(host, ':')) {
         return cli_usage_error(CMD, "--web.listen-address '%s': write an IPv6 address as [ADDR]:PORT", arg), -1;
     }
+    if (!resolve)
+        return 0;
     memset(addr, 0, sizeof *addr);
     if (!host[0]) {
         struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
@@ -286,7 +289,7 @@ static int start_http(exporter *ex)
 {
     struct sockaddr_storage addr;
     socklen_t len;
-    if (parse_listen(ex->listen, &addr, &len) < 0)
+    if (parse_listen(ex->listen, &addr, &len, 1) < 0)
         return EXIT_USAGE;
     int fd = open_listener(ex->listen, &addr, len);
     if (fd < 0)
@@ -569,11 +572,11 @@ static int parse_args(int argc, char **argv, exporter *ex, char **filter)
     if (ex->textfile && ex->web_config_file)
         return cli_usage_error(CMD, "--textfile serves no HTTP: --web.config.file does not apply");
     if (!ex->textfile) {
-        /* the address is checked now, so a typo is a usage error before
-         * anything is opened */
+        /* the address's form is checked now (its name is looked up when
+         * the server starts, still before anything else is opened) */
         struct sockaddr_storage a;
         socklen_t l;
-        if (parse_listen(ex->listen, &a, &l) < 0)
+        if (parse_listen(ex->listen, &a, &l, 0) < 0)
             return EXIT_USAGE;
     }
     *filter = cli_join_words(argc - optind, argv + optind);
