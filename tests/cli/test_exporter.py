@@ -559,3 +559,87 @@ def test_filter_that_does_not_compile(veth):
 def test_bad_options(args, needle):
     r = run_ipmon("exporter", *args)
     check_one_line(r, 2, needle, "--help")
+
+
+# ---- contrib/: the service, the alerts, the dashboard, judged by the tools that read them ----
+
+CONTRIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib")
+
+ALERT_TESTS = """
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'ipmonitor_dropped_packets_total{{instance="h:19101",job="ipmon",device="eth0",stage="kernel"}}'
+        values: '0x10 5+5x20'
+      - series: 'ipmonitor_dropped_packets_total{{instance="h:19101",job="ipmon",device="eth1",stage="kernel"}}'
+        values: '0x30'
+      - series: 'ipmonitor_device_up{{instance="h:19101",job="ipmon",device="veth9"}}'
+        values: '1x5 0x20'
+    alert_rule_test:
+      - eval_time: 9m
+        alertname: IpmonitorPacketsDropped
+        exp_alerts: []
+      - eval_time: 15m
+        alertname: IpmonitorPacketsDropped
+        exp_alerts:
+          - exp_labels: {{severity: warning, instance: "h:19101", device: eth0, stage: kernel}}
+            exp_annotations:
+              summary: "ipmon on h:19101 drops packets on eth0 (kernel)"
+              description: "25 packets dropped at stage kernel in the last 5 minutes."
+      - eval_time: 20m
+        alertname: IpmonitorDeviceGone
+        exp_alerts:
+          - exp_labels: {{severity: info, instance: "h:19101", job: ipmon, device: veth9}}
+            exp_annotations:
+              summary: "veth9 on h:19101 has disappeared"
+              description: "ipmon exporter no longer counts veth9; the other devices go on."
+"""
+
+
+@pytest.mark.skipif(not PROMTOOL, reason="promtool (Debian's prometheus) is not installed")
+def test_alert_rules(workdir):
+    rules = os.path.join(CONTRIB, "prometheus", "alerts.yml")
+    r = subprocess.run([PROMTOOL, "check", "rules", rules], capture_output=True, text=True)
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
+    # the drop alert fires on drops (eth0), not without (eth1)
+    unit = os.path.join(workdir, "alerts_test.yml")
+    with open(unit, "w") as f:
+        f.write(ALERT_TESTS.format(rules=json.dumps(os.path.abspath(rules))))
+    r = subprocess.run([PROMTOOL, "test", "rules", unit], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_dashboard_and_alerts_name_only_served_metrics(veth, workdir, running):
+    import re
+    path = os.path.join(workdir, "m.prom")
+    ex = running(Exporter, veth.a, "-i", veth.a.ifname, f"--textfile={path}")
+    ex.wait_listening()
+    served = {line.split()[2] for line in open(path) if line.startswith("# TYPE")}
+    assert ex.stop() == 0
+    with open(os.path.join(CONTRIB, "grafana", "ipmonitor.json")) as f:
+        dash = json.load(f)        # valid JSON
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 6
+    used = set(re.findall(r"\bipmonitor_\w+", " ".join(exprs)))
+    assert {"ipmonitor_packets_total", "ipmonitor_bytes_total", "ipmonitor_dropped_packets_total"} <= used
+    assert used <= served, used - served
+    # rates by device, direction, protocol
+    assert any("by (instance, device, direction)" in e for e in exprs)
+    assert any("by (protocol)" in e for e in exprs)
+    rules = open(os.path.join(CONTRIB, "prometheus", "alerts.yml")).read()
+    assert set(re.findall(r"\bipmonitor_\w+", rules)) <= served
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_systemd_unit(workdir):
+    with open(os.path.join(CONTRIB, "systemd", "ipmon-exporter.service")) as f:
+        unit = f.read()
+    assert "ExecStart=/usr/local/bin/ipmon exporter" in unit
+    assert "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN" in unit and "Restart=on-failure" in unit
+    path = os.path.join(workdir, "ipmon-exporter.service")
+    with open(path, "w") as f:
+        f.write(unit.replace("/usr/local/bin/ipmon", os.path.abspath(IPMON)))
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", path], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
