@@ -643,3 +643,10 @@ def test_systemd_unit(workdir):
         f.write(unit.replace("/usr/local/bin/ipmon", os.path.abspath(IPMON)))
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", path], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+
+def test_unknown_user(veth):
+    r = run_ipmon("exporter", "-i", veth.a.ifname, "-Z", "no-such-user-x", f"--web.listen-address=127.0.0.1:{PORT}",
+                  host=veth.a)
+    check_one_line(r, 1, "no user named 'no-such-user-x'")
+    assert f":{PORT}" not in listening_ports(veth.a)
