@@ -242,8 +242,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     exporter *ex = cls;
     (void)version;
     (void)upload;
-    (void)upload_size;
-    (void)state;
+    /* The first call only sees the headers; answering then would make
+     * libmicrohttpd close the connection (the request might have a body
+     * not yet read). Answer on the second, so scrapers keep the
+     * connection (and its TLS session) alive. */
+    static int seen;
+    if (*state == NULL) {
+        *state = &seen;
+        return MHD_YES;
+    }
+    if (*upload_size != 0) {
+        *upload_size = 0; /* a body is ignored */
+        return MHD_YES;
+    }
     static char unauthorised[] = "Unauthorized\n", not_found[] = "Not Found\n",
                 bad_method[] = "Method Not Allowed\n", no_memory[] = "out of memory\n";
     if (!authorised(ex, c))
