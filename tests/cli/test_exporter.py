@@ -312,6 +312,23 @@ def test_prometheus_scrapes_exact_counts(veth, workdir, running):
     r = subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert http_get(veth.a, f"http://127.0.0.1:{PORT}/nothing")[0] == 404
+    # scrapes share one connection (keep-alive); a POST is refused
+    with veth.a.entered():
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+        conn.connect()
+    try:
+        sock = conn.sock
+        for _ in range(3):
+            conn.request("GET", "/metrics")
+            r = conn.getresponse()
+            assert r.status == 200 and b"ipmonitor_build_info" in r.read()
+            assert conn.sock is sock
+        conn.request("POST", "/metrics", body=b"x")
+        r = conn.getresponse()
+        assert r.status == 405
+        r.read()
+    finally:
+        conn.close()
     assert ex.stop() == 0
 
 
