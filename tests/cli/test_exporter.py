@@ -420,6 +420,30 @@ def test_textfile_write_fails_with_the_reason(veth, running):
         "No such file or directory"]
 
 
+def test_textfile_on_a_full_disk(veth, workdir, running):
+    """The disk fills while the exporter runs: it stops with status 1 and
+    the system's reason; the last file written stays whole, no temporary
+    file is left."""
+    fs = os.path.join(workdir, "fs")
+    os.mkdir(fs)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", fs], check=True)
+    try:
+        path = os.path.join(fs, "ipmon.prom")
+        ex = running(Exporter, veth.a, "-i", veth.a.ifname, "-I", "0.05", f"--textfile={path}")
+        ex.wait_listening()
+        subprocess.run(["dd", "if=/dev/zero", f"of={os.path.join(fs, 'filler')}", "bs=4k"],
+                       capture_output=True)   # until the disk is full
+        rc = ex.proc.wait(timeout=5)
+        ex._t.join(5)
+        assert rc == 1, ex.lines
+        assert ex.lines[-1] == f"ipmon: writing {path} failed: No space left on device\n", ex.lines
+        text = open(path).read()
+        assert text.endswith("} 1\n") and text.splitlines()[-1].startswith("ipmonitor_build_info{")
+        assert sorted(os.listdir(fs)) == ["filler", "ipmon.prom"]
+    finally:
+        subprocess.run(["umount", "-l", fs], check=False)
+
+
 def add_second_link(veth, name_a, name_b):
     """Another veth between the pair's namespaces, with its own addresses."""
     subprocess.run(["ip", "link", "add", name_a, "netns", veth.a.ns, "address", "02:78:00:00:00:01", "type", "veth",
