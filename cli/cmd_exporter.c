@@ -405,6 +405,10 @@ static int on_statistics(const ipm_statistics_event *ev, void *user)
     return 0;
 }
 
+/* Notices about adapters. Gone: device_up 0 (its series stay, with their
+ * last values). When the library announces adapters attached later (the
+ * followed adapter set), their notice is where metrics_register(name)
+ * goes: it sets device_up to 1 and continues the name's series. */
 static void on_error(const ipm_error_event *e, void *user)
 {
     exporter *ex = user;

@@ -95,6 +95,10 @@ void metrics_add_event(metrics_store *s, const ipm_statistics_event *ev)
     if (!ev->adapter || (ev->captured_packets == 0 && ev->dropped == 0 && ev->adapter_dropped == 0))
         return;
     pthread_mutex_lock(&s->lock);
+    /* An event's device is normally registered already (up): one counted
+     * without is added, but up only changes by metrics_register and
+     * metrics_set_up (a gone adapter's last packets, handed over after the
+     * notice, must not set it up again). */
     metrics_device *d = register_locked(s, ev->adapter);
     if (!d) {
         s->overflow_events++;
@@ -108,7 +112,6 @@ void metrics_add_event(metrics_store *s, const ipm_statistics_event *ev)
     if (ev->adapter_dropped > 0)
         d->dropped_interface += ev->adapter_dropped;
     if (ev->captured_packets > 0) {
-        d->up = 1;
         const int64_t *p = &ev->class_packets[0][0][0], *b = &ev->class_bytes[0][0][0];
         int64_t *dp = &d->packets[0][0][0], *db = &d->bytes[0][0][0];
         for (size_t i = 0; i < sizeof d->packets / sizeof d->packets[0][0][0]; i++) {

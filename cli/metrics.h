@@ -43,8 +43,9 @@ int metrics_register(metrics_store *s, const char *name);
 /* ipmonitor_device_up of `name` (no-op for an unknown device). */
 void metrics_set_up(metrics_store *s, const char *name, int up);
 /* Add one on_statistics event (StatisticsDetail on) to its device's
- * counters. Events with nothing to add take no lock. A device that
- * counted packets is attached, so it is marked up. */
+ * counters. Events with nothing to add take no lock. It never changes
+ * ipmonitor_device_up (a device first seen here starts at 0 until
+ * metrics_register). */
 void metrics_add_event(metrics_store *s, const ipm_statistics_event *ev);
 
 /* A copy of the devices (malloc'd, the caller frees it) and their number;
