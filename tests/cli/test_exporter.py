@@ -392,7 +392,7 @@ def test_textfile_is_always_whole(veth, workdir, running):
             assert "process_" not in text
             m = parse_exposition(text)
             n = value(m, "ipmonitor_packets_total", device=veth.a.ifname, direction="in", protocol="udp", family="ipv4")
-            assert n is not None and (last is None or n >= last)   # never backwards
+            assert n is not None and (last is None or n >= last), (n, last)   # never backwards
             last = n
     finally:
         flow.stop()
@@ -403,13 +403,17 @@ def test_textfile_is_always_whole(veth, workdir, running):
                       family="ipv4") == flow.in_packets and
                 value(m, "ipmonitor_bytes_total", device=veth.a.ifname, direction="out", protocol="udp",
                       family="ipv6") == flow.out_bytes)
-    wait_for("the textfile to hold the exact counts", exact, timeout=5)
-    assert reads > 20
+    try:
+        wait_for("the textfile to hold the exact counts", exact, timeout=5)
+    except AssertionError:
+        raise AssertionError(f"sent in {flow.in_packets} out {flow.out_packets} ({flow.out_bytes} bytes); "
+                             f"file: {open(path).read()}; exporter: {ex.lines}")
+    assert reads > 20, reads
     if PROMTOOL:
         r = subprocess.run([PROMTOOL, "check", "metrics"], input=open(path).read(), capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
     assert ex.stop() == 0
-    assert os.listdir(workdir) == ["ipmon.prom"]   # no temporary file left behind
+    assert os.listdir(workdir) == ["ipmon.prom"], ex.lines   # no temporary file left behind
 
 
 def test_textfile_write_fails_with_the_reason(veth, running):
