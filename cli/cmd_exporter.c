@@ -310,7 +310,8 @@ static int start_http(exporter *ex)
         {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, ex},
         {MHD_OPTION_CONNECTION_LIMIT, 64, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL},
+        /* idle keep-alive connections live past a 15 s..1 min scrape interval */
+        {MHD_OPTION_CONNECTION_TIMEOUT, 90, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, ex->wc.key_pem},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, ex->wc.cert_pem},
         {MHD_OPTION_END, 0, NULL},

@@ -118,10 +118,10 @@ class Exporter:
         assert self.proc.poll() is None, f"exporter exited: {self.lines}"
         return next(x for x in self.lines if x.startswith("listening on"))
 
-    def stop(self):
-        """SIGTERM; returns the exit code (must end within 5 s)."""
+    def stop(self, sig=signal.SIGTERM):
+        """SIGTERM (or sig); returns the exit code (must end within 5 s)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         rc = self.proc.wait(timeout=5)
         self._t.join(5)
         return rc
@@ -511,7 +511,7 @@ def test_relinquish_privileges(veth, running):
     netns.send_udp(veth.b, "10.77.0.1", 5000, [b"q"] * 5)   # the capture opened as root goes on
     wait_for("counts after -Z", lambda: value(scrape(veth), "ipmonitor_packets_total", device=veth.a.ifname,
                                               direction="in", protocol="udp", family="ipv4") == 5)
-    assert ex.stop() == 0
+    assert ex.stop(signal.SIGINT) == 0   # Ctrl-C ends it as cleanly as SIGTERM
 
 
 # ---- start-up errors: one line, the documented status, nothing left running ----
