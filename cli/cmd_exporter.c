@@ -419,6 +419,19 @@ static void on_error(const ipm_error_event *e, void *user)
               e->description ? e->description : ipm_strerror(e->error_code));
 }
 
+/* ipm_activate_many of `n` adapters; a refusal of their number (the
+ * library opens a bounded number of captures per monitor) is said in the
+ * exporter's words. Returns EXIT_OK or the exit status after the error. */
+static int activate_list(exporter *ex, const char **list, int n)
+{
+    if (ipm_activate_many(ex->m, list, n) == IPM_OK)
+        return EXIT_OK;
+    if (ipm_last_error_code(ex->m) == IPM_E_INVALID_ARGUMENT && n > 1)
+        return cli_error("cannot count %d adapters in one exporter (the library says: %s); "
+                         "choose fewer with -i", n, ipm_last_error(ex->m));
+    return cli_lib_error(ex->m);
+}
+
 /* The adapters counted when no -i is given: every adapter that is up,
  * except pseudo-devices such as "any". (To follow the adapter set as it
  * changes, this is the one function to change.) */
@@ -437,8 +450,8 @@ static int activate_default(exporter *ex)
     int rc = EXIT_OK;
     if (n == 0)
         rc = cli_error("no adapter is up (see 'ipmon list'); name one with -i");
-    else if (ipm_activate_many(m, list, n) != IPM_OK)
-        rc = cli_lib_error(m);
+    else
+        rc = activate_list(ex, list, n);
     for (int i = 0; rc == EXIT_OK && i < n; i++)
         metrics_register(&ex->store, list[i]);
     free(list);
@@ -464,8 +477,9 @@ static int activate_named(exporter *ex)
             return cli_error("no adapter named '%s' (see 'ipmon list')", tok);
         list[n++] = tok;
     }
-    if (ipm_activate_many(m, list, n) != IPM_OK)
-        return cli_lib_error(m);
+    int rc = activate_list(ex, list, n);
+    if (rc != EXIT_OK)
+        return rc;
     for (int i = 0; i < n; i++)
         metrics_register(&ex->store, list[i]);
     return EXIT_OK;
