@@ -96,7 +96,8 @@ def run(cmd, tmp):
 # --------------------------------------------------------------------------
 
 class Programs:
-    def __init__(self, bindir, ipm_error):
+    def __init__(self, bindir, ipm_error, python_dir=None):
+        self.python_dir = python_dir  # the built package (PYTHONPATH), or None
         self.gen = os.path.join(bindir, "gen_pcap")
         self.raw = os.path.join(bindir, "raw_pcap_loop")
         self.blaster = os.path.join(bindir, "blaster")
@@ -109,7 +110,7 @@ def build(build_dir):
     libpcap-only programs are still built (directly with cc if cmake cannot
     even configure) and the ipmonitor figures are reported as missing."""
     cfg = subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-                          "-DIPM_BUILD_PYTHON=OFF", "-DIPM_BUILD_TESTS=OFF"],
+                          "-DIPM_BUILD_PYTHON=ON", "-DIPM_BUILD_TESTS=OFF"],
                          capture_output=True, text=True)
     bindir = os.path.join(build_dir, "bench")
     if cfg.returncode == 0:
@@ -119,7 +120,13 @@ def build(build_dir):
         b = subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "ipm_bench"],
                            capture_output=True, text=True)
         err = None if b.returncode == 0 else "ipm_bench did not build:\n" + tail(b.stdout + b.stderr)
-        return Programs(bindir, err)
+        # The Python package, for the live Python capturers (skipped, and
+        # said so, if it does not build).
+        py = subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "_ipmonitor"],
+                            capture_output=True, text=True)
+        if py.returncode != 0:
+            log("the Python package did not build; no live Python rows:\n" + tail(py.stdout + py.stderr))
+        return Programs(bindir, err, os.path.join(build_dir, "python") if py.returncode == 0 else None)
     # cmake cannot configure (the library's sources are missing or broken).
     bindir = os.path.join(build_dir, "bench-fallback")
     os.makedirs(bindir, exist_ok=True)
@@ -371,6 +378,17 @@ def capturers(progs, iface):
           ("raw loop, -B 1024", [progs.raw, "-B", "1024", "-i", iface]),
           ("tcpdump -w /dev/null (2 MiB)", ["tcpdump", "-i", iface, "-w", "/dev/null"]),
           ("tcpdump -B 1024 -w /dev/null", ["tcpdump", "-B", "1024", "-i", iface, "-w", "/dev/null"])]
+    if progs.python_dir:
+        # The Python package (bench/python/live_capturer.py), with the
+        # package's defaults (1024 KiB, as "ipmonitor capture, defaults"),
+        # and scapy's sniff beside it.
+        py = ["env", "PYTHONPATH=" + progs.python_dir, "/usr/bin/python3",
+              os.path.join(BENCH, "python", "live_capturer.py"), "-i", iface, "--way"]
+        c += [("python stat, on_statistics", py + ["stat"]),
+              ("python capture, on_packet", py + ["on_packet"]),
+              ("python capture, packets()", py + ["packets"]),
+              ("python capture, apackets()", py + ["apackets"]),
+              ("python scapy sniff()", py + ["scapy"])]
     return c
 
 
@@ -518,11 +536,16 @@ def report(m, args, total, off, cg, mem, live, ipm_error):
         L.append("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for r in live:
             L.append(f"| {r['generators']} | {r['frame']} | {r['capturer']} | {r['offered']:,} ({r['offered_pps'] / 1e6:.2f}) | "
-                     f"{r['delivered']:,} | {r['captured']:,} | {r['kernel_drops']:,} | {r['if_drops']:,} | "
+                     f"{r['delivered']:,} | {r['captured']:,} | {num(r['kernel_drops'])} | {num(r['if_drops'])} | "
                      f"{r['ratio'] * 100:.2f}% | {r['cpu']:.2f} ({r['cpu_user']:.2f}+{r['cpu_sys']:.2f}) | "
                      f"{' '.join(f'{x * 100:.1f}%' for x in r['ratios'])} |")
         L.append("")
     return "\n".join(L)
+
+
+def num(v):
+    """A count for a table cell; scapy keeps no drop counts (None)."""
+    return "n/a" if v is None else f"{v:,}"
 
 
 def targets(off, cg, live):
@@ -562,6 +585,11 @@ def targets(off, cg, live):
         if None not in stat:
             check(all(d == 0 for d in stat), "live, statistics mode with defaults loses nothing: "
                   + ", ".join(f"{g} gen {f} B: {d}" for (g, f), d in zip(loads, stat)))
+        pystat = [drops(ld, "python stat, on_statistics") for ld in loads]
+        if None not in pystat and None not in stat:
+            check(all(p == 0 for p, c in zip(pystat, stat) if c == 0),
+                  "live, Python statistics mode loses nothing at the loads where C's loses nothing: "
+                  + ", ".join(f"{g} gen {f} B: {p} (C {c})" for (g, f), p, c in zip(loads, pystat, stat)))
         cap = [(loss(ld, "ipmonitor capture, defaults (1024 KB)"), loss(ld, "tcpdump -B 1024 -w /dev/null"))
                for ld in loads]
         if all(c is not None and t is not None for c, t in cap):

@@ -1,18 +1,26 @@
 /*
  * cmd_capture.c - `ipmon capture`: print packets one line each, or save them
- * to a pcap file, with tcpdump's flags where they overlap.
+ * to a pcap or pcapng file, with tcpdump's flags where they overlap.
  *
- * One monitor in capture mode on one adapter (or a file with -r). The packet
- * callback decodes into a stack struct and writes one line, or appends to
- * the pcap dumper: nothing is allocated per packet. SIGINT/SIGTERM set a
- * flag; the loop (or the callback, for files read in one go) then
- * deactivates, closes the output file and prints tcpdump's summary.
+ * One monitor in capture mode on one adapter, several (-i given again: one
+ * pcapng file holds them all, each packet with its interface and
+ * direction), or a file (-r). Like tcpdump, the capture ends (status 1)
+ * when an adapter it captures on disappears: the library would open it
+ * again if it came back, but a capture with a gap nobody asked for is worse
+ * than one that says where it stopped. The packet callback decodes into a
+ * stack struct and writes one line, or hands the packet to the library's
+ * writer (ipm_writer: pcapng with direction and interfaces, or classic
+ * pcap): nothing is allocated per packet. SIGINT/SIGTERM set a flag; the
+ * loop (or the callback, for files read in one go) then deactivates,
+ * closes the output file and prints tcpdump's summary.
  *
- * Every write goes through a sink (sink.h) and is checked after each
- * packet: the first failed write stops the capture at once and is reported
- * with its real errno, and the counts ipmon prints afterwards include only
- * the packets that reached the output whole. A closed pipe (EPIPE) ends the
- * command quietly with status 0, as tcpdump does.
+ * Every write is checked after each packet: printed lines go through a
+ * sink (sink.h), the file through the writer, which both keep the real
+ * errno and how many packets reached the output whole. The first failed
+ * write stops the capture at once and is reported, and the counts ipmon
+ * prints afterwards include only the packets that reached the output
+ * whole. A closed pipe (EPIPE) ends the command quietly with status 0, as
+ * tcpdump does.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -32,17 +41,18 @@
  * so lines appear promptly (tcpdump uses immediate mode on a terminal). */
 #define CAPTURE_PACKET_TIMEOUT_MS 100
 #define DEFAULT_SNAPLEN 262144
-/* A pcap record on disk: its 16-byte header (struct pcap_sf_pkthdr), then
- * the captured bytes; the file starts with a 24-byte header. */
-#define PCAP_RECORD_HEADER 16
-#define PCAP_FILE_HEADER 24
+/* -i given more than once: as many adapters as one monitor takes. */
+#define MAX_CAPTURE_ADAPTERS 64
 /* How often the loop asks whether the reader of a pipe has gone. */
 #define READER_CHECK_SECONDS 0.1
 
 typedef struct capture_opts {
-    const char *adapter;   /* -i */
+    const char *adapter;   /* -i: the first */
+    const char *adapters[MAX_CAPTURE_ADAPTERS]; /* every -i, in order */
+    int adapter_count;
     const char *read_file; /* -r */
     const char *write_file; /* -w */
+    int format;            /* IPM_FORMAT_PCAP or _PCAPNG (--pcap, --pcapng, or the -w name) */
     long long count;       /* -c, 0 = unlimited */
     long long snaplen;     /* -s, -1 = default */
     long long buffer_kb;   /* -B, -1 = default */
@@ -57,17 +67,19 @@ typedef struct capture_state {
     ipm_monitor *m;
     const capture_opts *o;
     out_ctx out;
-    pcap_t *dead;
-    pcap_dumper_t *dumper;  /* writes into `file` */
-    sink file;              /* -w: the file, or standard output for -w - */
+    ipm_writer *writer;     /* -w: the file, or standard output for -w - */
+    int write_fd;           /* the writer's fd, to see a pipe's reader go */
+    int write_is_pipe;
+    int write_err;          /* errno of the writer's failure (EPIPE: a quiet end) */
+    long long written;      /* packets handed to the writer (not those it cannot hold) */
     sink print;             /* the lines, on standard output */
-    int dump_link_type;
     long long captured;
-    long long skipped_link; /* packets whose link type differs from the file's */
+    long long skipped_link; /* packets a classic pcap file cannot hold (another link type) */
     int write_failed;       /* a sink failed: stop taking packets */
     int activated;
     int draining;           /* stopped by a signal: still taking what the kernel holds */
-    char name[256];         /* the adapter captured on */
+    char name[1024];        /* the adapters captured on, for the announcement */
+    int adapter_gone;       /* the library said an adapter disappeared */
 } capture_state;
 
 static void usage(void)
@@ -79,10 +91,15 @@ static void usage(void)
           "packets to a pcap file. The filter is a pcap-filter(7) expression.\n"
           "\n"
           "  -i ADAPTER     adapter to capture on (default: the first that is up and\n"
-          "                 running and not loopback, as tcpdump picks; see 'ipmon list')\n"
-          "  -r FILE        read packets from a pcap or pcapng file instead\n"
-          "  -w FILE        write the packets to FILE in pcap format (nanosecond time\n"
-          "                 stamps) instead of printing them; '-' is standard output\n"
+          "                 running and not loopback, as tcpdump picks; see 'ipmon list');\n"
+          "                 give -i again to capture on several at once\n"
+          "  -r FILE        read packets from a pcap or pcapng file instead ('-': standard\n"
+          "                 input, e.g. zcat trace.pcap.gz | ipmon capture -r -)\n"
+          "  -w FILE        write the packets to FILE instead of printing them; '-' is\n"
+          "                 standard output. A name ending in .pcapng is a pcapng file\n"
+          "                 (each packet with its interface and direction, interface\n"
+          "                 statistics at the end); any other, classic pcap (nanosecond)\n"
+          "      --pcapng   write pcapng whatever the name; --pcap: classic pcap\n"
           "      --print    print lines even with -w\n"
           "  -c COUNT       stop after COUNT packets\n"
           "  -s SNAPLEN     keep at most SNAPLEN bytes of each packet (0 = 262144)\n"
@@ -109,6 +126,7 @@ static void usage(void)
           "Examples:\n"
           "  ipmon capture -i eth0 -c 10 tcp port 443\n"
           "  ipmon capture -i eth0 -w trace.pcap udp\n"
+          "  ipmon capture -i eth0 -i lo -w both.pcapng\n"
           "  ipmon capture -r trace.pcap --json\n",
           stdout);
 }
@@ -116,7 +134,7 @@ static void usage(void)
 /* Parse the command line into `o`; returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, capture_opts *o)
 {
-    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE };
+    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG };
     static const struct option opts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"read", required_argument, NULL, 'r'},
@@ -131,12 +149,15 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         {"nano", no_argument, NULL, OPT_NANO},
         {"print", no_argument, NULL, OPT_PRINT},
         {"immediate-mode", no_argument, NULL, OPT_IMMEDIATE},
+        {"pcap", no_argument, NULL, OPT_PCAP},
+        {"pcapng", no_argument, NULL, OPT_PCAPNG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->snaplen = -1;
     o->buffer_kb = -1;
     o->direction = IPM_PACKET_DIRECTION_ANY;
+    o->format = -1;
     int c;
     opterr = 0;
     /* 0, not 1: glibc then also forgets a cluster of short options an
@@ -144,7 +165,15 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     optind = 0;
     while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnh", opts, NULL)) != -1) {
         switch (c) {
-        case 'i': o->adapter = optarg; break;
+        case 'i':
+            if (o->adapter_count == MAX_CAPTURE_ADAPTERS)
+                return cli_usage_error(CMD, "-i: at most %d adapters", MAX_CAPTURE_ADAPTERS);
+            for (int k = 0; k < o->adapter_count; k++)
+                if (strcmp(o->adapters[k], optarg) == 0)
+                    return cli_usage_error(CMD, "-i %s is given twice", optarg);
+            o->adapters[o->adapter_count++] = optarg;
+            o->adapter = o->adapters[0];
+            break;
         case 'r': o->read_file = optarg; break;
         case 'w': o->write_file = optarg; break;
         case 'c':
@@ -181,6 +210,8 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case OPT_NANO: o->nano = 1; break;
         case OPT_PRINT: o->print = 1; break;
         case OPT_IMMEDIATE: o->immediate = 1; break;
+        case OPT_PCAP: o->format = IPM_FORMAT_PCAP; break;
+        case OPT_PCAPNG: o->format = IPM_FORMAT_PCAPNG; break;
         case 'h': usage(); return EXIT_OK;
         default: return cli_getopt_error(CMD, c, argv);
         }
@@ -189,8 +220,24 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         return cli_usage_error(CMD, "-i and -r cannot be used together");
     if (o->read_file && (o->promisc || o->buffer_kb >= 0))
         return cli_usage_error(CMD, "--promisc and -B apply to adapters, not to -r files");
+    if (o->read_file && o->direction != IPM_PACKET_DIRECTION_ANY)
+        return cli_usage_error(CMD, "-Q selects by direction on live adapters only: a -r file's "
+                                    "packets carry none that ipmon can select by");
     if (o->write_file && strcmp(o->write_file, "-") == 0 && o->print)
         return cli_usage_error(CMD, "--print cannot share standard output with -w -");
+    if (o->format >= 0 && !o->write_file)
+        return cli_usage_error(CMD, "--%s chooses the format of the -w file: add -w FILE",
+                               o->format == IPM_FORMAT_PCAPNG ? "pcapng" : "pcap");
+    if (o->write_file && o->format < 0) {
+        size_t n = strlen(o->write_file);
+        o->format = (n > 7 && strcmp(o->write_file + n - 7, ".pcapng") == 0) ||
+                            (n > 5 && strcmp(o->write_file + n - 5, ".ntar") == 0)
+                        ? IPM_FORMAT_PCAPNG
+                        : IPM_FORMAT_PCAP;
+    }
+    if (o->write_file && o->format == IPM_FORMAT_PCAP && o->adapter_count > 1)
+        return cli_usage_error(CMD, "a classic pcap file holds one adapter; for %d adapters write "
+                               "pcapng (-w FILE.pcapng, or --pcapng)", o->adapter_count);
     if (!o->write_file)
         o->print = 1;
     /* Like tcpdump: someone watching a terminal wants each packet at once. */
@@ -234,23 +281,16 @@ static int on_packet(const ipm_packet_event *e, void *user)
         return 0;
     }
     s->captured++;
-    if (s->dumper) {
-        if (e->link_type == s->dump_link_type) {
-            struct pcap_pkthdr h;
-            h.ts.tv_sec = e->time_stamp.tv_sec;
-            h.ts.tv_usec = e->time_stamp.tv_nsec; /* nanosecond file: the field holds ns */
-            h.caplen = e->data_size;
-            h.len = e->packet_size;
-            pcap_dump((u_char *)s->dumper, &h, e->data);
-            sink_record(&s->file, PCAP_RECORD_HEADER + (size_t)e->data_size);
-            if (o->packet_buffered)
-                sink_flush(&s->file);
-            if (sink_failed(&s->file)) {
-                stop_on_write_error(s);
-                return 0;
-            }
-        } else {
-            s->skipped_link++;
+    if (s->writer) {
+        int rc = ipm_writer_write(s->writer, e);
+        if (rc == IPM_OK && o->packet_buffered)
+            rc = ipm_writer_flush(s->writer);
+        if (rc == IPM_E_UNSUPPORTED) {
+            s->skipped_link++; /* classic pcap: one link type; the file stays good */
+        } else if (s->written++, rc != IPM_OK) {
+            s->write_err = ipm_writer_os_error(s->writer);
+            stop_on_write_error(s);
+            return 0;
         }
     }
     if (o->print) {
@@ -276,7 +316,15 @@ static int on_packet(const ipm_packet_event *e, void *user)
 
 static void on_error(const ipm_error_event *e, void *user)
 {
-    (void)user;
+    capture_state *s = user;
+    if (e->error_code == IPM_E_ADAPTER_GONE) {
+        /* tcpdump ends when its interface is deleted: so does capture (the
+         * packets the ring still held were delivered before this). */
+        s->adapter_gone = 1;
+        ipm_deactivate(s->m);
+        cli_error("%s: the adapter disappeared; capture ended", e->adapter ? e->adapter : s->name);
+        return;
+    }
     cli_error("%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
               e->description ? e->description : ipm_strerror(e->error_code));
 }
@@ -293,79 +341,81 @@ static const char *link_description(int dlt)
     return d ? d : "unknown";
 }
 
-/* Open the -w output once the link type is known: a sink over the file
- * (or standard output for -w -) with libpcap's dumper writing into it. */
-static int open_dumper(capture_state *s, int snaplen)
+/* Open the -w output: the library's writer on the file (or on standard
+ * output for -w -), reading the monitor for each interface's name,
+ * addresses, filter and, at the end, its statistics. */
+static int open_writer(capture_state *s)
 {
     const char *path = s->o->write_file;
-    s->dump_link_type = ipm_get_link_type(s->m);
-    if (s->dump_link_type < 0)
-        return cli_lib_error(s->m);
-    s->dead = pcap_open_dead_with_tstamp_precision(s->dump_link_type, snaplen,
-                                                   PCAP_TSTAMP_PRECISION_NANO);
-    if (!s->dead)
-        return cli_error("out of memory");
-    /* Opened here rather than by pcap_dump_open: a clean errno message, a
-     * large buffer (fewer write calls than the default 4 KiB), and every
-     * write checked by the sink. */
-    static char filebuf[1 << 18];
-    int rc = strcmp(path, "-") == 0
-                 ? sink_open_fd(&s->file, STDOUT_FILENO, "standard output", filebuf,
-                                sizeof filebuf, SINK_FULL, 1)
-                 : sink_open_path(&s->file, path, filebuf, sizeof filebuf, SINK_FULL, 1);
-    if (rc != 0)
-        return cli_error("cannot write %s: %s (choose another -w FILE)", path, strerror(errno));
-    s->dumper = pcap_dump_fopen(s->dead, s->file.f);
-    if (!s->dumper) {
-        sink_close(&s->file);
-        return cli_error("cannot write %s: %s", path, pcap_geterr(s->dead));
-    }
-    sink_skip(&s->file, PCAP_FILE_HEADER);
+    char err[IPM_ERRBUF_SIZE];
+    int to_stdout = strcmp(path, "-") == 0;
+    s->writer = to_stdout ? ipm_writer_fdopen(STDOUT_FILENO, s->o->format, s->m, err)
+                          : ipm_writer_open(path, s->o->format, s->m, err);
+    if (!s->writer)
+        return cli_error("cannot write %s: %s (choose another -w FILE)", to_stdout ? "standard output" : path,
+                         err);
+    s->write_fd = to_stdout ? STDOUT_FILENO : -1;
+    struct stat st;
+    s->write_is_pipe = to_stdout && fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
     return EXIT_OK;
 }
 
-/* Close the outputs (the dumper is only the sink's stream: closing the
- * sink closes it, as pcap_dump_close would), then say what failed, if
- * anything, and take the packets that did not reach an output whole out
- * of the count. Returns EXIT_OK (also for a quiet end on a closed pipe) or
- * EXIT_RUNTIME. */
+/* Finish the -w file: flush, then note how many packets it holds whole
+ * (all that were accepted, unless a write failed), then close (which adds
+ * pcapng's statistics blocks). Reports a failure, a closed pipe quietly.
+ * Returns how many accepted packets did not reach the file whole. */
+static long long close_writer(capture_state *s, int *rc)
+{
+    if (!s->writer)
+        return 0;
+    const char *path = s->o->write_file;
+    int to_stdout = strcmp(path, "-") == 0;
+    ipm_writer_flush(s->writer);
+    /* handed to the writer: accepted, or refused by a failed write */
+    long long accepted = s->written, whole = ipm_writer_packets_saved(s->writer);
+    char message[IPM_ERRBUF_SIZE];
+    snprintf(message, sizeof message, "%s", ipm_writer_error(s->writer));
+    int failed = ipm_writer_close(s->writer) != IPM_OK;
+    int close_errno = errno; /* ipm_writer_close leaves the system's reason there */
+    s->writer = NULL;
+    if (!failed && !s->write_err)
+        return accepted - whole;
+    int err = s->write_err ? s->write_err : close_errno;
+    if (err) /* the system's words alone; the writer's message is for library users */
+        snprintf(message, sizeof message, "%s", strerror(err));
+    if (err == EPIPE || (err == EINTR && cli_stop))
+        return accepted - whole; /* a closed pipe: a quiet end, as tcpdump */
+    if (to_stdout)
+        cli_error("writing standard output failed: %s; stopped after %lld packet%s written whole", message,
+                  whole, whole == 1 ? "" : "s");
+    else
+        cli_error("writing %s failed: %s; it holds the first %lld packet%s whole (%s)", path, message, whole,
+                  whole == 1 ? "" : "s",
+                  err == ENOSPC || err == EDQUOT ? "free space, or choose another -w FILE" : "choose another -w FILE");
+    *rc = EXIT_RUNTIME;
+    return accepted - whole;
+}
+
+/* Close the outputs, then say what failed, if anything, and take the
+ * packets that did not reach an output whole out of the count. Returns
+ * EXIT_OK (also for a quiet end on a closed pipe) or EXIT_RUNTIME. */
 static int close_outputs(capture_state *s)
 {
-    sink *sinks[2] = {&s->file, &s->print};
     int rc = EXIT_OK;
-    s->dumper = NULL;
-    if (s->dead)
-        pcap_close(s->dead);
-    s->dead = NULL;
-    long long undelivered = 0;
-    for (int i = 0; i < 2; i++) {
-        sink *k = sinks[i];
-        if (!k->f)
-            continue;
-        if (sink_close(k) == 0)
-            continue;
+    long long undelivered = close_writer(s, &rc);
+    sink *k = &s->print;
+    if (k->f && sink_close(k) != 0) {
         long long lost = (long long)(k->records - sink_records_delivered(k));
         if (lost > undelivered)
             undelivered = lost;
-    }
-    s->captured -= undelivered;
-    for (int i = 0; i < 2; i++) {
-        sink *k = sinks[i];
-        if (!k->err)
-            continue;
-        char detail[256];
+        char detail[128];
         unsigned long long whole = (unsigned long long)sink_records_delivered(k);
-        if (k == &s->file && strcmp(s->o->write_file, "-") != 0)
-            snprintf(detail, sizeof detail, "; it holds the first %llu packet%s whole (%s)", whole,
-                     whole == 1 ? "" : "s",
-                     k->err == ENOSPC || k->err == EDQUOT ? "free space, or choose another -w FILE"
-                                                          : "choose another -w FILE");
-        else
-            snprintf(detail, sizeof detail, "; stopped after %llu packet%s written whole", whole,
-                     whole == 1 ? "" : "s");
+        snprintf(detail, sizeof detail, "; stopped after %llu packet%s written whole", whole,
+                 whole == 1 ? "" : "s");
         if (sink_report(k, detail) != EXIT_OK)
             rc = EXIT_RUNTIME;
     }
+    s->captured -= undelivered;
     return rc;
 }
 
@@ -385,6 +435,32 @@ static void print_summary(capture_state *s)
     fputs(buf, stderr);
 }
 
+/* Several -i: every one must be listed (a name not listed is refused here,
+ * where one alone would be tried with defaults), each gets the options'
+ * settings, and one activation opens them all or none. */
+static int start_many(capture_state *s, const capture_opts *o, int *snaplen)
+{
+    ipm_monitor *m = s->m;
+    size_t used = 0;
+    s->name[0] = '\0';
+    for (int k = 0; k < o->adapter_count; k++) {
+        int idx = ipm_find_adapter(m, o->adapters[k]);
+        if (idx < 0)
+            return cli_error("no adapter named '%s' (see 'ipmon list')", o->adapters[k]);
+        if (apply_adapter_settings(m, idx, o) != 0)
+            return cli_lib_error(m);
+        int mpb = ipm_get_adapter_max_packet_bytes(m, idx);
+        if (k == 0 && mpb > 0)
+            *snaplen = mpb;
+        int n = snprintf(s->name + used, sizeof s->name - used, "%s%s", k ? ", " : "", o->adapters[k]);
+        if (n > 0 && used + (size_t)n < sizeof s->name)
+            used += (size_t)n;
+    }
+    if (ipm_activate_many(m, o->adapters, o->adapter_count) != IPM_OK)
+        return cli_lib_error(m);
+    return EXIT_OK;
+}
+
 /* Pick the adapter, apply the settings, activate; prints its own errors. */
 static int start(capture_state *s, const capture_opts *o, int *snaplen)
 {
@@ -397,12 +473,21 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
         return cli_lib_error(m);
     *snaplen = o->snaplen > 0 ? (int)o->snaplen : DEFAULT_SNAPLEN;
     if (o->read_file) {
-        if (ipm_activate(m, o->read_file) != IPM_OK)
-            return cli_lib_error(m);
+        /* -r -: standard input, as tcpdump (a pipe is read as it comes). */
+        const char *path = strcmp(o->read_file, "-") == 0 ? "/dev/stdin" : o->read_file;
+        if (ipm_activate(m, path) != IPM_OK) {
+            const char *msg = ipm_last_error(m), *at = msg ? strstr(msg, "\"/dev/stdin\"") : NULL;
+            if (path == o->read_file || !at)
+                return cli_lib_error(m);
+            /* the library names the path it opened; the user typed "-" */
+            return cli_error("%.*sstandard input (-r -)%s", (int)(at - msg), msg, at + strlen("\"/dev/stdin\""));
+        }
         return EXIT_OK;
     }
     if (ipm_list_adapters(m) != IPM_OK)
         return cli_lib_error(m);
+    if (o->adapter_count > 1)
+        return start_many(s, o, snaplen);
     const char *name = o->adapter;
     int idx;
     if (name) {
@@ -437,6 +522,8 @@ static void announce(capture_state *s, int snaplen)
     if (s->o->read_file)
         fprintf(stderr, "reading from file %s, link-type %s (%s), snapshot length %d\n",
                 s->o->read_file, link_name(dlt), link_description(dlt), snaplen);
+    else if (s->o->adapter_count > 1) /* each its own link type: see 'ipmon list' */
+        fprintf(stderr, "listening on %s, snapshot length %d bytes\n", s->name, snaplen);
     else
         fprintf(stderr, "listening on %s, link-type %s (%s), snapshot length %d bytes\n",
                 s->name, link_name(dlt), link_description(dlt),
@@ -474,10 +561,14 @@ static int loop(capture_state *s)
         double now = cli_now();
         if (now >= next_check && !s->write_failed) {
             next_check = now + READER_CHECK_SECONDS;
-            if (sink_check_reader(&s->print) != 0 || sink_check_reader(&s->file) != 0)
+            if (s->writer && s->write_is_pipe && cli_pipe_reader_gone(s->write_fd))
+                s->write_err = EPIPE;
+            if (sink_check_reader(&s->print) != 0 || s->write_err)
                 stop_on_write_error(s);
         }
     }
+    if (s->adapter_gone)
+        return EXIT_RUNTIME;
     if (cli_stop && !s->o->read_file && ipm_get_active(s->m) > 0)
         return drain(s);
     return EXIT_OK;
@@ -520,7 +611,7 @@ int cmd_capture(int argc, char **argv)
     int snaplen = DEFAULT_SNAPLEN;
     rc = start(&s, &o, &snaplen);
     if (rc == EXIT_OK && o.write_file)
-        rc = open_dumper(&s, snaplen);
+        rc = open_writer(&s);
     if (rc == EXIT_OK) {
         cli_signals_graceful();
         s.activated = 1; /* the summary is owed from here on */

@@ -112,13 +112,18 @@ int sink_check_reader(sink *s)
         return -1;
     if (!s->f || !s->is_pipe)
         return 0;
-    /* The write end of a pipe whose readers are all gone polls as POLLERR. */
-    struct pollfd p = {.fd = s->fd, .events = 0};
-    if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+    if (cli_pipe_reader_gone(s->fd)) {
         s->err = EPIPE;
         return -1;
     }
     return 0;
+}
+
+int cli_pipe_reader_gone(int fd)
+{
+    /* The write end of a pipe whose readers are all gone polls as POLLERR. */
+    struct pollfd p = {.fd = fd, .events = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
 }
 
 int sink_flush(sink *s)

@@ -81,6 +81,10 @@ static inline void sink_skip(sink *s, size_t bytes)
     s->head_end = s->logical;
 }
 
+/* Non-zero when `fd` is the write end of a pipe whose readers have all
+ * gone (it polls as POLLERR): a write would fail with EPIPE. */
+int cli_pipe_reader_gone(int fd);
+
 /* For a pipe: has its reader gone (closed its end)? Then the sink fails
  * with EPIPE, as the next write would, so a command with nothing to write
  * (a quiet adapter) still ends soon after `| head` has had enough. One

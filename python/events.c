@@ -830,6 +830,22 @@ static void release_params(MonitorObject *self, PacketParams *p)
     Py_CLEAR(p->time_stamp);
 }
 
+/* An owned packet object (its own copy of the bytes) appended to
+ * self->collect: the iterators' path, with no Python call per packet. */
+static int collect_packet(MonitorObject *self, const ipm_packet_event *ev)
+{
+    PacketParams *p = take_params(self);
+    if (!p)
+        return -1;
+    self->spare = NULL;
+    fill_params(self, p, ev);
+    p->data = PyBytes_FromStringAndSize(p->raw ? (const char *)p->raw : "", p->raw ? (Py_ssize_t)p->data_size : 0);
+    p->raw = NULL;
+    int rc = p->data ? PyList_Append(self->collect, (PyObject *)p) : -1;
+    Py_DECREF(p);
+    return rc;
+}
+
 int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
 {
     MonitorObject *self = user;
@@ -837,7 +853,12 @@ int ipm_py_packet_cb(const ipm_packet_event *ev, void *user)
     gil_how how = gil_enter(self, &st);
     int rc = 0;
     PyObject *hook = self->on_packet;
-    if (hook && !self->pending_exc) {
+    if (self->collect && !self->pending_exc) {
+        if (collect_packet(self, ev) < 0)
+            leave_do_events(self); /* MemoryError: out of do_events, nothing lost */
+        else if (self->break_after && ++self->delivered >= self->break_after)
+            ipm_break_events(self->m);
+    } else if (hook && !self->pending_exc) {
         PacketParams *p = take_params(self);
         if (!p) {
             rc = hook_failed(self, HOOK_PACKET, "on_packet");
@@ -946,6 +967,7 @@ void ipm_py_error_cb(const ipm_error_event *ev, void *user)
 
 void ipm_py_events_clear(MonitorObject *self)
 {
+    Py_CLEAR(self->collect);
     Py_CLEAR(self->spare);
     Py_CLEAR(self->adapter_str);
     PyMem_Free(self->adapter_cstr);

@@ -59,6 +59,12 @@ typedef struct {
     /* do_events_timeout(max_packets=N): packet events of this call so far,
      * and N (0: no limit); at N the batch ends (ipm_break_events). */
     long delivered, break_after;
+
+    /* _collect(list): while set, each packet event becomes an owned packet
+     * object appended to this list in C, in place of on_packet (what
+     * packets() and apackets() take their portions from: no Python call
+     * per packet). */
+    PyObject *collect;
 } MonitorObject;
 
 /* The hooks, for MonitorObject.reported_this_call. */

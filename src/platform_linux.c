@@ -53,6 +53,9 @@ static void parse_link(ipm_os_link *link, struct nlmsghdr *nh)
     memset(link, 0, sizeof *link);
     link->ifindex = ifi->ifi_index;
     link->hw_type = ifi->ifi_type;
+    link->up = !!(ifi->ifi_flags & IFF_UP);
+    link->running = !!(ifi->ifi_flags & IFF_RUNNING);
+    link->loopback = !!(ifi->ifi_flags & IFF_LOOPBACK);
     for (struct rtattr *rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
         switch (rta->rta_type) {
         case IFLA_IFNAME:
@@ -165,6 +168,55 @@ fail:
     if (fd >= 0)
         close(fd);
     return -1;
+}
+
+int ipm_os_link_watch_open(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+    /* Room for a burst (hundreds of veths made at once): a queue that
+     * overflows anyway is told by ENOBUFS and answered by listing again. */
+    int size = 4 << 20;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int ipm_os_link_watch_read(int fd, ipm_os_link_change_fn fn, void *user)
+{
+    enum { BUF_SIZE = 32768 };
+    char buf[BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+    int lost = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == ENOBUFS) {
+            lost = 1; /* the kernel dropped messages: list again */
+            continue;
+        }
+        if (n <= 0)
+            return lost;
+        for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+            if (nh->nlmsg_type != RTM_NEWLINK && nh->nlmsg_type != RTM_DELLINK)
+                continue;
+            ipm_os_link link;
+            parse_link(&link, nh);
+            if (link.name[0])
+                fn(user, &link, nh->nlmsg_type == RTM_DELLINK);
+        }
+    }
+}
+
+void ipm_os_link_watch_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }
 
 /* IANA ifType 199 (infiniband) has no public IPM_IFTYPE_* name. */

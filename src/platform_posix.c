@@ -116,6 +116,9 @@ int ipm_os_list_links(ipm_os_link **links, int *count)
             errno = ENOMEM;
             return -1;
         }
+        l->up = !!(ifa->ifa_flags & IFF_UP);
+        l->running = !!(ifa->ifa_flags & IFF_RUNNING);
+        l->loopback = !!(ifa->ifa_flags & IFF_LOOPBACK);
         if (ifa->ifa_flags & IFF_LOOPBACK)
             l->hw_type = HW_LOOPBACK;
         int len = link_address(ifa, l->addr, (int)sizeof l->addr);
@@ -127,6 +130,27 @@ int ipm_os_list_links(ipm_os_link **links, int *count)
     }
     freeifaddrs(all);
     return 0;
+}
+
+/* No portable way to be told of interface changes: the caller lists the
+ * interfaces again (at most once per do_events wait, see follow.c). */
+int ipm_os_link_watch_open(void)
+{
+    errno = ENOTSUP;
+    return -1;
+}
+
+int ipm_os_link_watch_read(int fd, ipm_os_link_change_fn fn, void *user)
+{
+    (void)fd;
+    (void)fn;
+    (void)user;
+    return 1;
+}
+
+void ipm_os_link_watch_close(int fd)
+{
+    (void)fd;
 }
 
 int ipm_os_iana_iftype(int hw_type)

@@ -116,6 +116,8 @@ struct ipm_source {
     int failed;           /* a read error closed this source's capture */
     int gone;             /* its adapter disappeared: closed once its ring is read */
     int has_filter;       /* a program was ever given to libpcap */
+    unsigned ifindex;     /* a live adapter's OS index when opened; 0 otherwise
+                           * (a file, "any"): what follow.c tells a delete by */
     ipm_adapter_settings settings;
 
     /* Direction of each packet (read per packet, so kept here). */

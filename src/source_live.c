@@ -261,7 +261,7 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     s->ts_scale = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     s->wait_fd = pcap_get_selectable_fd(p);
     s->caps = IPM_SOURCE_NEEDS_FILTER;
-    ((live_priv *)s->priv)->ifindex = ipm_os_ifindex(name);
+    s->ifindex = ((live_priv *)s->priv)->ifindex = ipm_os_ifindex(name);
     s->link_type = s->event.link_type = pcap_datalink(p);
     choose_direction_method(s);
     return s;

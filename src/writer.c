@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +79,17 @@ struct ipm_writer {
     int error;            /* a write failed (IPM_E_FILE...): sticky, nothing more is written */
     int refused;          /* the first packet refused (IPM_E_UNSUPPORTED...); the file is fine */
     char message[IPM_ERRBUF_SIZE]; /* what the first of either was */
+    int os_error;         /* the errno of a failed write, or 0 */
     int64_t packets;
+    /* Packets the system has taken whole, and where each block in the
+     * buffer ends (offset << 1 | 1 for a packet): after a failed write, the
+     * file holds the saved packets plus those that end within what the
+     * last write took, and a regular file is cut back to the last whole
+     * block, so that readers see a valid file of exactly those packets. */
+    int64_t saved;
+    int64_t offset;     /* the file offset of the buffer's start; -1: not a regular file */
+    uint32_t pending, pending_packets;
+    uint32_t ends[WRITE_BUFFER / 16]; /* a block is at least 16 bytes */
     int interface_count;
     writer_interface interfaces[MAX_INTERFACES];
     writer_interface *last;
@@ -127,14 +138,30 @@ static int flush_buffer(ipm_writer *w)
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             /* a non-blocking fd (a pipe set so by its reader): wait for room */
             struct pollfd p = {.fd = w->fd, .events = POLLOUT};
-            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+                w->os_error = errno;
                 return fail(w, IPM_E_FILE, "writing the capture file failed: %s",
                             strerror(errno));
+            }
         } else {
+            w->os_error = n < 0 ? errno : EIO;
+            size_t keep = 0;
+            for (uint32_t i = 0; i < w->pending && (w->ends[i] >> 1) <= done; i++) {
+                w->saved += w->ends[i] & 1;
+                keep = w->ends[i] >> 1;
+            }
+            if (w->offset >= 0 && keep < done && ftruncate(w->fd, (off_t)(w->offset + (int64_t)keep)) != 0) {
+                /* the file stays cut inside a block; the count is still of whole packets */
+            }
+            w->pending = w->pending_packets = 0;
             return fail(w, IPM_E_FILE, "writing the capture file failed: %s",
-                        n < 0 ? strerror(errno) : "nothing written");
+                        n < 0 ? strerror(w->os_error) : "nothing written");
         }
     }
+    w->saved += w->pending_packets;
+    w->pending = w->pending_packets = 0;
+    if (w->offset >= 0)
+        w->offset += (int64_t)w->used;
     w->used = 0;
     return w->error;
 }
@@ -155,6 +182,13 @@ static void put(ipm_writer *w, const void *p, size_t n)
 }
 
 static void put32(ipm_writer *w, uint32_t v) { put(w, &v, 4); }
+
+/* A block (or a pcap record) ends here in the buffer. */
+static void end_block(ipm_writer *w, int is_packet)
+{
+    w->ends[w->pending++] = (uint32_t)w->used << 1 | (uint32_t)is_packet;
+    w->pending_packets += (uint32_t)is_packet;
+}
 
 static void pad4(ipm_writer *w, size_t n)
 {
@@ -216,6 +250,7 @@ static int write_section_header(ipm_writer *w)
     put_string_option(w, OPT_SHB_USERAPPL, app);
     put32(w, OPT_END);
     put32(w, (uint32_t)total);
+    end_block(w, 0);
     return w->error;
 }
 
@@ -255,6 +290,7 @@ static int write_pcap_header(ipm_writer *w, int link_type)
     if (reserve(w, sizeof h))
         return w->error;
     put(w, &h, sizeof h);
+    end_block(w, 0);
     return w->error;
 }
 
@@ -352,6 +388,7 @@ static int write_interface(ipm_writer *w, const writer_interface *itf)
         put_option(w, OPT_IF_FILTER, filter_option, filter_len);
     put32(w, OPT_END);
     put32(w, (uint32_t)total);
+    end_block(w, 0);
     return w->error;
 }
 
@@ -414,6 +451,8 @@ static ipm_writer *writer_new(int fd, int format, ipm_monitor *m, char *errbuf)
     }
     w->fd = fd;
     w->format = format;
+    struct stat st;
+    w->offset = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)lseek(fd, 0, SEEK_CUR) : -1;
     w->monitor = m;
     if (format == IPM_FORMAT_PCAPNG && write_section_header(w) != IPM_OK) {
         snprintf(errbuf, IPM_ERRBUF_SIZE, "%s", w->message);
@@ -497,6 +536,7 @@ int ipm_writer_write(ipm_writer *w, const ipm_packet_event *ev)
         itf->first = ev->time_stamp;
     itf->last = ev->time_stamp;
     w->packets++;
+    end_block(w, 1);
     return IPM_OK;
 }
 
@@ -540,6 +580,7 @@ static void write_statistics(ipm_writer *w)
         }
         put32(w, OPT_END);
         put32(w, (uint32_t)total);
+        end_block(w, 0);
     }
 }
 
@@ -550,11 +591,16 @@ int ipm_writer_close(ipm_writer *w)
     if (w->format == IPM_FORMAT_PCAPNG && !w->error)
         write_statistics(w);
     int rc = flush_buffer(w);
-    if (close(w->fd) != 0 && !rc)
+    if (close(w->fd) != 0 && !rc) {
+        w->os_error = errno;
         rc = fail(w, IPM_E_FILE, "closing the capture file failed: %s", strerror(errno));
+    }
+    int os_error = w->os_error;
     for (int i = 0; i < w->interface_count; i++)
         free(w->interfaces[i].name);
     free(w);
+    if (rc != IPM_OK && os_error)
+        errno = os_error;
     return rc;
 }
 
@@ -566,4 +612,14 @@ const char *ipm_writer_error(const ipm_writer *w)
 int64_t ipm_writer_packets(const ipm_writer *w)
 {
     return w ? w->packets : 0;
+}
+
+int64_t ipm_writer_packets_saved(const ipm_writer *w)
+{
+    return w ? w->saved : 0;
+}
+
+int ipm_writer_os_error(const ipm_writer *w)
+{
+    return w ? w->os_error : 0;
 }

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pcap/pcap.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -305,8 +306,23 @@ static void t_full_disk(void)
     CHECK_INT(rc, ==, IPM_E_FILE);
     CHECK_CONTAINS(ipm_writer_error(w), "No space left on device");
     CHECK_INT(ipm_writer_write(w, &g_events[0]), ==, IPM_E_FILE);
+    CHECK_INT(ipm_writer_os_error(w), ==, ENOSPC);
+    int64_t saved = ipm_writer_packets_saved(w);
+    CHECK(saved > 0 && saved < written);
     CHECK_INT(ipm_writer_close(w), ==, IPM_E_FILE);
-    printf("full disk after %d packets: %s\n", written, err[0] ? err : "(no open error)");
+    /* The file holds exactly the packets the writer says are saved, whole. */
+    char perr[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline(path, perr);
+    REQUIRE(p != NULL);
+    struct pcap_pkthdr *h;
+    const u_char *d;
+    int64_t in_file = 0;
+    while (pcap_next_ex(p, &h, &d) == 1)
+        in_file++;
+    pcap_close(p);
+    CHECK_INT(in_file, ==, saved);
+    printf("full disk after %d packets accepted, %lld saved whole, %lld in the file\n", written,
+           (long long)saved, (long long)in_file);
     umount(dir);
     /* and /dev/full through fdopen */
     FILE *f = fopen("/dev/full", "w");
@@ -315,7 +331,9 @@ static void t_full_disk(void)
     fclose(f);
     REQUIRE(w != NULL);
     CHECK_INT(ipm_writer_write(w, &g_events[0]), ==, IPM_OK); /* buffered */
+    CHECK_INT(ipm_writer_packets_saved(w), ==, 0);
     CHECK_INT(ipm_writer_flush(w), ==, IPM_E_FILE);
+    CHECK_INT(ipm_writer_packets_saved(w), ==, 0);
     CHECK_CONTAINS(ipm_writer_error(w), "No space left on device");
     CHECK_INT(ipm_writer_close(w), ==, IPM_E_FILE);
     /* bad arguments */

@@ -10,6 +10,7 @@ Time stamps: `time_stamp` is a naive local `datetime.datetime` (what
 `datetime.datetime.fromtimestamp` gives), to microseconds, Python's limit;
 `time_stamp_ns` has the full nanosecond value since the epoch (UTC).
 """
+import itertools
 import time
 
 from . import _ipmonitor
@@ -103,6 +104,8 @@ class IPMonitor(_IPMonitorBase):
       Event loops: fileno(), get_timeout(), do_events_timeout(), and
         break_events() from a hook.
       Adapters: the `adapters` list of views, find_adapter(), activate_many(),
+        activate_matching(patterns) (every matching adapter, following the host:
+        IPM_E_ADAPTER_ADDED / _GONE / _BACK through on_error),
         get_adapter_is_up/is_running/is_loopback/is_wireless/mtu/...
       IPMonitor(raise_hook_errors=True); use as a context manager
         (deactivates on exit); Writer(path, monitor=m) saves packets.
@@ -138,19 +141,29 @@ class IPMonitor(_IPMonitorBase):
         seconds have passed since the iteration began (checked between
         do_events calls, so up to one packet timeout later). Each packet is
         an IPMonitorPacketEventParams that owns its data: keep it as long as
-        you like. The on_packet hook is set aside meanwhile and put back at
-        the end; packets are taken in portions of at most 1024 (see
-        break_events), so a large file never sits in memory whole.
+        you like. The on_packet hook is not called meanwhile (it stays set,
+        for after the iteration); packets are taken in portions of at most
+        1024 (see break_events), so a large file never sits in memory whole.
+        The iterator's close() ends it at once (deactivating what it
+        activated), as a generator's does.
         """
+        return _PacketIterator.over(self._portions(adapter, timeout, count))
+
+    def _portions(self, adapter, timeout, count):
+        """packets()' portions: the same list, refilled by do_events_timeout
+        once the iterator has gone through it."""
         with _Consumer(self, adapter, timeout, count) as c:
             portion = c.portion
-            while not c.done():
-                if c.out_of_time() or not self.active:
-                    return
-                self.do_events_timeout(-1, c.room())
-                yield from portion
-                c.taken(len(portion))
-                portion.clear()
+            try:
+                while not c.done():
+                    if c.out_of_time() or not self.active:
+                        return
+                    self.do_events_timeout(-1, c.room())
+                    yield portion
+                    c.taken(len(portion))
+                    portion.clear()
+            finally:
+                portion.clear()  # closed early: the rest of the portion is not handed over
 
     def statistics(self, adapter=None, *, interval=1.0, timeout=None, count=None):
         """Iterate over statistics: every `interval` seconds, one
@@ -232,13 +245,20 @@ class IPMonitor(_IPMonitorBase):
         with _Consumer(self, adapter, timeout, count) as c:
             fd = self.fileno()
             portion = c.portion
+            full = False
             while not c.done():
                 wait_ms = self.get_timeout()
                 if c.out_of_time() or wait_ms is None:
                     return
-                if wait_ms > 0:
+                # After a full portion more is likely waiting: take it
+                # without a round through the loop's reader (two epoll_ctl
+                # calls and a future); the sleep(0) below still lets other
+                # tasks run between portions.
+                if wait_ms > 0 and not full:
                     await _readable(loop, fd, c.bounded(wait_ms) / 1000)
-                self.do_events_timeout(0, c.room())
+                room = c.room()
+                self.do_events_timeout(0, room)
+                full = len(portion) == room
                 for e in portion:
                     yield e
                 c.taken(len(portion))
@@ -290,11 +310,30 @@ class IPMonitorStatistics:
                 f"bytes={self.captured_bytes} interval={self.interval:.3f}s>")
 
 
+class _PacketIterator(itertools.chain):
+    """What packets() returns: the packets of each portion in turn, walked
+    by itertools.chain in C (a generator's yield per packet cost as much as
+    making the packet), plus close(), which ends the iteration at once (and
+    deactivates what packets() activated) as a generator's close() does."""
+
+    __slots__ = ("_portions",)
+
+    @classmethod
+    def over(cls, portions):
+        it = cls.from_iterable(portions)
+        it._portions = portions
+        return it
+
+    def close(self):
+        self._portions.close()
+
+
 class _Consumer:
     """What packets() and apackets() share: the activation they may make and
-    undo, their on_packet hook (the portion list's append: do_events_timeout's
-    max_packets bounds a portion to 1024 or what `count` leaves, in C, with no
-    Python check per packet) and the time limit."""
+    undo, their portion list (the C extension appends each packet to it in
+    place of calling on_packet, see _collect; do_events_timeout's max_packets
+    bounds a portion to 1024 or what `count` leaves, in C, with no Python
+    call or check per packet) and the time limit."""
 
     PORTION = 1024
 
@@ -320,14 +359,11 @@ class _Consumer:
         elif self.adapter is not None:
             raise _value_error("the monitor is already active: call packets() without "
                                "an adapter, or deactivate() first")
-        self.saved = m.on_packet
-        self.hook = self.portion.append
-        m.on_packet = self.hook
+        m._collect(self.portion)  # in place of on_packet, which stays as it is
         return self
 
     def __exit__(self, *exc):
-        if self.m.on_packet == self.hook:
-            self.m.on_packet = self.saved
+        self.m._collect(None)
         if self.activated:
             self.m.deactivate()
         return False

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 import netns
+import conftest
 from conftest import run_ipmon
 
 ETH, IP4, IP6, UDP = 14, 20, 40, 8
@@ -325,3 +326,42 @@ def test_link_level_and_immediate_mode(veth, start_ipmon):
     assert rc == 0, err
     assert re.match(rf"^{TIME} IN {veth.a.ifname} 02:77:00:00:00:02 > 02:77:00:00:00:01 UDP "
                     r"10\.77\.0\.2:40001 > 10\.77\.0\.1:5000 payload 3 len 45$", out.strip()), out
+
+
+def small_pcap(path, payloads):
+    """A classic pcap (microseconds) of UDP/IPv4 Ethernet frames."""
+    import struct
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i, p in enumerate(payloads):
+        udp = struct.pack("!HHHH", 40001, 5000, UDP + len(p), 0) + p
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, IP4 + len(udp), i, 0, 64, 17, 0,
+                         bytes([10, 77, 0, 2]), bytes([10, 77, 0, 1])) + udp
+        frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+        out.append(struct.pack("<IIII", 1000 + i, 500, len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(out))
+
+
+def test_read_standard_input_from_a_pipe(tmp_path):
+    """ipmon capture -r FILE -w - | ipmon capture -r -: every packet through
+    the pipe, as tcpdump -w - | tcpdump -r - does."""
+    f = tmp_path / "in.pcap"
+    sizes = [1, 10, 100, 1000]
+    small_pcap(f, [b"p" * n for n in sizes])
+    writer = subprocess.Popen([conftest.IPMON, "capture", "-r", str(f), "-w", "-"], stdout=subprocess.PIPE)
+    reader = subprocess.run([conftest.IPMON, "capture", "-r", "-", "--json"], stdin=writer.stdout,
+                            capture_output=True, text=True, timeout=30)
+    writer.stdout.close()
+    assert writer.wait(timeout=30) == 0
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stderr.startswith("reading from file -, link-type EN10MB (Ethernet)")
+    got = [json.loads(line) for line in reader.stdout.splitlines()]
+    assert [g["payload_len"] for g in got] == sizes
+    assert [g["len"] for g in got] == [ETH + IP4 + UDP + n for n in sizes]
+
+
+def test_read_standard_input_that_is_not_a_capture():
+    r = subprocess.run([conftest.IPMON, "capture", "-r", "-"], input=b"this is not a pcap file\n",
+                       capture_output=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == ("ipmon: standard input (-r -) is not a readable pcap or pcapng "
+                                         "file: unknown file format")

@@ -40,6 +40,7 @@ def test_version():
     (["stats", "-I", "0"], "-I"),
     (["stats", "-t", "soon"], "'soon'"),
     (["stats", "--interval"], "--interval"),
+    (["capture", "-r", "x.pcap", "-Q", "in"], "-Q selects by direction on live adapters only"),
     (["list", "--nope"], "--nope"),
     (["list", "extra"], "extra"),
     (["frobnicate"], "frobnicate"),

@@ -53,6 +53,18 @@ def test_packets_of_a_large_file_come_in_portions(tmp_path):
     assert first.packet_size == first.data_size and first.data  # still owned
 
 
+def test_packets_close_ends_the_iteration_and_deactivates(tmp_path):
+    path = big_pcap(tmp_path / "big.pcap", 5000)
+    m = IPMonitor()
+    it = m.packets(path)
+    assert iter(it) is it
+    first, second = next(it), next(it)
+    assert m.active and first.data and second.data
+    it.close()
+    assert m.active is False  # what packets() activated, it deactivated
+    assert list(it) == []  # and nothing more comes
+
+
 def test_packets_refuses_what_it_cannot_do(small_pcap):
     path, _ = small_pcap
     m = IPMonitor()
