@@ -10,8 +10,11 @@
  * same exposition is written to a file every interval for node_exporter's
  * textfile collector (a temporary file in the same folder, then rename).
  *
- * An adapter that disappears is a notice, not an end: its
- * ipmonitor_device_up goes to 0 and the others go on being counted.
+ * Without -i the monitor follows the host (ipm_activate_matching): an
+ * adapter that appears is counted from then on; one that disappears is a
+ * notice, not an end: its ipmonitor_device_up goes to 0, its series stay,
+ * and the others go on being counted; one that comes back continues its
+ * series. Adapters named with -i are followed the same way by name.
  * The web configuration (TLS, basic auth) is webconfig.c's.
  */
 #include <arpa/inet.h>
@@ -73,7 +76,8 @@ static void usage(void)
           "An optional pcap-filter(7) expression limits what is counted.\n"
           "\n"
           "  -i, --interface=ADAPTER      adapter to count; repeat (or separate with commas)\n"
-          "                               for more (default: every adapter that is up)\n"
+          "                               for more (default: every adapter, followed: ones\n"
+          "                               that appear are added, ones gone get device_up 0)\n"
           "      --web.listen-address=[ADDR]:PORT\n"
           "                               where to serve (default " DEFAULT_LISTEN ": every address;\n"
           "                               [::1]:PORT for IPv6 addresses)\n"
@@ -406,15 +410,17 @@ static int on_statistics(const ipm_statistics_event *ev, void *user)
     return 0;
 }
 
-/* Notices about adapters. Gone: device_up 0 (its series stay, with their
- * last values). When the library announces adapters attached later (the
- * followed adapter set), their notice is where metrics_register(name)
- * goes: it sets device_up to 1 and continues the name's series. */
+/* Notices of the followed adapters. Gone: device_up 0 (its series stay,
+ * with their last values). Added (new) or back (made again, up again):
+ * device_up 1, and a name seen before continues its series. */
 static void on_error(const ipm_error_event *e, void *user)
 {
     exporter *ex = user;
     if (e->error_code == IPM_E_ADAPTER_GONE && e->adapter)
         metrics_set_up(&ex->store, e->adapter, 0);
+    if ((e->error_code == IPM_E_ADAPTER_ADDED || e->error_code == IPM_E_ADAPTER_BACK) && e->adapter &&
+        metrics_register(&ex->store, e->adapter) != 0)
+        cli_error("%s: not counted: more than %d devices", e->adapter, MAX_DEVICES);
     cli_error("%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
               e->description ? e->description : ipm_strerror(e->error_code));
 }
@@ -427,35 +433,26 @@ static int activate_list(exporter *ex, const char **list, int n)
     if (ipm_activate_many(ex->m, list, n) == IPM_OK)
         return EXIT_OK;
     if (ipm_last_error_code(ex->m) == IPM_E_INVALID_ARGUMENT && n > 1)
-        return cli_error("cannot count %d adapters in one exporter (the library says: %s); "
-                         "choose fewer with -i", n, ipm_last_error(ex->m));
+        return cli_error("cannot count %d adapters named with -i (the library says: %s); "
+                         "without -i every adapter is counted", n, ipm_last_error(ex->m));
     return cli_lib_error(ex->m);
 }
 
-/* The adapters counted when no -i is given: every adapter that is up,
- * except pseudo-devices such as "any". (To follow the adapter set as it
- * changes, this is the one function to change.) */
+/* Without -i: every adapter, following the host (ipm_activate_matching):
+ * those up now are opened at once and registered here; ones that appear
+ * or come back later are registered by their notice (on_error). None up
+ * is not an error: the exporter serves and waits for one. */
 static int activate_default(exporter *ex)
 {
     ipm_monitor *m = ex->m;
-    int count = ipm_get_adapter_count(m), n = 0;
-    const char **list = calloc((size_t)(count > 0 ? count : 1), sizeof *list);
-    if (!list)
-        return cli_error("out of memory");
-    for (int i = 0; i < count; i++) {
+    if (ipm_activate_matching(m, NULL, 0) != IPM_OK)
+        return cli_lib_error(m);
+    for (int i = 0; i < ipm_get_adapter_count(m); i++) {
         const char *name = ipm_get_adapter_name(m, i);
         if (name && !cli_is_pseudo_adapter(name) && ipm_get_adapter_is_up(m, i) > 0)
-            list[n++] = name;
+            metrics_register(&ex->store, name);
     }
-    int rc = EXIT_OK;
-    if (n == 0)
-        rc = cli_error("no adapter is up (see 'ipmon list'); name one with -i");
-    else
-        rc = activate_list(ex, list, n);
-    for (int i = 0; rc == EXIT_OK && i < n; i++)
-        metrics_register(&ex->store, list[i]);
-    free(list);
-    return rc;
+    return EXIT_OK;
 }
 
 static int activate_named(exporter *ex)
@@ -618,9 +615,14 @@ static int parse_args(int argc, char **argv, exporter *ex, char **filter)
 static void announce(const exporter *ex)
 {
     char buf[2048];
-    int n = snprintf(buf, sizeof buf, "listening on ");
     int count = 0;
     metrics_device *devs = metrics_snapshot((metrics_store *)&ex->store, &count);
+    if (count == 0) {
+        fprintf(stderr, "listening on no adapter yet (none is up: waiting for one); %s\n", ex->served);
+        fflush(stderr);
+        return;
+    }
+    int n = snprintf(buf, sizeof buf, "listening on ");
     for (int i = 0; i < count && n > 0 && (size_t)n < sizeof buf; i++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%s", i ? ", " : "", devs[i].name);
     free(devs);

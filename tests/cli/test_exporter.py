@@ -496,6 +496,42 @@ def test_deleted_adapter_leaves_the_others_counting(veth, running):
                  family="ipv4") == 7 * sizes_v4(10) + 9 * sizes_v4(20)
     assert ex.proc.poll() is None
     assert any(other_a in x and "disappeared" in x for x in ex.lines), ex.lines
+    # made again under its name: counted again, its series continued
+    add_second_link(veth, other_a, other_b)
+    wait_for("device_up 1 for the adapter made again",
+             lambda: value(scrape(veth), "ipmonitor_device_up", device=other_a) == 1)
+    netns.send_udp(veth.b, "10.78.0.1", 5000, [b"y" * 10] * 3)
+    wait_for("the series continued", lambda: sent_in(other_a) == 4 + 3)
+    assert sent_in(main_dev) == 16
+    assert ex.stop() == 0
+
+
+def test_every_adapter_followed(veth, running):
+    """Without -i: the adapters up at the start, then one that appears,
+    goes and comes back; the others' counters go on exactly."""
+    ex = running(Exporter, veth.a, "-I", "0.05", f"--web.listen-address=127.0.0.1:{PORT}", "udp")
+    line = ex.wait_listening()
+    assert sorted(line.split(";")[0][len("listening on "):].split(", ")) == sorted(["lo", veth.a.ifname]), line
+    new_a, new_b = f"na{veth.tag}"[:15], f"nb{veth.tag}"[:15]
+
+    def count(dev):
+        return value(scrape(veth), "ipmonitor_packets_total", device=dev, direction="in", protocol="udp",
+                     family="ipv4")
+    assert value(scrape(veth), "ipmonitor_device_up", device=new_a) is None
+    add_second_link(veth, new_a, new_b)
+    wait_for("the new adapter's series", lambda: value(scrape(veth), "ipmonitor_device_up", device=new_a) == 1)
+    netns.send_udp(veth.b, "10.78.0.1", 5000, [b"n" * 10] * 6)
+    netns.send_udp(veth.b, "10.77.0.1", 5000, [b"v" * 10] * 5)
+    wait_for("both counted", lambda: count(new_a) == 6 and count(veth.a.ifname) == 5)
+    subprocess.run(["ip", "-n", veth.a.ns, "link", "del", new_a], check=True)
+    wait_for("device_up 0", lambda: value(scrape(veth), "ipmonitor_device_up", device=new_a) == 0)
+    netns.send_udp(veth.b, "10.77.0.1", 5000, [b"v" * 10] * 5)
+    wait_for("the other goes on", lambda: count(veth.a.ifname) == 10)
+    add_second_link(veth, new_a, new_b)
+    wait_for("device_up 1 again", lambda: value(scrape(veth), "ipmonitor_device_up", device=new_a) == 1)
+    netns.send_udp(veth.b, "10.78.0.1", 5000, [b"n" * 10] * 2)
+    wait_for("its series continued", lambda: count(new_a) == 8)
+    assert count(veth.a.ifname) == 10
     assert ex.stop() == 0
 
 
