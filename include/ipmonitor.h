@@ -462,6 +462,11 @@ typedef struct ipm_packet_event {
 /* Protocol classes of the detailed statistics (config StatisticsDetail). */
 enum ipm_protocol { IPM_PROTO_TCP, IPM_PROTO_UDP, IPM_PROTO_ICMP, IPM_PROTO_OTHER, IPM_PROTO_COUNT };
 enum ipm_family { IPM_FAMILY_IPV4, IPM_FAMILY_IPV6, IPM_FAMILY_OTHER, IPM_FAMILY_COUNT };
+/* Direction classes of the detailed statistics' joint counts (class_packets):
+ * the first index. Unknown: the adapter's link type carries no direction. */
+enum ipm_direction_class {
+    IPM_DIRCLASS_INCOMING, IPM_DIRCLASS_OUTGOING, IPM_DIRCLASS_UNKNOWN, IPM_DIRECTION_CLASSES
+};
 
 /* Passed to on_statistics: what was captured on one adapter since the
  * previous on_statistics of that adapter. */
@@ -480,6 +485,15 @@ typedef struct ipm_statistics_event {
     int64_t outgoing_packets, outgoing_bytes;
     int64_t protocol_packets[IPM_PROTO_COUNT], protocol_bytes[IPM_PROTO_COUNT];
     int64_t family_packets[IPM_FAMILY_COUNT], family_bytes[IPM_FAMILY_COUNT];
+    /* The joint counts (detail only): packets and bytes of each direction
+     * class, protocol class and family together, e.g.
+     * class_packets[IPM_DIRCLASS_INCOMING][IPM_PROTO_UDP][IPM_FAMILY_IPV6].
+     * Every packet of the interval is in exactly one cell, so the cells sum
+     * to captured_packets / captured_bytes, and the split counts above are
+     * their sums over the other two indices (incoming_packets is the sum of
+     * class_packets[IPM_DIRCLASS_INCOMING][*][*], and so on). */
+    int64_t class_packets[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
+    int64_t class_bytes[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
 } ipm_statistics_event;
 
 /* Passed to on_error. */

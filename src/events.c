@@ -134,12 +134,8 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
     ipm_decode_class(s->link_type, bytes, h->caplen, &family, &protocol);
     iv->packets++;
     iv->bytes += h->len;
-    iv->dir_packets[direction + 1]++;
-    iv->dir_bytes[direction + 1] += h->len;
-    iv->protocol_packets[protocol]++;
-    iv->protocol_bytes[protocol] += h->len;
-    iv->family_packets[family]++;
-    iv->family_bytes[family] += h->len;
+    iv->cell_packets[direction + 1][protocol][family]++;
+    iv->cell_bytes[direction + 1][protocol][family] += h->len;
     s->last_packet_time = h->ts; /* normalised once per event: statistics_time */
     check_stop(s);
 }
@@ -271,14 +267,33 @@ static void fill_statistics(ipm_source *s, ipm_statistics_event *ev, int detail)
     if (!detail)
         return;
     ev->detail = 1;
-    ev->incoming_packets = iv->dir_packets[IPM_PACKET_DIRECTION_INCOMING + 1];
-    ev->incoming_bytes = iv->dir_bytes[IPM_PACKET_DIRECTION_INCOMING + 1];
-    ev->outgoing_packets = iv->dir_packets[IPM_PACKET_DIRECTION_OUTGOING + 1];
-    ev->outgoing_bytes = iv->dir_bytes[IPM_PACKET_DIRECTION_OUTGOING + 1];
-    memcpy(ev->protocol_packets, iv->protocol_packets, sizeof ev->protocol_packets);
-    memcpy(ev->protocol_bytes, iv->protocol_bytes, sizeof ev->protocol_bytes);
-    memcpy(ev->family_packets, iv->family_packets, sizeof ev->family_packets);
-    memcpy(ev->family_bytes, iv->family_bytes, sizeof ev->family_bytes);
+    /* interval row (direction + 1) -> direction class; row 1 stays empty */
+    static const int class_of_row[4] = {IPM_DIRCLASS_UNKNOWN, -1, IPM_DIRCLASS_INCOMING,
+                                        IPM_DIRCLASS_OUTGOING};
+    for (int row = 0; row < 4; row++) {
+        int c = class_of_row[row];
+        if (c < 0)
+            continue;
+        for (int p = 0; p < IPM_PROTO_COUNT; p++) {
+            for (int f = 0; f < IPM_FAMILY_COUNT; f++) {
+                int64_t n = iv->cell_packets[row][p][f], b = iv->cell_bytes[row][p][f];
+                ev->class_packets[c][p][f] = n;
+                ev->class_bytes[c][p][f] = b;
+                ev->protocol_packets[p] += n;
+                ev->protocol_bytes[p] += b;
+                ev->family_packets[f] += n;
+                ev->family_bytes[f] += b;
+            }
+        }
+    }
+    for (int p = 0; p < IPM_PROTO_COUNT; p++) {
+        for (int f = 0; f < IPM_FAMILY_COUNT; f++) {
+            ev->incoming_packets += ev->class_packets[IPM_DIRCLASS_INCOMING][p][f];
+            ev->incoming_bytes += ev->class_bytes[IPM_DIRCLASS_INCOMING][p][f];
+            ev->outgoing_packets += ev->class_packets[IPM_DIRCLASS_OUTGOING][p][f];
+            ev->outgoing_bytes += ev->class_bytes[IPM_DIRCLASS_OUTGOING][p][f];
+        }
+    }
 }
 
 static void fire_statistics(ipm_monitor *m)

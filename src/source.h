@@ -98,9 +98,11 @@ enum {
 /* Counters since the previous on_statistics of this source. */
 typedef struct ipm_interval {
     int64_t packets, bytes;
-    int64_t dir_packets[4], dir_bytes[4]; /* index: direction + 1 (unknown, -, in, out) */
-    int64_t protocol_packets[IPM_PROTO_COUNT], protocol_bytes[IPM_PROTO_COUNT];
-    int64_t family_packets[IPM_FAMILY_COUNT], family_bytes[IPM_FAMILY_COUNT];
+    /* Detail only: the joint counts, one cell per packet (the split counts
+     * of the event are summed from them once per event). First index:
+     * direction + 1 (unknown, -, in, out), so a packet costs one index. */
+    int64_t cell_packets[4][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
+    int64_t cell_bytes[4][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
 } ipm_interval;
 
 struct ipm_source {
