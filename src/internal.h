@@ -118,6 +118,8 @@ struct ipm_monitor {
     /* config() settings. */
     int immediate_mode;
     int statistics_detail;
+    int fanout_group; /* config FanoutGroup: 0 = none */
+    int fanout_mode;  /* config FanoutMode: enum ipm_fanout_mode */
     char *netfilter_guid;
     /* What config() last returned for each setting that needs a copy
      * (index: config.c's settings table), so that one answer stays valid

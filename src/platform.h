@@ -99,6 +99,20 @@ struct bpf_insn;
  * still runs, only slower). */
 int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count);
 
+/* config FanoutMode's values. */
+enum ipm_fanout_mode {
+    IPM_FANOUT_HASH,     /* by flow hash (fragments defragmented first) */
+    IPM_FANOUT_LB,       /* round robin */
+    IPM_FANOUT_CPU,      /* by the receiving CPU */
+    IPM_FANOUT_QM,       /* by the NIC's receive queue */
+    IPM_FANOUT_ROLLOVER, /* fill one socket, then the next */
+    IPM_FANOUT_RANDOM,
+};
+/* Join capture socket `fd` to fanout group `group` (1-65535) in `mode`:
+ * the sockets of one group share their interface's packets. 0, or -1 with
+ * errno (ENOTSUP where the system has no fanout). */
+int ipm_os_join_fanout(int fd, int group, int mode);
+
 /* The machine and the system, for a capture file's section header:
  * "x86_64" and "Linux 6.1.0" (uname), "" where unknown. */
 void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <linux/ethtool.h>
 #include <linux/filter.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -293,6 +294,24 @@ int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned c
         .filter = (struct sock_filter *)insns,
     };
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) == 0 ? 0 : -1;
+}
+
+int ipm_os_join_fanout(int fd, int group, int mode)
+{
+    static const int types[] = {
+        [IPM_FANOUT_HASH] = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG,
+        [IPM_FANOUT_LB] = PACKET_FANOUT_LB,
+        [IPM_FANOUT_CPU] = PACKET_FANOUT_CPU,
+        [IPM_FANOUT_QM] = PACKET_FANOUT_QM,
+        [IPM_FANOUT_ROLLOVER] = PACKET_FANOUT_ROLLOVER,
+        [IPM_FANOUT_RANDOM] = PACKET_FANOUT_RND,
+    };
+    if (mode < 0 || mode >= (int)(sizeof types / sizeof types[0])) {
+        errno = EINVAL;
+        return -1;
+    }
+    int arg = (group & 0xffff) | types[mode] << 16;
+    return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) == 0 ? 0 : -1;
 }
 
 void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size)

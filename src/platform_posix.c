@@ -239,6 +239,15 @@ int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned c
     return -1;
 }
 
+int ipm_os_join_fanout(int fd, int group, int mode)
+{
+    (void)fd;
+    (void)group;
+    (void)mode;
+    errno = ENOTSUP; /* PACKET_FANOUT is Linux's */
+    return -1;
+}
+
 static int set_flags(int fd)
 {
     int fl = fcntl(fd, F_GETFL);

@@ -18,6 +18,7 @@
 #include "platform.h"
 #include "source.h"
 
+#include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -274,6 +275,19 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     }
     if (pcap_setnonblock(p, 1, err) != 0) {
         ipm_fail(m, IPM_E_CAPTURE, "cannot capture on \"%s\": %s", name, err);
+        pcap_close(p);
+        return NULL;
+    }
+    /* config FanoutGroup: share the adapter's packets with the group's
+     * other sockets (other monitors, in other threads), each its own ring. */
+    if (m->fanout_group && ipm_os_join_fanout(pcap_fileno(p), m->fanout_group, m->fanout_mode) != 0) {
+        int e = errno;
+        ipm_fail(m, e == ENOTSUP ? IPM_E_UNSUPPORTED : IPM_E_CAPTURE,
+                 "cannot join fanout group %d on \"%s\": %s%s", m->fanout_group, name, strerror(e),
+                 e == EINVAL ? " (every member of a group must use the same FanoutMode, and the "
+                               "group must not be in use on another adapter)"
+                 : e == ENOTSUP ? " (PACKET_FANOUT is Linux's)"
+                                : "");
         pcap_close(p);
         return NULL;
     }
