@@ -250,11 +250,6 @@ ipm_os_link_kind ipm_os_link_kind_of(const char *name, uint8_t mac[6])
                                       : IPM_OS_LINK_UNKNOWN;
 }
 
-unsigned ipm_os_ifindex(const char *name)
-{
-    return if_nametoindex(name);
-}
-
 ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex)
 {
     int err = 0;
@@ -312,18 +307,6 @@ int ipm_os_join_fanout(int fd, int group, int mode)
     }
     int arg = (group & 0xffff) | types[mode] << 16;
     return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) == 0 ? 0 : -1;
-}
-
-void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size)
-{
-    struct utsname u;
-    if (uname(&u) != 0) {
-        snprintf(hardware, hw_size, "%s", "");
-        snprintf(os, os_size, "%s", "");
-        return;
-    }
-    snprintf(hardware, hw_size, "%s", u.machine);
-    snprintf(os, os_size, "%s %s", u.sysname, u.release);
 }
 
 int ipm_os_waitset_open(void)

@@ -190,11 +190,6 @@ ipm_os_link_kind ipm_os_link_kind_of(const char *name, uint8_t mac[6])
     return kind;
 }
 
-unsigned ipm_os_ifindex(const char *name)
-{
-    return if_nametoindex(name);
-}
-
 ipm_os_link_state ipm_os_link_check(int fd, const char *name, unsigned ifindex)
 {
     (void)fd;
@@ -255,18 +250,6 @@ static int set_flags(int fd)
                    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0
                ? -1
                : 0;
-}
-
-void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size)
-{
-    struct utsname u;
-    if (uname(&u) != 0) {
-        snprintf(hardware, hw_size, "%s", "");
-        snprintf(os, os_size, "%s", "");
-        return;
-    }
-    snprintf(hardware, hw_size, "%s", u.machine);
-    snprintf(os, os_size, "%s %s", u.sysname, u.release);
 }
 
 /* POSIX has no way to wait on several fds through one (epoll and kqueue
