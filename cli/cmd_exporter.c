@@ -492,15 +492,17 @@ static int packet_timeout_ms(double interval)
 static int setup_monitor(exporter *ex, const char *filter)
 {
     ipm_monitor *m = ex->m;
+    /* The interval's timeout for every adapter, those that appear later
+     * included (IPM_ADAPTER_DEFAULTS, set before listing). */
+    int ms = packet_timeout_ms(ex->interval);
+    if (ipm_set_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS, ms) != IPM_OK)
+        return cli_lib_error(m);
     if (ipm_list_adapters(m) != IPM_OK)
         return cli_lib_error(m);
     if (ipm_set_operation_mode(m, IPM_OM_STAT) != IPM_OK || !ipm_config(m, "StatisticsDetail=True"))
         return cli_lib_error(m);
     if (ipm_set_filter(m, filter) != IPM_OK)
         return cli_lib_error(m);
-    int ms = packet_timeout_ms(ex->interval);
-    for (int i = 0; i < ipm_get_adapter_count(m); i++)
-        ipm_set_adapter_packet_timeout(m, i, ms);
     return ex->names[0] ? activate_named(ex) : activate_default(ex);
 }
 

@@ -238,6 +238,12 @@ IPM_API int ipm_get_adapter_count(const ipm_monitor *m);
 #define IPM_ADAPTER_SETTER_IDLE(name) \
     IPM_API int ipm_set_adapter_##name(ipm_monitor *m, int adapter_index, int value);
 #define IPM_ADAPTER_SETTER_ANY(name) IPM_ADAPTER_SETTER_IDLE(name)
+/* Beyond the reference: IPM_ADAPTER_DEFAULTS as the adapter index of a
+ * setting's getter and setter reads and sets the value adapters get when
+ * they are first listed, when they appear while followed
+ * (ipm_activate_matching) and when a name not listed is activated. Adapters
+ * already listed keep theirs. The metadata getters refuse it. */
+#define IPM_ADAPTER_DEFAULTS (-1)
 #define IPM_ADAPTER_DECLARE(name, type, access, min, max, def)                            \
     IPM_API IPM_ADAPTER_CTYPE_##type ipm_get_adapter_##name(const ipm_monitor *m,         \
                                                             int adapter_index);           \

@@ -265,11 +265,29 @@ static PyObject *m_set_tag(SELF, PyObject *v)
 /* Adapter properties                                                  */
 /* ------------------------------------------------------------------ */
 
+/* An adapter index: -1 would mean "the last" to a Python reader, and is
+ * IPM_ADAPTER_DEFAULTS to the library, so negative indexes are refused
+ * here, as the library refuses other out-of-range ones. */
+static int adapter_index_arg(MonitorObject *self, PyObject *arg, int *out)
+{
+    if (index_arg(arg, out))
+        return -1;
+    if (*out < 0 && *out != INT_MIN) {
+        int n = ipm_get_adapter_count(self->m);
+        ipm_py_raise(IPM_E_INDEX_OUT_OF_RANGE, n > 0 ? "adapter index is out of range: negative indexes do "
+                                                       "not count from the end; there are as many adapters as "
+                                                       "get_adapter_count() says (0 up)"
+                                                     : "adapter index is out of range: call list_adapters first");
+        return -1;
+    }
+    return 0;
+}
+
 #define ADAPTER_GETTER(name, result)                                       \
     static PyObject *m_get_adapter_##name(SELF, PyObject *arg)             \
     {                                                                      \
         int i;                                                             \
-        if (guard(self) || index_arg(arg, &i))                             \
+        if (guard(self) || adapter_index_arg(self, arg, &i))               \
             return NULL;                                                   \
         return result(self, ipm_get_adapter_##name(self->m, i));           \
     }
@@ -283,7 +301,7 @@ static PyObject *m_set_tag(SELF, PyObject *v)
         if (guard(self)                                                    \
             || !PyArg_ParseTupleAndKeywords(args, kwds, "O" fmt ":set_adapter_" #name, \
                                             kwlist, &idx, &v)              \
-            || index_arg(idx, &i))                                         \
+            || adapter_index_arg(self, idx, &i))                           \
             return NULL;                                                   \
         return none_result(self, ipm_set_adapter_##name(self->m, i, v));   \
     }

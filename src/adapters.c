@@ -179,7 +179,7 @@ static int find_adapter(const ipm_monitor *m, const char *name)
 /* Keep the settings of adapters that were listed before, by name. */
 static void carry_settings(ipm_adapter *a, const ipm_monitor *m)
 {
-    ipm_adapter_settings_default(&a->settings);
+    a->settings = m->adapter_defaults;
     for (int i = 0; i < m->adapter_count; i++)
         if (strcmp(m->adapters[i].name, a->name) == 0)
             a->settings = m->adapters[i].settings;
@@ -281,7 +281,7 @@ int ipm_adapter_slot_for_link(ipm_monitor *m, const ipm_os_link *link)
         return IPM_E_NO_MEMORY;
     }
     m->adapters = grown;
-    ipm_adapter_settings_default(&fresh.settings);
+    fresh.settings = m->adapter_defaults;
     m->adapters[m->adapter_count] = fresh;
     return m->adapter_count++;
 }
@@ -377,11 +377,15 @@ static int set_setting(ipm_monitor *m, int index, ipm_call call, const char *pro
     int rc = ipm_enter(m, call, property);
     if (rc != IPM_OK)
         return rc;
-    if (!ipm_adapter_at(m, index))
+    if (index != IPM_ADAPTER_DEFAULTS && !ipm_adapter_at(m, index))
         return IPM_E_INDEX_OUT_OF_RANGE;
     if (value < min || value > max)
         return ipm_fail(m, IPM_E_INVALID_ARGUMENT, "%s must be between %d and %d, not %d",
                         property, min, max, value);
+    if (index == IPM_ADAPTER_DEFAULTS) { /* for adapters listed or appearing from now on */
+        *(int *)((char *)&m->adapter_defaults + offset) = value;
+        return IPM_OK;
+    }
     *(int *)((char *)&m->adapters[index].settings + offset) = value;
     for (int s = 0; call == IPM_CALL_set_adapter_property_any && s < m->source_count; s++)
         if (m->sources[s]->event.adapter_index == index)
@@ -394,6 +398,13 @@ static int set_setting(ipm_monitor *m, int index, ipm_call call, const char *pro
 #define PLACE_RO(name) name
 #define PLACE_IDLE(name) settings.name
 #define PLACE_ANY(name) settings.name
+/* IPM_ADAPTER_DEFAULTS: the defaults of the settings; metadata has none. */
+#define DEFAULTS_RO(name, type)                                                            \
+    (ipm_fail(m, IPM_E_INDEX_OUT_OF_RANGE,                                                 \
+              "adapter_" #name " is an adapter's own: IPM_ADAPTER_DEFAULTS has only the settings"), \
+     FAILED_##type(IPM_E_INDEX_OUT_OF_RANGE))
+#define DEFAULTS_IDLE(name, type) m->adapter_defaults.name
+#define DEFAULTS_ANY(name, type) m->adapter_defaults.name
 #define FAILED_INT(code) (code)
 #define FAILED_BOOL(code) (code)
 #define FAILED_STRING(code) NULL
@@ -413,6 +424,8 @@ static int set_setting(ipm_monitor *m, int index, ipm_call call, const char *pro
     IPM_ADAPTER_CTYPE_##type ipm_get_adapter_##name(const ipm_monitor *m, int i)           \
     {                                                                                      \
         int rc_ = ipm_enter(m, IPM_CALL_get_adapter_property, NULL);                       \
+        if (rc_ == IPM_OK && i == IPM_ADAPTER_DEFAULTS)                                    \
+            return DEFAULTS_##access(name, type);                                          \
         const ipm_adapter *a = rc_ == IPM_OK ? ipm_adapter_at(m, i) : NULL;                \
         return a ? a->PLACE_##access(name)                                                 \
                  : FAILED_##type(rc_ == IPM_OK ? IPM_E_INDEX_OUT_OF_RANGE : rc_);          \

@@ -106,6 +106,9 @@ struct ipm_monitor {
     char *filter;
     ipm_adapter *adapters;
     int adapter_count;
+    /* What an adapter's settings are when it is first listed, appears
+     * while followed, or is activated unlisted (IPM_ADAPTER_DEFAULTS). */
+    ipm_adapter_settings adapter_defaults;
 
     /* Event handlers. */
     ipm_packet_cb on_packet;

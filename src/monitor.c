@@ -48,6 +48,7 @@ ipm_monitor *ipm_new(void)
         return NULL;
     m->direction = IPM_PACKET_DIRECTION_ANY;
     m->operation_mode = IPM_OM_CAPTURE;
+    ipm_adapter_settings_default(&m->adapter_defaults);
     m->filter = ipm_strdup("");
     m->netfilter_guid = ipm_strdup("");
     m->error = calloc(1, sizeof *m->error);
@@ -272,7 +273,7 @@ ipm_source *ipm_open_source(ipm_monitor *m, const char *name)
         ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while opening \"%s\"", name);
         return NULL;
     }
-    ipm_adapter_settings_default(&defaults);
+    defaults = m->adapter_defaults;
     if (index >= 0)
         s = ipm_source_open_live(m, name, index, &m->adapters[index].settings);
     else if (names_a_file(m, name))

@@ -135,6 +135,38 @@ static void t_activate_lists_first(void)
     ipm_free(m);
 }
 
+/* IPM_ADAPTER_DEFAULTS: the settings adapters get when first listed (and
+ * when they appear while followed: test_follow); adapters listed before
+ * keep theirs; the metadata getters refuse it. */
+static void t_adapter_defaults(void)
+{
+    t_setup_pair();
+    ipm_monitor *m = ipm_new();
+    REQUIRE(m);
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS), ==, 1000);
+    CHECK_INT(ipm_get_adapter_buffer_size(m, IPM_ADAPTER_DEFAULTS), ==, 1024);
+    CHECK_OK(m, ipm_set_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS, 40));
+    CHECK_OK(m, ipm_set_adapter_promiscuous_mode(m, IPM_ADAPTER_DEFAULTS, 1));
+    CHECK_INT(ipm_set_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS, 0), ==, IPM_E_INVALID_ARGUMENT);
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS), ==, 40);
+    CHECK(ipm_get_adapter_name(m, IPM_ADAPTER_DEFAULTS) == NULL);
+    CHECK_INT(ipm_last_error_code(m), ==, IPM_E_INDEX_OUT_OF_RANGE);
+    CHECK_CONTAINS(ipm_last_error(m), "IPM_ADAPTER_DEFAULTS has only the settings");
+    CHECK_INT(ipm_get_adapter_mtu(m, IPM_ADAPTER_DEFAULTS), ==, IPM_E_INDEX_OUT_OF_RANGE);
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, -2), ==, IPM_E_INDEX_OUT_OF_RANGE);
+    CHECK_OK(m, ipm_list_adapters(m));
+    int a = ipm_find_adapter(m, T.a.ifname);
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, a), ==, 40);
+    CHECK_INT(ipm_get_adapter_promiscuous_mode(m, a), ==, 1);
+    CHECK_INT(ipm_get_adapter_buffer_size(m, a), ==, 1024);
+    /* new defaults leave listed adapters as they are, even when listed again */
+    CHECK_OK(m, ipm_set_adapter_packet_timeout(m, a, 70));
+    CHECK_OK(m, ipm_set_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS, 90));
+    CHECK_OK(m, ipm_list_adapters(m));
+    CHECK_INT(ipm_get_adapter_packet_timeout(m, ipm_find_adapter(m, T.a.ifname)), ==, 70);
+    ipm_free(m);
+}
+
 static void t_config(void)
 {
     ipm_monitor *m = ipm_new();
@@ -220,6 +252,7 @@ static void t_config(void)
 static const t_case CASES[] = {
     {"list_in_namespace", t_list_in_namespace},
     {"activate_lists_first", t_activate_lists_first},
+    {"adapter_defaults", t_adapter_defaults},
     {"config", t_config},
     {NULL, NULL},
 };

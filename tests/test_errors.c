@@ -170,7 +170,9 @@ static void t_index_out_of_range(void)
     CHECK_OK(m, ipm_list_adapters(m));
     int n = ipm_get_adapter_count(m);
     CHECK_INT(n, >=, 2);
-    int bad[] = {-1, n, n + 100, -2147483647 - 1};
+    /* -1 is IPM_ADAPTER_DEFAULTS (test_adapters.adapter_defaults): -2 is the
+     * first negative index out of range */
+    int bad[] = {-2, n, n + 100, -2147483647 - 1};
     for (int k = 0; k < 4; k++)
         check_all_out_of_range(m, bad[k]);
     /* the valid adapters kept their defaults */

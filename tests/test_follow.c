@@ -246,6 +246,10 @@ static void follow_new_adapter(int stats)
     CHECK_INT(ipm_get_adapter_id(x.f.m, idx), ==, (int)if_nametoindex(p.a));
     CHECK_STR(ipm_get_adapter_mac_address(x.f.m, idx), "02-78-00-00-01-01");
     CHECK_INT(ipm_find_adapter(x.f.m, T.a.ifname), ==, veth); /* did not move */
+    /* it has the settings of IPM_ADAPTER_DEFAULTS (the fixture's short timeout) */
+    CHECK_INT(ipm_get_adapter_packet_timeout(x.f.m, idx), ==,
+              ipm_get_adapter_packet_timeout(x.f.m, IPM_ADAPTER_DEFAULTS));
+    CHECK_INT(ipm_get_adapter_packet_timeout(x.f.m, idx), ==, T_TIMEOUT_MS);
 
     int tx = udp_socket(T.b.ns, AF_INET, 0);
     CHECK_INT(send_counted(tx, x.f.rx, p.ip_a, 5), ==, 5);

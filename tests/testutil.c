@@ -80,9 +80,11 @@ ipm_monitor *t_new_monitor(const char *filter, int timeout_ms)
 {
     ipm_monitor *m = ipm_new();
     REQUIRE(m != NULL);
+    /* also for adapters that appear later (followed, or activated unlisted) */
+    CHECK_OK(m, ipm_set_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS, timeout_ms));
     CHECK_OK(m, ipm_list_adapters(m));
     for (int i = 0; i < ipm_get_adapter_count(m); i++)
-        CHECK_OK(m, ipm_set_adapter_packet_timeout(m, i, timeout_ms));
+        CHECK_INT(ipm_get_adapter_packet_timeout(m, i), ==, timeout_ms);
     if (filter)
         CHECK_OK(m, ipm_set_filter(m, filter));
     return m;
