@@ -56,6 +56,10 @@ typedef struct capture_opts {
     int promisc;           /* --promisc */
     int direction;         /* -Q */
     int json, hex, link_level, line_buffered, packet_buffered, nano, print;
+    int time_format;       /* how many -t (out_ctx.time_format) */
+    int verbose;           /* how many -v */
+    int ascii, quiet;      /* -A, -q */
+    int absolute_seq;      /* -S */
     int immediate;         /* --immediate-mode, or printing to a terminal */
     char *filter;
 } capture_opts;
@@ -70,6 +74,7 @@ typedef struct capture_state {
     int write_err;          /* errno of the writer's failure (EPIPE: a quiet end) */
     long long written;      /* packets handed to the writer (not those it cannot hold) */
     sink print;             /* the lines, on standard output */
+    dec_seq_table seqs;     /* relative TCP sequence numbers (unless -S) */
     long long captured;
     long long skipped_link; /* packets a classic pcap file cannot hold (another link type) */
     int write_failed;       /* a sink failed: stop taking packets */
@@ -106,7 +111,18 @@ static void usage(void)
           "  -x             add a hex dump of each packet; -X adds ASCII too\n"
           "  -e             add the MAC addresses to each line\n"
           "  -j, --json     one JSON object per packet per line (with -x: \"data\")\n"
-          "      --nano     print nanosecond time stamps (default microseconds)\n"
+          "  -t             no time stamp; -tt seconds since 1970; -ttt the time since\n"
+          "                 the previous packet; -tttt date and time; -ttttt the time\n"
+          "                 since the first packet (all as tcpdump prints them)\n"
+          "      --time-stamp-precision=micro|nano  digits of the time stamps\n"
+          "                 (default micro); --nano is the same as =nano\n"
+          "  -v, -vv        add the IP header's facts (tos, ttl, id, offset, flags,\n"
+          "                 protocol, length; IPv6 class, flow label, hop limit, next\n"
+          "                 header, payload length) and TCP's checksum and options\n"
+          "  -A             after each line, the packet from its IP header as ASCII\n"
+          "  -q             quieter lines: protocol, addresses, payload length\n"
+          "  -S             absolute TCP sequence numbers (default: relative to each\n"
+          "                 connection's first, as tcpdump)\n"
           "  -l             line-buffer standard output\n"
           "      --immediate-mode  hand each packet over at once instead of in\n"
           "                 batches (the default when printing to a terminal)\n"
@@ -130,7 +146,7 @@ static void usage(void)
 /* Parse the command line into `o`; returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, capture_opts *o)
 {
-    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG };
+    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG, OPT_PRECISION };
     static const struct option opts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"read", required_argument, NULL, 'r'},
@@ -143,6 +159,9 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         {"no-promiscuous-mode", no_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},
         {"nano", no_argument, NULL, OPT_NANO},
+        {"time-stamp-precision", required_argument, NULL, OPT_PRECISION},
+        {"absolute-tcp-sequence-numbers", no_argument, NULL, 'S'},
+        {"verbose", no_argument, NULL, 'v'},
         {"print", no_argument, NULL, OPT_PRINT},
         {"immediate-mode", no_argument, NULL, OPT_IMMEDIATE},
         {"pcap", no_argument, NULL, OPT_PCAP},
@@ -159,7 +178,7 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     /* 0, not 1: glibc then also forgets a cluster of short options an
      * earlier parse left half-read ("-hx"), which 1 would go on reading. */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnhtvAqS", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (o->adapter_count == MAX_CAPTURE_ADAPTERS)
@@ -204,6 +223,25 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case 'U': o->packet_buffered = 1; break;
         case 'n': break;
         case OPT_NANO: o->nano = 1; break;
+        case OPT_PRECISION:
+            if (strcmp(optarg, "micro") == 0)
+                o->nano = 0;
+            else if (strcmp(optarg, "nano") == 0)
+                o->nano = 1;
+            else
+                return cli_usage_error(CMD, "--time-stamp-precision: '%s' is not micro or nano", optarg);
+            break;
+        case 't':
+            if (++o->time_format > 5)
+                return cli_usage_error(CMD, "-t: at most five (-ttttt, the time since the first packet)");
+            break;
+        case 'v':
+            if (++o->verbose > 3)
+                o->verbose = 3;
+            break;
+        case 'A': o->ascii = 1; break;
+        case 'q': o->quiet = 1; break;
+        case 'S': o->absolute_seq = 1; break;
         case OPT_PRINT: o->print = 1; break;
         case OPT_IMMEDIATE: o->immediate = 1; break;
         case OPT_PCAP: o->format = IPM_FORMAT_PCAP; break;
@@ -291,7 +329,9 @@ static int on_packet(const ipm_packet_event *e, void *user)
     }
     if (o->print) {
         dec_packet d;
-        dec_packet_decode(&d, e->link_type, e->data, e->data_size);
+        dec_packet_decode_verbose(&d, e->link_type, e->data, e->data_size, o->verbose);
+        if (!o->absolute_seq)
+            dec_seq_relative(&s->seqs, &d);
         long n = o->json ? out_json(&s->out, e, &d) : out_text(&s->out, e, &d);
         if (n >= 0) {
             sink_record(&s->print, (size_t)n);
@@ -582,6 +622,10 @@ int cmd_capture(int argc, char **argv)
     }
     out_init(&s.out, s.print.f);
     s.out.nano = o.nano;
+    s.out.time_format = o.time_format;
+    s.out.verbose = o.verbose;
+    s.out.ascii = o.ascii;
+    s.out.quiet = o.quiet;
     s.out.hex = o.hex;
     s.out.link_level = o.link_level;
     s.m = ipm_new();
