@@ -21,6 +21,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,13 +55,18 @@ typedef struct capture_opts {
     long long count;       /* -c, 0 = unlimited */
     long long snaplen;     /* -s, -1 = default */
     long long buffer_kb;   /* -B, -1 = default */
-    int promisc;           /* --promisc */
+    int promisc;           /* on unless -p (as tcpdump) */
+    int promisc_given;     /* --promisc or -p typed */
     int direction;         /* -Q */
     int json, hex, link_level, line_buffered, packet_buffered, nano, print;
     int time_format;       /* how many -t (out_ctx.time_format) */
     int verbose;           /* how many -v */
     int ascii, quiet;      /* -A, -q */
     int absolute_seq;      /* -S */
+    int list_numbered;     /* -D */
+    int monitor_mode;      /* -I */
+    const char *filter_file; /* -F */
+    const char *user;      /* -Z */
     int immediate;         /* --immediate-mode, or printing to a terminal */
     char *filter;
 } capture_opts;
@@ -91,8 +98,9 @@ static void usage(void)
           "destination with ports, TCP flags, payload and wire length), or save the\n"
           "packets to a pcap file. The filter is a pcap-filter(7) expression.\n"
           "\n"
-          "  -i ADAPTER     adapter to capture on (default: the first that is up and\n"
-          "                 running and not loopback, as tcpdump picks; see 'ipmon list');\n"
+          "  -i ADAPTER     adapter to capture on, by name or by the number -D and\n"
+          "                 'ipmon list' print (default: the first that is up and\n"
+          "                 running and not loopback, as tcpdump picks);\n"
           "                 give -i again to capture on several at once\n"
           "  -r FILE        read packets from a pcap or pcapng file instead ('-': standard\n"
           "                 input, e.g. zcat trace.pcap.gz | ipmon capture -r -)\n"
@@ -105,8 +113,8 @@ static void usage(void)
           "  -c COUNT       stop after COUNT packets\n"
           "  -s SNAPLEN     keep at most SNAPLEN bytes of each packet (0 = 262144)\n"
           "  -B KB          kernel capture buffer in KiB\n"
-          "      --promisc  promiscuous mode (off by default)\n"
-          "  -p             no promiscuous mode (the default; for tcpdump habits)\n"
+          "  -p, --no-promiscuous-mode  leave promiscuous mode off (it is on by\n"
+          "                 default, as in tcpdump); --promisc: on (the default)\n"
           "  -Q in|out|inout  capture only packets going this way (default inout)\n"
           "  -x             add a hex dump of each packet; -X adds ASCII too\n"
           "  -e             add the MAC addresses to each line\n"
@@ -128,6 +136,13 @@ static void usage(void)
           "                 batches (the default when printing to a terminal)\n"
           "  -U             flush the -w file after every packet\n"
           "  -n             accepted for tcpdump habits (ipmon never resolves names)\n"
+          "  -D, --list-interfaces  the adapters, numbered as tcpdump -D (and 'ipmon\n"
+          "                 list') numbers them; -i N takes that number\n"
+          "  -F FILE        read the filter expression from FILE ('#' starts a comment);\n"
+          "                 no filter words may follow the options then\n"
+          "  -I, --monitor-mode  Wi-Fi monitor mode (refused on adapters without it)\n"
+          "  -Z USER        become USER once the capture is open (before -w creates\n"
+          "                 its file), as tcpdump -Z; needs root\n"
           "  -h, --help     this help\n"
           "\n"
           "Ctrl-C or SIGTERM stops cleanly: the file is completed and the summary\n"
@@ -141,6 +156,102 @@ static void usage(void)
           "  ipmon capture -i eth0 -i lo -w both.pcapng\n"
           "  ipmon capture -r trace.pcap --json\n",
           stdout);
+}
+
+/* The largest -F file read: far beyond any filter a person writes. */
+#define FILTER_FILE_MAX (1 << 20)
+
+/* -F FILE: the filter expression is the file's text, '#' to the end of a
+ * line a comment, as tcpdump reads it. Returns -1 to go on, else an exit
+ * code (1: the file cannot be read, with the system's reason). */
+static int read_filter_file(capture_opts *o)
+{
+    FILE *f = strcmp(o->filter_file, "-") == 0 ? stdin : fopen(o->filter_file, "r");
+    if (!f)
+        return cli_error("-F %s: %s", o->filter_file, strerror(errno));
+    char *buf = malloc(FILTER_FILE_MAX + 1);
+    if (!buf) {
+        if (f != stdin)
+            fclose(f);
+        return cli_error("out of memory");
+    }
+    size_t n = fread(buf, 1, FILTER_FILE_MAX + 1, f);
+    int err = ferror(f) ? errno : 0;
+    if (f != stdin)
+        fclose(f);
+    if (err || n > FILTER_FILE_MAX) {
+        free(buf);
+        if (err)
+            return cli_error("-F %s: %s", o->filter_file, strerror(err));
+        return cli_error("-F %s: larger than %d bytes; is it a filter?", o->filter_file, FILTER_FILE_MAX);
+    }
+    buf[n] = '\0';
+    if (memchr(buf, '\0', n)) {
+        free(buf);
+        return cli_error("-F %s: holds a NUL byte: not a filter expression", o->filter_file);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '#')
+            while (i < n && buf[i] != '\n')
+                buf[i++] = ' ';
+        if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
+            buf[i] = ' ';
+    }
+    o->filter = buf;
+    return -1;
+}
+
+/* -Z USER: the user to become, looked up before anything is opened (an
+ * unknown name fails at once); the change happens in drop_privileges. */
+static int find_user(const char *name, uid_t *uid, gid_t *gid)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(name);
+    if (!pw)
+        return errno ? cli_error("-Z %s: cannot look the user up: %s", name, strerror(errno))
+                     : cli_error("-Z %s: no such user", name);
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return EXIT_OK;
+}
+
+/* After the capture is open (before any -w file is created, as tcpdump):
+ * become `name` (its groups, its group, its user), then check that it took
+ * and cannot be undone. */
+static int drop_privileges(const char *name)
+{
+    uid_t uid;
+    gid_t gid;
+    if (find_user(name, &uid, &gid) != EXIT_OK)
+        return EXIT_RUNTIME;
+    if (getuid() == uid && geteuid() == uid && getgid() == gid && getegid() == gid)
+        return EXIT_OK;
+    if (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+        return cli_error("-Z %s: cannot become that user: %s (run ipmon as root to use -Z)", name,
+                         strerror(errno));
+    if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid ||
+        (uid != 0 && setuid(0) == 0))
+        return cli_error("-Z %s: the change of user did not hold", name);
+    return EXIT_OK;
+}
+
+/* The adapter `arg` names: the adapter of that name, else (all digits)
+ * the number `ipmon list` and -D print, tcpdump's (library index + 1).
+ * Returns the index, or -1 (the name is then tried as it is); -2 after
+ * printing why a number is out of range. */
+static int resolve_adapter(ipm_monitor *m, const char *arg)
+{
+    int idx = ipm_find_adapter(m, arg);
+    if (idx >= 0 || !arg[0] || strspn(arg, "0123456789") != strlen(arg))
+        return idx;
+    long long number = strlen(arg) > 9 ? 0 : atoll(arg);
+    int count = ipm_get_adapter_count(m);
+    if (number < 1 || number > count) {
+        cli_error("-i %s: there is no adapter number %s; 'ipmon capture -D' lists 1 to %d", arg, arg,
+                  count);
+        return -2;
+    }
+    return (int)number - 1;
 }
 
 /* Parse the command line into `o`; returns -1 to go on, else an exit code. */
@@ -162,6 +273,9 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         {"time-stamp-precision", required_argument, NULL, OPT_PRECISION},
         {"absolute-tcp-sequence-numbers", no_argument, NULL, 'S'},
         {"verbose", no_argument, NULL, 'v'},
+        {"list-interfaces", no_argument, NULL, 'D'},
+        {"monitor-mode", no_argument, NULL, 'I'},
+        {"relinquish-privileges", required_argument, NULL, 'Z'},
         {"print", no_argument, NULL, OPT_PRINT},
         {"immediate-mode", no_argument, NULL, OPT_IMMEDIATE},
         {"pcap", no_argument, NULL, OPT_PCAP},
@@ -173,12 +287,13 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     o->buffer_kb = -1;
     o->direction = IPM_PACKET_DIRECTION_ANY;
     o->format = -1;
+    o->promisc = 1; /* as tcpdump: -p turns it off */
     int c;
     opterr = 0;
     /* 0, not 1: glibc then also forgets a cluster of short options an
      * earlier parse left half-read ("-hx"), which 1 would go on reading. */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnhtvAqS", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnhtvAqSDIF:Z:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (o->adapter_count == MAX_CAPTURE_ADAPTERS)
@@ -213,8 +328,8 @@ static int parse_args(int argc, char **argv, capture_opts *o)
             else
                 return cli_usage_error(CMD, "-Q: '%s' is not one of in, out, inout", optarg);
             break;
-        case OPT_PROMISC: o->promisc = 1; break;
-        case 'p': o->promisc = 0; break;
+        case OPT_PROMISC: o->promisc = 1; o->promisc_given = 1; break;
+        case 'p': o->promisc = 0; o->promisc_given = 1; break;
         case 'j': o->json = 1; break;
         case 'x': o->hex = o->hex > 1 ? o->hex : 1; break;
         case 'X': o->hex = 2; break;
@@ -242,6 +357,14 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case 'A': o->ascii = 1; break;
         case 'q': o->quiet = 1; break;
         case 'S': o->absolute_seq = 1; break;
+        case 'D': o->list_numbered = 1; break;
+        case 'I': o->monitor_mode = 1; break;
+        case 'F': o->filter_file = optarg; break;
+        case 'Z':
+            if (!optarg[0])
+                return cli_usage_error(CMD, "-Z needs a user name");
+            o->user = optarg;
+            break;
         case OPT_PRINT: o->print = 1; break;
         case OPT_IMMEDIATE: o->immediate = 1; break;
         case OPT_PCAP: o->format = IPM_FORMAT_PCAP; break;
@@ -250,10 +373,18 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         default: return cli_getopt_error(CMD, c, argv);
         }
     }
+    if (o->list_numbered)
+        return -1; /* -D: list and leave, as tcpdump */
     if (o->adapter && o->read_file)
         return cli_usage_error(CMD, "-i and -r cannot be used together");
-    if (o->read_file && (o->promisc || o->buffer_kb >= 0))
-        return cli_usage_error(CMD, "--promisc and -B apply to adapters, not to -r files");
+    if (o->read_file && o->monitor_mode)
+        return cli_usage_error(CMD, "-I (monitor mode) applies to adapters, not to -r files");
+    if (o->filter_file && optind < argc)
+        return cli_usage_error(CMD, "-F %s gives the filter: '%s' after the options is one "
+                                    "too many (put the whole expression in the file)",
+                               o->filter_file, argv[optind]);
+    if (o->read_file && (o->promisc_given || o->buffer_kb >= 0))
+        return cli_usage_error(CMD, "-p, --promisc and -B apply to adapters, not to -r files");
     if (o->read_file && o->direction != IPM_PACKET_DIRECTION_ANY)
         return cli_usage_error(CMD, "-Q selects by direction on live adapters only: a -r file's "
                                     "packets carry none that ipmon can select by");
@@ -277,6 +408,8 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     /* Like tcpdump: someone watching a terminal wants each packet at once. */
     if (o->print && isatty(STDOUT_FILENO))
         o->immediate = 1;
+    if (o->filter_file)
+        return read_filter_file(o);
     o->filter = cli_join_words(argc - optind, argv + optind);
     if (!o->filter)
         return cli_error("out of memory");
@@ -294,6 +427,15 @@ static int apply_adapter_settings(ipm_monitor *m, int idx, const capture_opts *o
         return -1;
     if (ipm_set_adapter_promiscuous_mode(m, idx, o->promisc) != IPM_OK)
         return -1;
+    if (o->monitor_mode) {
+        if (ipm_get_adapter_wi_fi_monitor_mode_supported(m, idx) <= 0) {
+            cli_error("%s cannot capture in monitor mode (-I): it is not a Wi-Fi adapter that supports it",
+                      ipm_get_adapter_name(m, idx));
+            return -2;
+        }
+        if (ipm_set_adapter_wi_fi_monitor_mode(m, idx, 1) != IPM_OK)
+            return -1;
+    }
     return 0;
 }
 
@@ -471,20 +613,31 @@ static int start_many(capture_state *s, const capture_opts *o, int *snaplen)
     ipm_monitor *m = s->m;
     size_t used = 0;
     s->name[0] = '\0';
+    const char *names[MAX_CAPTURE_ADAPTERS];
     for (int k = 0; k < o->adapter_count; k++) {
-        int idx = ipm_find_adapter(m, o->adapters[k]);
+        int idx = resolve_adapter(m, o->adapters[k]);
+        if (idx == -2)
+            return EXIT_RUNTIME;
         if (idx < 0)
             return cli_error("no adapter named '%s' (see 'ipmon list')", o->adapters[k]);
-        if (apply_adapter_settings(m, idx, o) != 0)
+        names[k] = ipm_get_adapter_name(m, idx);
+        for (int j = 0; j < k; j++)
+            if (strcmp(names[j], names[k]) == 0)
+                return cli_usage_error(CMD, "-i %s and -i %s are the same adapter", o->adapters[j],
+                                       o->adapters[k]);
+        int arc = apply_adapter_settings(m, idx, o);
+        if (arc == -2)
+            return EXIT_RUNTIME;
+        if (arc != 0)
             return cli_lib_error(m);
         int mpb = ipm_get_adapter_max_packet_bytes(m, idx);
         if (k == 0 && mpb > 0)
             *snaplen = mpb;
-        int n = snprintf(s->name + used, sizeof s->name - used, "%s%s", k ? ", " : "", o->adapters[k]);
+        int n = snprintf(s->name + used, sizeof s->name - used, "%s%s", k ? ", " : "", names[k]);
         if (n > 0 && used + (size_t)n < sizeof s->name)
             used += (size_t)n;
     }
-    if (ipm_activate_many(m, o->adapters, o->adapter_count) != IPM_OK)
+    if (ipm_activate_many(m, names, o->adapter_count) != IPM_OK)
         return cli_lib_error(m);
     return EXIT_OK;
 }
@@ -519,7 +672,11 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
     const char *name = o->adapter;
     int idx;
     if (name) {
-        idx = ipm_find_adapter(m, name);
+        idx = resolve_adapter(m, name);
+        if (idx == -2)
+            return EXIT_RUNTIME;
+        if (idx >= 0)
+            name = ipm_get_adapter_name(m, idx);
     } else {
         idx = cli_default_capture_adapter(m);
         if (idx < 0)
@@ -528,7 +685,10 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
         name = ipm_get_adapter_name(m, idx);
     }
     if (idx >= 0) {
-        if (apply_adapter_settings(m, idx, o) != 0)
+        int arc = apply_adapter_settings(m, idx, o);
+        if (arc == -2)
+            return EXIT_RUNTIME;
+        if (arc != 0)
             return cli_lib_error(m);
         int mpb = ipm_get_adapter_max_packet_bytes(m, idx);
         if (mpb > 0)
@@ -610,6 +770,16 @@ int cmd_capture(int argc, char **argv)
         free(o.filter);
         return EXIT_OK;
     }
+    if (o.list_numbered)
+        return cli_list_numbered();
+    if (o.user) {
+        uid_t uid;
+        gid_t gid;
+        if (find_user(o.user, &uid, &gid) != EXIT_OK) {
+            free(o.filter);
+            return EXIT_RUNTIME;
+        }
+    }
 
     capture_state s;
     memset(&s, 0, sizeof s);
@@ -640,6 +810,8 @@ int cmd_capture(int argc, char **argv)
 
     int snaplen = DEFAULT_SNAPLEN;
     rc = start(&s, &o, &snaplen);
+    if (rc == EXIT_OK && o.user)
+        rc = drop_privileges(o.user);
     if (rc == EXIT_OK && o.write_file)
         rc = open_writer(&s);
     if (rc == EXIT_OK) {

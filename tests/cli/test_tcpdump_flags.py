@@ -229,3 +229,167 @@ def test_json_is_unchanged_by_text_flags(tmp_path, flag):
     f = tmp_path / "j.pcap"
     wrpcap(str(f), VERBOSE_PACKETS[:1])
     assert ipmon_lines("--json", flag, "-r", str(f)) == ipmon_lines("--json", "-S", "-r", str(f))
+
+
+# ---- -D, -i N, -F, -I, -Z, -p (live, in namespaces) ----
+
+import netns  # noqa: E402
+
+
+def ping(host, target, n=2):
+    host.exec("ping", "-c", str(n), "-i", "0.2", target, stdout=subprocess.DEVNULL)
+
+
+def test_D_is_tcpdumps_numbering(veth):
+    got = veth.a.exec(IPMON, "capture", "-D", capture_output=True, text=True).stdout.splitlines()
+    want = veth.a.exec("tcpdump", "-D", capture_output=True, text=True).stdout.splitlines()
+    assert got == want
+    assert f"1.{veth.a.ifname} [Up, Running, Connected]" in got or any(
+        l.endswith(f".{veth.a.ifname} [Up, Running, Connected]") for l in got)
+    # ipmon list's IDX and JSON number are the same numbers
+    table = veth.a.exec(IPMON, "list", capture_output=True, text=True).stdout.splitlines()[1:]
+    assert [f"{r.split()[0]}.{r.split()[1]}" for r in table] == [l.split(" ")[0] for l in got]
+    listed = json.loads(veth.a.exec(IPMON, "list", "--json", capture_output=True, text=True).stdout)
+    assert [f"{a['number']}.{a['name']}" for a in listed] == [l.split(" ")[0] for l in got]
+
+
+def number_of(host, name):
+    for l in host.exec(IPMON, "capture", "-D", capture_output=True, text=True).stdout.splitlines():
+        num, rest = l.split(".", 1)
+        if rest.split(" ")[0] == name:
+            return num
+    raise AssertionError(f"{name} not in -D")
+
+
+def test_i_takes_the_D_number(veth, start_ipmon):
+    num = number_of(veth.a, veth.a.ifname)
+    ip = start_ipmon(veth.a, "capture", "-i", num, "-c", "2", "-l", "icmp")
+    assert veth.a.ifname in ip.wait_listening()
+    ping(veth.b, veth.a.ip4, 1)
+    rc, out, _ = ip.finish()
+    assert rc == 0 and len(out.splitlines()) == 2
+    assert all(f" {veth.a.ifname} ICMP " in l for l in out.splitlines())
+
+
+@pytest.mark.parametrize("bad", ["0", "999", "00"])
+def test_i_number_out_of_range(veth, bad):
+    r = run_ipmon("capture", "-i", bad, "-c", "1", host=veth.a)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "capture -D" in r.stderr
+
+
+def test_F_reads_the_filter_as_tcpdump(tmp_path):
+    f = tmp_path / "mix.pcap"
+    pkts = [Ether(src=M1, dst=M2) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=p) / Raw(b"x")
+            for p in (53, 54, 53, 80)]
+    pkts.append(Ether(src=M1, dst=M2) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=53))
+    wrpcap(str(f), pkts)
+    flt = tmp_path / "filter"
+    flt.write_text("udp   # only UDP\nand port 53\n")
+    want = tcpdump("-F", str(flt), "-r", str(f))
+    got = ipmon_lines("-F", str(flt), "-r", str(f))
+    assert len(got) == len(want) == 2
+    assert all("UDP 10.0.0.1:1 > 10.0.0.2:53" in g for g in got)
+
+
+@pytest.mark.parametrize("args,rc,words", [
+    (["-F", "{flt}", "-r", "{pcap}", "tcp"], 2, "one too many"),
+    (["-F", "/nonexistent/filter", "-r", "{pcap}"], 1, "No such file"),
+    (["-F", "{bad}", "-r", "{pcap}"], 2, "filter"),
+])
+def test_F_errors(tmp_path, args, rc, words):
+    pcap = tmp_path / "one.pcap"
+    wrpcap(str(pcap), [Ether() / IP() / UDP()])
+    (tmp_path / "flt").write_text("udp\n")
+    (tmp_path / "bad").write_text("udp and and\n")
+    args = [a.format(flt=tmp_path / "flt", pcap=pcap, bad=tmp_path / "bad") for a in args]
+    r = run_ipmon("capture", *args)
+    assert r.returncode == rc, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
+
+
+def test_I_is_refused_on_veth(veth):
+    r = run_ipmon("capture", "-i", veth.a.ifname, "-I", "-c", "1", host=veth.a)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"ipmon: {veth.a.ifname} cannot capture in monitor mode (-I): it is not a Wi-Fi adapter that supports it"]
+    r = run_ipmon("capture", "-I", "-r", "/dev/null")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
+
+
+def proc_ids(pid):
+    """(uids, gids, groups) of a process, from /proc."""
+    # ip netns exec runs ipmon as its child: find the ipmon process itself
+    status = open(f"/proc/{pid}/status").read()
+    get = lambda k: re.search(rf"^{k}:\s*(.*)$", status, re.M).group(1).split()  # noqa: E731
+    return get("Uid"), get("Gid"), get("Groups")
+
+
+def ipmon_pid(wrapper_pid):
+    """`ip netns exec` execs the command: the pid is ipmon's, or its child's."""
+    exe = os.readlink(f"/proc/{wrapper_pid}/exe")
+    if os.path.samefile(exe, IPMON):
+        return wrapper_pid
+    kids = open(f"/proc/{wrapper_pid}/task/{wrapper_pid}/children").read().split()
+    return int(kids[0])
+
+
+@pytest.fixture
+def open_dir():
+    """A directory anyone may write in (pytest's tmp_path is root's alone)."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="ipmon-z-")
+    os.chmod(d, 0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_Z_drops_to_the_user(veth, start_ipmon, open_dir):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    target = os.path.join(open_dir, "z.pcap")
+    ip = start_ipmon(veth.a, "capture", "-i", veth.a.ifname, "-Z", "nobody", "-c", "4", "-w", str(target), "--print", "-l", "icmp")
+    ip.wait_listening()
+    uids, gids, groups = proc_ids(ipmon_pid(ip.proc.pid))
+    assert uids == [str(nobody.pw_uid)] * 4, uids
+    assert gids == [str(nobody.pw_gid)] * 4, gids
+    assert "0" not in groups
+    ping(veth.b, veth.a.ip4, 2)
+    rc, out, err = ip.finish()
+    assert rc == 0, err
+    assert len(out.splitlines()) == 4
+    # the file was created after the drop, as tcpdump does: owned by nobody
+    assert os.stat(target).st_uid == nobody.pw_uid
+    assert len(tcpdump("-r", str(target))) == 4
+
+
+def test_Z_drops_before_creating_the_file(veth, tmp_path):
+    # tmp_path is root's: nobody cannot create a file there, which shows the
+    # -w file is created after the change of user (as tcpdump)
+    r = run_ipmon("capture", "-i", veth.a.ifname, "-Z", "nobody", "-c", "1", "-w", str(tmp_path / "x.pcap"), host=veth.a)
+    assert r.returncode == 1 and "Permission denied" in r.stderr
+
+
+def test_Z_unknown_user(veth):
+    r = run_ipmon("capture", "-i", veth.a.ifname, "-Z", "no-such-user-here", "-c", "1", host=veth.a)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == ["ipmon: -Z no-such-user-here: no such user"]
+
+
+def promiscuous(host):
+    flags = host.exec("cat", f"/sys/class/net/{host.ifname}/flags", capture_output=True, text=True).stdout
+    return bool(int(flags, 16) & 0x100)
+
+
+@pytest.mark.parametrize("args,want", [([], True), (["-p"], False), (["--promisc"], True),
+                                       (["--no-promiscuous-mode"], False)])
+def test_promiscuous_by_default_as_tcpdump(veth, start_ipmon, args, want):
+    assert not promiscuous(veth.a)
+    ip = start_ipmon(veth.a, "capture", "-i", veth.a.ifname, *args, "-c", "1", "-l", "icmp")
+    ip.wait_listening()
+    assert promiscuous(veth.a) == want
+    ping(veth.b, veth.a.ip4, 1)
+    rc, out, _ = ip.finish()
+    assert rc == 0 and out.count("\n") == 1
+    assert not promiscuous(veth.a)
