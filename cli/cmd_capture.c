@@ -118,12 +118,13 @@ static void usage(void)
           "  -Q in|out|inout  capture only packets going this way (default inout)\n"
           "  -x             add a hex dump of each packet; -X adds ASCII too\n"
           "  -e             add the MAC addresses to each line\n"
-          "  -j, --json     one JSON object per packet per line (with -x: \"data\")\n"
+          "      --json     one JSON object per packet per line (with -x: \"data\");\n"
+          "                 -j is tcpdump's time-stamp type, which ipmon does not offer\n"
           "  -t             no time stamp; -tt seconds since 1970; -ttt the time since\n"
           "                 the previous packet; -tttt date and time; -ttttt the time\n"
           "                 since the first packet (all as tcpdump prints them)\n"
           "      --time-stamp-precision=micro|nano  digits of the time stamps\n"
-          "                 (default micro); --nano is the same as =nano\n"
+          "                 (default micro); --nano and --micro are the same as =nano, =micro\n"
           "  -v, -vv        add the IP header's facts (tos, ttl, id, offset, flags,\n"
           "                 protocol, length; IPv6 class, flow label, hop limit, next\n"
           "                 header, payload length) and TCP's checksum and options\n"
@@ -157,6 +158,11 @@ static void usage(void)
           "  ipmon capture -r trace.pcap --json\n",
           stdout);
 }
+
+/* tcpdump 4.99's one-letter options that ipmon capture does not have
+ * (-j, -J, -y and -L have their own messages): never read as something
+ * else. ipmon(1) says why each is missing. */
+#define TCPDUMP_ONLY_FLAGS "#bCdEfGHKMNOTuVWz"
 
 /* The largest -F file read: far beyond any filter a person writes. */
 #define FILTER_FILE_MAX (1 << 20)
@@ -257,7 +263,8 @@ static int resolve_adapter(ipm_monitor *m, const char *arg)
 /* Parse the command line into `o`; returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, capture_opts *o)
 {
-    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG, OPT_PRECISION };
+    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG, OPT_PRECISION,
+           OPT_JSON, OPT_MICRO };
     static const struct option opts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"read", required_argument, NULL, 'r'},
@@ -268,8 +275,13 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         {"direction", required_argument, NULL, 'Q'},
         {"promisc", no_argument, NULL, OPT_PROMISC},
         {"no-promiscuous-mode", no_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"time-stamp-type", required_argument, NULL, 'j'},
+        {"list-time-stamp-types", no_argument, NULL, 'J'},
+        {"linktype", required_argument, NULL, 'y'},
+        {"list-data-link-types", no_argument, NULL, 'L'},
         {"nano", no_argument, NULL, OPT_NANO},
+        {"micro", no_argument, NULL, OPT_MICRO},
         {"time-stamp-precision", required_argument, NULL, OPT_PRECISION},
         {"absolute-tcp-sequence-numbers", no_argument, NULL, 'S'},
         {"verbose", no_argument, NULL, 'v'},
@@ -293,7 +305,7 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     /* 0, not 1: glibc then also forgets a cluster of short options an
      * earlier parse left half-read ("-hx"), which 1 would go on reading. */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnhtvAqSDIF:Z:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pj:JxXelUnhtvAqSDIF:Z:y:L", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (o->adapter_count == MAX_CAPTURE_ADAPTERS)
@@ -330,7 +342,22 @@ static int parse_args(int argc, char **argv, capture_opts *o)
             break;
         case OPT_PROMISC: o->promisc = 1; o->promisc_given = 1; break;
         case 'p': o->promisc = 0; o->promisc_given = 1; break;
-        case 'j': o->json = 1; break;
+        case OPT_JSON: o->json = 1; break;
+        case 'j':
+        case 'J':
+        case 'y':
+        case 'L': {
+            char what[80];
+            snprintf(what, sizeof what, "-%c%s%.60s", c, c == 'j' || c == 'y' ? " " : "",
+                     c == 'j' || c == 'y' ? optarg : "");
+            if (c == 'j' || c == 'J')
+                return cli_usage_error(CMD, "%s: ipmon has no choice of tcpdump's time-stamp types "
+                                            "(it always uses the kernel's host time stamps); "
+                                            "for JSON output write --json", what);
+            return cli_usage_error(CMD, "%s: ipmon has no choice of tcpdump's link-layer types "
+                                        "(it captures each adapter's default one, shown on the "
+                                        "'listening on' line)", what);
+        }
         case 'x': o->hex = o->hex > 1 ? o->hex : 1; break;
         case 'X': o->hex = 2; break;
         case 'e': o->link_level = 1; break;
@@ -338,6 +365,7 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case 'U': o->packet_buffered = 1; break;
         case 'n': break;
         case OPT_NANO: o->nano = 1; break;
+        case OPT_MICRO: o->nano = 0; break;
         case OPT_PRECISION:
             if (strcmp(optarg, "micro") == 0)
                 o->nano = 0;
@@ -370,7 +398,15 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case OPT_PCAP: o->format = IPM_FORMAT_PCAP; break;
         case OPT_PCAPNG: o->format = IPM_FORMAT_PCAPNG; break;
         case 'h': usage(); return EXIT_OK;
-        default: return cli_getopt_error(CMD, c, argv);
+        default:
+            if (c == ':' && optopt == 'j')
+                return cli_usage_error(CMD, "-j needs a time-stamp type, as in tcpdump (which ipmon "
+                                            "does not offer); for JSON output write --json");
+            if (c == '?' && optopt > 0 && strchr(TCPDUMP_ONLY_FLAGS, optopt))
+                return cli_usage_error(CMD, "-%c is a tcpdump option ipmon does not have (see "
+                                            "'TCPDUMP FLAGS IPMON DOES NOT HAVE' in ipmon(1))",
+                                       optopt);
+            return cli_getopt_error(CMD, c, argv);
         }
     }
     if (o->list_numbered)

@@ -247,25 +247,33 @@ static void lb_time(out_ctx *o, lb *b, const struct timespec *ts)
         break;
     case 3:
     case 5: {
-        int64_t t = (int64_t)ts->tv_sec * 1000000000 + nsec;
         if (!o->have_ref) {
-            o->ref_ns = t;
+            o->ref_sec = (int64_t)ts->tv_sec;
+            o->ref_nsec = nsec;
             o->have_ref = 1;
         }
-        int64_t delta = t - o->ref_ns;
-        lb_chr(b, delta < 0 ? '-' : ' ');
-        if (delta < 0)
-            delta = -delta;
-        int64_t sec = delta / 1000000000;
+        /* the delta as sign and magnitude; wrapping arithmetic, so that no
+         * time stamp a file can hold overflows */
+        int64_t sec = (int64_t)ts->tv_sec;
+        int negative = sec < o->ref_sec || (sec == o->ref_sec && nsec < o->ref_nsec);
+        uint64_t dsec = negative ? (uint64_t)o->ref_sec - (uint64_t)sec : (uint64_t)sec - (uint64_t)o->ref_sec;
+        int64_t dn = negative ? o->ref_nsec - nsec : nsec - o->ref_nsec;
+        if (dn < 0) {
+            dn += 1000000000;
+            dsec--;
+        }
+        lb_chr(b, negative ? '-' : ' ');
         /* tcpdump formats the delta as a time of day: hours wrap at 24 */
-        lb_fixed(b, (uint64_t)(sec / 3600 % 24), 2);
+        lb_fixed(b, dsec / 3600 % 24, 2);
         lb_chr(b, ':');
-        lb_fixed(b, (uint64_t)(sec / 60 % 60), 2);
+        lb_fixed(b, dsec / 60 % 60, 2);
         lb_chr(b, ':');
-        lb_fixed(b, (uint64_t)(sec % 60), 2);
-        lb_frac(o, b, (uint64_t)(delta % 1000000000));
-        if (o->time_format == 3)
-            o->ref_ns = t;
+        lb_fixed(b, dsec % 60, 2);
+        lb_frac(o, b, (uint64_t)dn);
+        if (o->time_format == 3) {
+            o->ref_sec = sec;
+            o->ref_nsec = nsec;
+        }
         break;
     }
     case 4:

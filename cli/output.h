@@ -27,7 +27,7 @@ typedef struct out_ctx {
     int verbose;     /* -v: the IP and TCP facts of dec_packet_decode_verbose */
     int ascii;       /* -A: the packet from its network header as ASCII */
     int quiet;       /* -q: protocol, addresses and payload length only */
-    int64_t ref_ns;  /* -ttt / -ttttt: the previous (or first) packet's time */
+    int64_t ref_sec, ref_nsec; /* -ttt / -ttttt: the previous (or first) packet's time */
     int have_ref;
     int link_level;  /* -e: also print the MAC addresses */
     int hex;         /* 0 none, 1 hex (-x), 2 hex and ASCII (-X) */

@@ -393,3 +393,50 @@ def test_promiscuous_by_default_as_tcpdump(veth, start_ipmon, args, want):
     rc, out, _ = ip.finish()
     assert rc == 0 and out.count("\n") == 1
     assert not promiscuous(veth.a)
+
+
+# ---- -j is tcpdump's, JSON is --json; flags ipmon does not have; hints ----
+
+def one_line_usage_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("args,words", [
+    (["-j"], ["-j needs a time-stamp type", "--json"]),
+    (["-j", "adapter_unsynced"], ["-j adapter_unsynced", "time-stamp", "--json"]),
+    (["-j", "-r", "x.pcap"], ["-j -r", "--json"]),   # never JSON, never a filter
+    (["-J"], ["-J", "time-stamp", "--json"]),
+    (["-y", "EN10MB"], ["-y EN10MB", "link-layer"]),
+    (["-L"], ["-L", "link-layer"]),
+    (["--time-stamp-type=host"], ["-j host"]),
+])
+def test_j_is_tcpdumps_time_stamp_type(args, words):
+    one_line_usage_error(run_ipmon("capture", *args), *words)
+
+
+def test_json_is_the_long_option(timed):
+    lines = ipmon_lines("--json", "-r", str(timed))
+    assert len(lines) == 6 and all(json.loads(l)["proto"] == "UDP" for l in lines)
+
+
+@pytest.mark.parametrize("flag", list("#bCdEfGHKMNOTuVWz"))
+def test_tcpdump_flags_ipmon_lacks_say_so(flag):
+    one_line_usage_error(run_ipmon("capture", f"-{flag}", "-r", "/dev/null"),
+                         f"-{flag} is a tcpdump option ipmon does not have", "ipmon(1)")
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["-i", "lo", "-c", "5"], "-c"),
+    (["-w", "x.pcap"], "-w"),
+    (["-i", "lo", "-nn", "icmp"], "-n"),
+    (["-t", "3", "-v"], "-v"),
+    (["-I", "1", "-r", "f.pcap"], "-r"),
+])
+def test_bare_ipmon_points_to_capture(args, flag):
+    r = run_ipmon(*args)
+    one_line_usage_error(r, f"{flag} belongs to 'ipmon capture': ipmon capture " + " ".join(args))
