@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -51,6 +52,9 @@ typedef struct capture_opts {
     int adapter_count;
     const char *read_file; /* -r */
     const char *write_file; /* -w */
+    long long rotate_seconds; /* -G: a new file every so many seconds, 0 = never */
+    long long rotate_mb;   /* -C: a new file past so many millions of bytes, 0 = never */
+    long long rotate_count; /* -W: with -C a ring of so many files, with -G the last file */
     int format;            /* IPM_FORMAT_PCAP or _PCAPNG (--pcap, --pcapng, or the -w name) */
     long long count;       /* -c, 0 = unlimited */
     long long snaplen;     /* -s, -1 = default */
@@ -82,6 +86,14 @@ typedef struct capture_state {
     long long written;      /* packets handed to the writer (not those it cannot hold) */
     sink print;             /* the lines, on standard output */
     dec_seq_table seqs;     /* relative TCP sequence numbers (unless -S) */
+    /* -G / -C / -W rotation, by tcpdump's rules */
+    char path[4096];        /* the -w file being written (the name, strftime'd, numbered) */
+    long long file_number;  /* tcpdump's Cflag_count: the number after the name */
+    long long time_files;   /* files started by -G */
+    time_t file_started;    /* when -G last began a file (wall clock, as tcpdump) */
+    uint64_t file_bytes;    /* the bytes the current file holds, as -C counts them */
+    long long lost_earlier; /* packets of closed files that did not reach them whole */
+    int rotate_failed;      /* a rotation could not close or open a file: exit 1 */
     long long captured;
     long long skipped_link; /* packets a classic pcap file cannot hold (another link type) */
     int write_failed;       /* a sink failed: stop taking packets */
@@ -136,6 +148,12 @@ static void usage(void)
           "      --immediate-mode  hand each packet over at once instead of in\n"
           "                 batches (the default when printing to a terminal)\n"
           "  -U             flush the -w file after every packet\n"
+          "  -G SECONDS     with -w: a new file every SECONDS; the name goes through\n"
+          "                 strftime(3) (-w 'trace-%%H%%M%%S.pcap'), as tcpdump\n"
+          "  -C MB          with -w: a new file once one holds more than MB million\n"
+          "                 bytes, named FILE, FILE1, FILE2... as tcpdump\n"
+          "  -W COUNT       with -C: a ring of COUNT files (FILE0..), overwritten in\n"
+          "                 turn; with -G alone: stop after COUNT files\n"
           "  -n             accepted for tcpdump habits (ipmon never resolves names)\n"
           "  -D, --list-interfaces  the adapters, numbered as tcpdump -D (and 'ipmon\n"
           "                 list') numbers them; -i N takes that number\n"
@@ -162,7 +180,7 @@ static void usage(void)
 /* tcpdump 4.99's one-letter options that ipmon capture does not have
  * (-j, -J, -y and -L have their own messages): never read as something
  * else. ipmon(1) says why each is missing. */
-#define TCPDUMP_ONLY_FLAGS "#bCdEfGHKMNOTuVWz"
+#define TCPDUMP_ONLY_FLAGS "#bdEfHKMNOTVz"
 
 /* The largest -F file read: far beyond any filter a person writes. */
 #define FILTER_FILE_MAX (1 << 20)
@@ -305,7 +323,7 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     /* 0, not 1: glibc then also forgets a cluster of short options an
      * earlier parse left half-read ("-hx"), which 1 would go on reading. */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pj:JxXelUnhtvAqSDIF:Z:y:L", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pj:JxXelUnhtvAqSDIF:Z:y:LG:C:W:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (o->adapter_count == MAX_CAPTURE_ADAPTERS)
@@ -318,6 +336,18 @@ static int parse_args(int argc, char **argv, capture_opts *o)
             break;
         case 'r': o->read_file = optarg; break;
         case 'w': o->write_file = optarg; break;
+        case 'G':
+            if (cli_parse_int(CMD, "-G", optarg, 1, 100L * 365 * 86400, &o->rotate_seconds) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'C':
+            if (cli_parse_int(CMD, "-C", optarg, 1, 1000000000, &o->rotate_mb) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'W':
+            if (cli_parse_int(CMD, "-W", optarg, 1, 1000000000, &o->rotate_count) < 0)
+                return EXIT_USAGE;
+            break;
         case 'c':
             if (cli_parse_int(CMD, "-c", optarg, 1, INT64_MAX, &o->count) < 0)
                 return EXIT_USAGE;
@@ -424,6 +454,14 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     if (o->read_file && o->direction != IPM_PACKET_DIRECTION_ANY)
         return cli_usage_error(CMD, "-Q selects by direction on live adapters only: a -r file's "
                                     "packets carry none that ipmon can select by");
+    if ((o->rotate_seconds || o->rotate_mb || o->rotate_count) && !o->write_file)
+        return cli_usage_error(CMD, "-%c rotates the -w file: add -w FILE",
+                               o->rotate_seconds ? 'G' : o->rotate_mb ? 'C' : 'W');
+    if ((o->rotate_seconds || o->rotate_mb || o->rotate_count) && strcmp(o->write_file, "-") == 0)
+        return cli_usage_error(CMD, "-%c rotates files: standard output (-w -) cannot be rotated",
+                               o->rotate_seconds ? 'G' : o->rotate_mb ? 'C' : 'W');
+    if (o->rotate_count && !o->rotate_seconds && !o->rotate_mb)
+        return cli_usage_error(CMD, "-W counts the files of -C or -G: add one of them");
     if (o->write_file && strcmp(o->write_file, "-") == 0 && o->print)
         return cli_usage_error(CMD, "--print cannot share standard output with -w -");
     if (o->format >= 0 && !o->write_file)
@@ -475,6 +513,9 @@ static int apply_adapter_settings(ipm_monitor *m, int idx, const capture_opts *o
     return 0;
 }
 
+static int rotate_if_due(capture_state *s);
+static int open_writer(capture_state *s);
+
 /* A write failed (the sink holds why): take no more packets. */
 static void stop_on_write_error(capture_state *s)
 {
@@ -491,6 +532,18 @@ static int on_packet(const ipm_packet_event *e, void *user)
     if ((cli_stop && !s->draining) || s->write_failed) {
         ipm_deactivate(s->m);
         return 0;
+    }
+    if (s->writer && (o->rotate_seconds || o->rotate_mb)) {
+        int r = rotate_if_due(s);
+        if (r != 0) {
+            s->rotate_failed = r < 0;
+            ipm_deactivate(s->m);
+            return 0;
+        }
+        /* as -C counts: a pcap record, or a pcapng packet block with its
+         * direction option */
+        s->file_bytes += o->format == IPM_FORMAT_PCAP ? 16u + e->data_size
+                                                      : 32u + ((e->data_size + 3u) & ~3u) + 12u;
     }
     s->captured++;
     if (s->writer) {
@@ -547,12 +600,88 @@ static const char *link_description(int dlt)
     return d ? d : "unknown";
 }
 
+/* The digits tcpdump gives the file number under -W: those of W - 1. */
+static int count_digits(long long w)
+{
+    int c = 0;
+    for (w -= 1; w > 0; w /= 10)
+        c++;
+    return c;
+}
+
+/* The name of the next -w file, as tcpdump's MakeFilename: with -G the
+ * name through strftime(3) at the local time now, then the file number
+ * (zero-padded to the digits of W - 1 under -C -W; none for the first
+ * file otherwise, and none under -G alone). Returns -1 when it does not
+ * fit. */
+static int make_file_name(capture_state *s)
+{
+    const capture_opts *o = s->o;
+    char base[sizeof s->path];
+    if (o->rotate_seconds) {
+        time_t now = time(NULL);
+        struct tm tm;
+        if (!localtime_r(&now, &tm) || strftime(base, sizeof base, o->write_file, &tm) == 0)
+            return -1;
+    } else if ((size_t)snprintf(base, sizeof base, "%s", o->write_file) >= sizeof base) {
+        return -1;
+    }
+    int digits = o->rotate_count && o->rotate_mb ? count_digits(o->rotate_count) : 0;
+    size_t n = s->file_number == 0 && digits == 0
+                   ? (size_t)snprintf(s->path, sizeof s->path, "%s", base)
+                   : (size_t)snprintf(s->path, sizeof s->path, "%s%0*lld", base, digits, s->file_number);
+    return n < sizeof s->path ? 0 : -1;
+}
+
+static long long close_writer(capture_state *s, int *rc);
+
+/* Before each packet under -G/-C: start the next file when its time has
+ * come or the current one has grown past -C, as tcpdump decides. Returns 0
+ * to write the packet, 1 when -G -W's last file is done (stop, status 0),
+ * -1 when a file could not be finished or begun (reported; status 1). */
+static int rotate_if_due(capture_state *s)
+{
+    const capture_opts *o = s->o;
+    int by_time = 0;
+    if (o->rotate_seconds) {
+        time_t now = time(NULL);
+        by_time = now - s->file_started >= o->rotate_seconds;
+    }
+    int by_size = !by_time && o->rotate_mb && s->file_bytes > (uint64_t)o->rotate_mb * 1000000u;
+    if (!by_time && !by_size)
+        return 0;
+    if (by_time) {
+        /* -W stops -G only without -C (with -C it is the ring's size) */
+        if (o->rotate_count && !o->rotate_mb && ++s->time_files >= o->rotate_count) {
+            fprintf(stderr, "Maximum file limit reached: %lld\n", o->rotate_count);
+            return 1;
+        }
+        s->file_started = time(NULL);
+        s->file_number = 0;
+    } else if (++s->file_number >= o->rotate_count && o->rotate_count) {
+        s->file_number = 0; /* the ring starts over */
+    }
+    int rc = EXIT_OK;
+    s->lost_earlier += close_writer(s, &rc);
+    s->written = 0;
+    if (rc != EXIT_OK)
+        return -1;
+    if (make_file_name(s) != 0) {
+        cli_error("-w %s: the next file's name is too long", o->write_file);
+        return -1;
+    }
+    if (open_writer(s) != EXIT_OK)
+        return -1;
+    s->file_bytes = o->format == IPM_FORMAT_PCAP ? 24 : 0;
+    return 0;
+}
+
 /* Open the -w output: the library's writer on the file (or on standard
  * output for -w -), reading the monitor for each interface's name,
  * addresses, filter and, at the end, its statistics. */
 static int open_writer(capture_state *s)
 {
-    const char *path = s->o->write_file;
+    const char *path = s->path;
     char err[IPM_ERRBUF_SIZE];
     int to_stdout = strcmp(path, "-") == 0;
     s->writer = to_stdout ? ipm_writer_fdopen(STDOUT_FILENO, s->o->format, s->m, err)
@@ -574,7 +703,7 @@ static long long close_writer(capture_state *s, int *rc)
 {
     if (!s->writer)
         return 0;
-    const char *path = s->o->write_file;
+    const char *path = s->path;
     int to_stdout = strcmp(path, "-") == 0;
     ipm_writer_flush(s->writer);
     /* handed to the writer: accepted, or refused by a failed write */
@@ -608,7 +737,7 @@ static long long close_writer(capture_state *s, int *rc)
 static int close_outputs(capture_state *s)
 {
     int rc = EXIT_OK;
-    long long undelivered = close_writer(s, &rc);
+    long long undelivered = close_writer(s, &rc) + s->lost_earlier;
     sink *k = &s->print;
     if (k->f && sink_close(k) != 0) {
         long long lost = (long long)(k->records - sink_records_delivered(k));
@@ -848,8 +977,15 @@ int cmd_capture(int argc, char **argv)
     rc = start(&s, &o, &snaplen);
     if (rc == EXIT_OK && o.user)
         rc = drop_privileges(o.user);
-    if (rc == EXIT_OK && o.write_file)
-        rc = open_writer(&s);
+    if (rc == EXIT_OK && o.write_file) {
+        if (make_file_name(&s) != 0) {
+            rc = cli_error("-w %s: the file name is too long", o.write_file);
+        } else {
+            rc = open_writer(&s);
+            s.file_started = time(NULL);
+            s.file_bytes = o.format == IPM_FORMAT_PCAP ? 24 : 0;
+        }
+    }
     if (rc == EXIT_OK) {
         cli_signals_graceful();
         s.activated = 1; /* the summary is owed from here on */
@@ -860,6 +996,8 @@ int cmd_capture(int argc, char **argv)
     int crc = close_outputs(&s);
     if (rc == EXIT_OK)
         rc = crc;
+    if (rc == EXIT_OK && s.rotate_failed)
+        rc = EXIT_RUNTIME;
     if (s.skipped_link)
         cli_error("%lld packets of another link type were not written to %s", s.skipped_link,
                   o.write_file);

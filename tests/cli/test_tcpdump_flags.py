@@ -424,7 +424,7 @@ def test_json_is_the_long_option(timed):
     assert len(lines) == 6 and all(json.loads(l)["proto"] == "UDP" for l in lines)
 
 
-@pytest.mark.parametrize("flag", list("#bCdEfGHKMNOTuVWz"))
+@pytest.mark.parametrize("flag", list("#bdEfHKMNOTVz"))
 def test_tcpdump_flags_ipmon_lacks_say_so(flag):
     one_line_usage_error(run_ipmon("capture", f"-{flag}", "-r", "/dev/null"),
                          f"-{flag} is a tcpdump option ipmon does not have", "ipmon(1)")
@@ -440,3 +440,96 @@ def test_tcpdump_flags_ipmon_lacks_say_so(flag):
 def test_bare_ipmon_points_to_capture(args, flag):
     r = run_ipmon(*args)
     one_line_usage_error(r, f"{flag} belongs to 'ipmon capture': ipmon capture " + " ".join(args))
+
+
+# ---- -C / -W / -G rotation ----
+
+@pytest.fixture(scope="module")
+def big_pcap(tmp_path_factory):
+    """3500 frames of 1000 bytes: 3.56 MB as classic pcap."""
+    f = tmp_path_factory.mktemp("rot") / "big.pcap"
+    wrpcap(str(f), [Ether(src=M1, dst=M2) / IP(src="10.0.0.1", dst="10.0.0.2", id=i % 65536) / UDP(sport=1, dport=2) / Raw(b"x" * 958)
+                    for i in range(3500)])
+    return f
+
+
+def files_and_counts(d):
+    out = {}
+    for name in sorted(os.listdir(d)):
+        r = subprocess.run(["tcpdump", "-r", os.path.join(d, name)], capture_output=True, text=True)
+        out[name] = len(r.stdout.splitlines())
+    return out
+
+
+@pytest.mark.parametrize("args", [["-C", "1"], ["-C", "1", "-W", "3"], ["-C", "1", "-W", "2"],
+                                  ["-C", "2", "-W", "10"], ["-C", "1", "-W", "1"]])
+def test_C_W_name_and_fill_files_as_tcpdump(big_pcap, open_dir, args):
+    td, ip = os.path.join(open_dir, "tcpdump"), os.path.join(open_dir, "ipmon")
+    os.mkdir(td)
+    os.mkdir(ip)
+    subprocess.run(["tcpdump", "-Z", "root", "-r", str(big_pcap), "-w", os.path.join(td, "out"), *args],
+                   check=True, capture_output=True, timeout=60)
+    r = run_ipmon("capture", "-r", str(big_pcap), "-w", os.path.join(ip, "out"), *args)
+    assert r.returncode == 0, r.stderr
+    want, got = files_and_counts(td), files_and_counts(ip)
+    assert got == want
+    assert len(got) >= 1 and sum(got.values()) <= 3500
+
+
+def test_C_with_pcapng(big_pcap, tmp_path):
+    r = run_ipmon("capture", "-r", str(big_pcap), "-w", str(tmp_path / "out.pcapng"), "-C", "1")
+    assert r.returncode == 0, r.stderr
+    got = files_and_counts(tmp_path)
+    assert set(got) == {"out.pcapng", "out.pcapng1", "out.pcapng2", "out.pcapng3"}
+    assert sum(got.values()) == 3500
+
+
+def test_G_W_makes_count_files_then_stops(veth, start_ipmon, tmp_path):
+    pattern = str(tmp_path / "g-%s.pcap")
+    ip = start_ipmon(veth.a, "capture", "-i", veth.a.ifname, "-G", "1", "-W", "2", "-w", pattern, "icmp")
+    ip.wait_listening()
+    pinger = veth.b.popen("ping", "-i", "0.1", veth.a.ip4, stdout=subprocess.DEVNULL)
+    try:
+        rc, _, err = ip.finish(timeout=15)
+    finally:
+        pinger.kill()
+        pinger.wait()
+    assert rc == 0, err
+    assert "Maximum file limit reached: 2" in err
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 2 and all(re.fullmatch(r"g-\d+\.pcap", n) for n in names), names
+    t0, t1 = (int(n[2:-5]) for n in names)
+    assert t1 - t0 >= 1
+    counts = files_and_counts(tmp_path)
+    assert all(c > 0 for c in counts.values()), counts
+
+
+@pytest.mark.parametrize("args,words", [
+    (["-G", "1"], "-G rotates the -w file: add -w FILE"),
+    (["-C", "1"], "-C rotates the -w file: add -w FILE"),
+    (["-W", "3"], "-W rotates the -w file: add -w FILE"),
+    (["-W", "3", "-w", "x.pcap"], "-W counts the files of -C or -G"),
+    (["-C", "1", "-w", "-"], "standard output (-w -) cannot be rotated"),
+    (["-C", "0", "-w", "x"], "-C: '0' is not a whole number"),
+    (["-G", "soon", "-w", "x"], "-G: 'soon' is not a whole number"),
+    (["-W", "-1", "-C", "1", "-w", "x"], "-W: '-1' is not a whole number"),
+])
+def test_rotation_usage_errors(args, words):
+    one_line_usage_error(run_ipmon("capture", "-r", "/dev/null", *args), words)
+
+
+def test_G_C_W_numbers_the_ring_and_keeps_going(veth, start_ipmon, tmp_path):
+    # tcpdump: with -C, -W is the ring's size and -G does not stop the capture
+    pattern = str(tmp_path / "h-%s.pcap")
+    ip = start_ipmon(veth.a, "capture", "-i", veth.a.ifname, "-G", "1", "-C", "1", "-W", "3", "-c", "25", "-w", pattern, "icmp")
+    ip.wait_listening()
+    pinger = veth.b.popen("ping", "-i", "0.1", veth.a.ip4, stdout=subprocess.DEVNULL)
+    try:
+        rc, _, err = ip.finish(timeout=15)
+    finally:
+        pinger.kill()
+        pinger.wait()
+    assert rc == 0, err
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) >= 2 and all(re.fullmatch(r"h-\d+\.pcap0", n) for n in names), names
+    assert sum(files_and_counts(tmp_path).values()) == 25
