@@ -533,3 +533,14 @@ def test_G_C_W_numbers_the_ring_and_keeps_going(veth, start_ipmon, tmp_path):
     names = sorted(os.listdir(tmp_path))
     assert len(names) >= 2 and all(re.fullmatch(r"h-\d+\.pcap0", n) for n in names), names
     assert sum(files_and_counts(tmp_path).values()) == 25
+
+
+def test_json_file_name_not_utf8(tmp_path):
+    name = os.path.join(os.fsencode(tmp_path), b"caf\xe9-\xff.pcap")
+    wrpcap(name.decode("utf-8", "surrogateescape"), [Ether() / IP() / UDP()])
+    r = subprocess.run([os.fsencode(IPMON), b"capture", b"--json", b"-r", name], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.decode("utf-8")  # valid UTF-8, or this raises
+    obj = json.loads(line)
+    assert obj["adapter"].endswith("caf\ufffd-\ufffd.pcap")
+    assert isinstance(obj["ts_ns"], int)
