@@ -366,14 +366,21 @@ class Veth:
         return json.loads(r.stdout)[0]["stats64"]
 
 
+HOST_ALONE = "no monitor (the host alone)"
+
+
 def capturers(progs, iface):
-    """(label, command, readiness marker) of each live capturer."""
-    c = []
+    """(label, command) of each live capturer; None: no capturer at all."""
+    c = [(HOST_ALONE, None)]
     if progs.ipm:
         c += [("ipmonitor stat, defaults", [progs.ipm, "--mode", "stat", "-i", iface]),
               ("ipmonitor capture, defaults (1024 KB)", [progs.ipm, "--mode", "capture", "-i", iface]),
               ("ipmonitor capture, -B 4096", [progs.ipm, "--mode", "capture", "-B", "4096", "-i", iface]),
-              ("ipmonitor capture, -B 32768", [progs.ipm, "--mode", "capture", "-B", "32768", "-i", iface])]
+              ("ipmonitor capture, -B 32768", [progs.ipm, "--mode", "capture", "-B", "32768", "-i", iface]),
+              # PACKET_FANOUT: two monitors in two threads share the adapter,
+              # each with its own 1024 KB ring (config FanoutGroup).
+              ("ipmonitor capture, 2 fanout workers (1024 KB each)",
+               [progs.ipm, "--mode", "capture", "--fanout", "2", "-i", iface])]
     c += [("raw loop, libpcap default (2 MiB)", [progs.raw, "-i", iface]),
           ("raw loop, -B 1024", [progs.raw, "-B", "1024", "-i", iface]),
           ("tcpdump -w /dev/null (2 MiB)", ["tcpdump", "-i", iface, "-w", "/dev/null"]),
@@ -415,16 +422,38 @@ def wait_ready(p, errfile, timeout=15.0):
     raise RuntimeError("capturer did not become ready")
 
 
+def softirq_seconds():
+    """The host's time in softirqs so far, all CPUs (/proc/stat, USER_HZ)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[7]) / os.sysconf("SC_CLK_TCK")
+
+
+def blast(veth, progs, generators, frame, seconds, tmp):
+    """Run the blasters; returns what they sent and the host's softirq seconds meanwhile."""
+    soft0 = softirq_seconds()
+    blasters = [start(["ip", "netns", "exec", veth.tx_ns, "taskset", "-c", str(i % os.cpu_count()),
+                       progs.blaster, "-d", "10.78.0.1", "-p", "9", "-s", str(frame), "-t", str(seconds)], tmp)
+                for i in range(generators)]
+    sent = [finish(*b).result()["sent"] for b in blasters]
+    return sent, softirq_seconds() - soft0
+
+
 def live_once(veth, progs, cmd, generators, frame, seconds, tmp, flush):
     rx0 = veth.link_stats(veth.rx_ns, veth.rx_if)
     tx0 = veth.link_stats(veth.tx_ns, veth.tx_if)
+    if cmd is None:  # the host alone: what it sustains with no monitor
+        sent, softirq = blast(veth, progs, generators, frame, seconds, tmp)
+        rx1 = veth.link_stats(veth.rx_ns, veth.rx_if)
+        offered = sum(sent)
+        delivered = rx1["rx"]["packets"] - rx0["rx"]["packets"]
+        return {"offered": offered, "delivered": delivered, "veth_dropped": 0, "captured": delivered,
+                "kernel_drops": 0, "if_drops": 0, "ratio": 1.0, "cpu": 0.0, "cpu_user": 0.0, "cpu_sys": 0.0,
+                "offered_pps": offered / seconds, "softirq": softirq}
     cap = start(["ip", "netns", "exec", veth.rx_ns] + cmd, tmp)
     try:
         wait_ready(cap[0], cap[2])
-        blasters = [start(["ip", "netns", "exec", veth.tx_ns, "taskset", "-c", str(i % os.cpu_count()),
-                           progs.blaster, "-d", "10.78.0.1", "-p", "9", "-s", str(frame), "-t", str(seconds)], tmp)
-                    for i in range(generators)]
-        sent = [finish(*b).result()["sent"] for b in blasters]
+        sent, softirq = blast(veth, progs, generators, frame, seconds, tmp)
         # Packets wait in the ring up to the packet timeout (1 s for all capturers).
         time.sleep(flush)
     finally:
@@ -442,13 +471,14 @@ def live_once(veth, progs, cmd, generators, frame, seconds, tmp, flush):
             "captured": res["packets"], "kernel_drops": res["kernel_drops"], "if_drops": res["if_drops"],
             "ratio": res["packets"] / offered if offered else 0.0,
             "cpu": r.cpu, "cpu_user": r.ru.ru_utime, "cpu_sys": r.ru.ru_stime,
-            "offered_pps": offered / seconds}
+            "offered_pps": offered / seconds, "softirq": softirq}
 
 
 def measure_live(progs, runs, seconds, tmp, loads, only):
     results = []
     with Veth() as veth:
-        caps = [c for c in capturers(progs, veth.rx_if) if not only or any(o in c[0] for o in only)]
+        caps = [c for c in capturers(progs, veth.rx_if)
+                if not only or c[0] == HOST_ALONE or any(o in c[0] for o in only)]
         for g, frame in loads:
             # Rounds of every capturer in turn, so load drift on the shared
             # machine hits them all alike.
@@ -457,7 +487,9 @@ def measure_live(progs, runs, seconds, tmp, loads, only):
                 for label, cmd in caps:
                     by_label[label].append(live_once(veth, progs, cmd, g, frame, seconds, tmp, flush=1.3))
             for label, _ in caps:
-                samples = sorted(by_label[label], key=lambda s: s["ratio"])
+                # the run with the median capture ratio (the host alone: median rate)
+                samples = sorted(by_label[label],
+                                 key=lambda s: s["offered_pps"] if label == HOST_ALONE else s["ratio"])
                 med = dict(samples[len(samples) // 2])  # the run with the median capture ratio
                 med.update({"generators": g, "frame": frame, "capturer": label,
                             "ratios": [s["ratio"] for s in samples]})
@@ -540,7 +572,33 @@ def report(m, args, total, off, cg, mem, live, ipm_error):
                      f"{r['ratio'] * 100:.2f}% | {r['cpu']:.2f} ({r['cpu_user']:.2f}+{r['cpu_sys']:.2f}) | "
                      f"{' '.join(f'{x * 100:.1f}%' for x in r['ratios'])} |")
         L.append("")
+        L += cost_table(live)
     return "\n".join(L)
+
+
+def cost_table(live):
+    """What each monitor costs the host: the rate the blasters sustain
+    beside it, as a share of the rate with no monitor, and the CPU it and
+    the kernel's softirqs spend per million packets offered."""
+    alone = {(r["generators"], r["frame"]): r for r in live if r["capturer"] == HOST_ALONE}
+    if not alone:
+        return []
+    L = ["## What the monitor costs the host\n",
+         "rate = datagrams/s the blasters sustained with this capturer running, as a share of the rate "
+         "with no monitor (same load, same rounds); CPU and softirq per million packets offered "
+         "(softirq: the whole host's, /proc/stat).\n",
+         "| gen | frame | capturer | rate (Mpps) | share of unmonitored | capturer CPU ms/Mpkt | softirq ms/Mpkt |",
+         "|---:|---:|---|---:|---:|---:|---:|"]
+    for r in live:
+        base = alone.get((r["generators"], r["frame"]))
+        if not base:
+            continue
+        mp = r["offered"] / 1e6 if r["offered"] else float("nan")
+        L.append(f"| {r['generators']} | {r['frame']} | {r['capturer']} | {r['offered_pps'] / 1e6:.3f} | "
+                 f"{r['offered_pps'] / base['offered_pps'] * 100:.1f}% | {r['cpu'] * 1000 / mp:.0f} | "
+                 f"{r.get('softirq', 0) * 1000 / mp:.0f} |")
+    L.append("")
+    return L
 
 
 def num(v):
@@ -595,6 +653,12 @@ def targets(off, cg, live):
         if all(c is not None and t is not None for c, t in cap):
             check(all(c <= t for c, t in cap), "live, capture mode (1024 KB) loses no larger share than tcpdump -B 1024 (mean of all runs): "
                   + ", ".join(f"{g} gen {f} B: {c * 100:.2f}% vs {t * 100:.2f}%" for (g, f), (c, t) in zip(loads, cap)))
+        fan = [(loss(ld, "ipmonitor capture, 2 fanout workers (1024 KB each)"),
+                loss(ld, "ipmonitor capture, defaults (1024 KB)")) for ld in loads if ld == (2, 1400)]
+        if fan and all(a is not None and b is not None for a, b in fan):
+            check(all(a <= b / 2 for a, b in fan), "live, 2 fanout workers lose at most half of what one "
+                  "worker loses with the same buffer (2 gen 1400 B, mean of all runs): "
+                  + ", ".join(f"{a * 100:.2f}% vs {b * 100:.2f}%" for a, b in fan))
         big = [drops(ld, "ipmonitor capture, -B 32768") for ld in loads]
         if None not in big:
             check(all(d == 0 for d in big), "live, capture mode with 32 MiB loses nothing: "

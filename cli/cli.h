@@ -81,5 +81,6 @@ extern int cli_parse_only;
 int cmd_list(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_exporter(int argc, char **argv);
 
 #endif

@@ -4,12 +4,15 @@
  *
  * One monitor in capture mode on one adapter, several (-i given again: one
  * pcapng file holds them all, each packet with its interface and
- * direction), or a file (-r). The packet callback decodes into a stack
- * struct and writes one line, or hands the packet to the library's writer
- * (ipm_writer: pcapng with direction and interfaces, or classic pcap):
- * nothing is allocated per packet. SIGINT/SIGTERM set a flag; the loop (or
- * the callback, for files read in one go) then deactivates, closes the
- * output file and prints tcpdump's summary.
+ * direction), or a file (-r). Like tcpdump, the capture ends (status 1)
+ * when an adapter it captures on disappears: the library would open it
+ * again if it came back, but a capture with a gap nobody asked for is worse
+ * than one that says where it stopped. The packet callback decodes into a
+ * stack struct and writes one line, or hands the packet to the library's
+ * writer (ipm_writer: pcapng with direction and interfaces, or classic
+ * pcap): nothing is allocated per packet. SIGINT/SIGTERM set a flag; the
+ * loop (or the callback, for files read in one go) then deactivates,
+ * closes the output file and prints tcpdump's summary.
  *
  * Every write is checked after each packet: printed lines go through a
  * sink (sink.h), the file through the writer, which both keep the real
@@ -100,6 +103,7 @@ typedef struct capture_state {
     int activated;
     int draining;           /* stopped by a signal: still taking what the kernel holds */
     char name[1024];        /* the adapters captured on, for the announcement */
+    int adapter_gone;       /* the library said an adapter disappeared */
 } capture_state;
 
 static void usage(void)
@@ -583,7 +587,15 @@ static int on_packet(const ipm_packet_event *e, void *user)
 
 static void on_error(const ipm_error_event *e, void *user)
 {
-    (void)user;
+    capture_state *s = user;
+    if (e->error_code == IPM_E_ADAPTER_GONE) {
+        /* tcpdump ends when its interface is deleted: so does capture (the
+         * packets the ring still held were delivered before this). */
+        s->adapter_gone = 1;
+        ipm_deactivate(s->m);
+        cli_error("%s: the adapter disappeared; capture ended", e->adapter ? e->adapter : s->name);
+        return;
+    }
     cli_error("%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
               e->description ? e->description : ipm_strerror(e->error_code));
 }
@@ -920,6 +932,8 @@ static int loop(capture_state *s)
                 stop_on_write_error(s);
         }
     }
+    if (s->adapter_gone)
+        return EXIT_RUNTIME;
     if (cli_stop && !s->o->read_file && ipm_get_active(s->m) > 0)
         return drain(s);
     return EXIT_OK;

@@ -1,8 +1,12 @@
 /*
  * cmd_stats.c - `ipmon stats`: traffic statistics per adapter and interval.
  *
- * One monitor in statistics mode on several adapters (ipm_activate_many)
- * with config StatisticsDetail=True, so each on_statistics event carries the
+ * One monitor in statistics mode on the adapters named with -i
+ * (ipm_activate_many), or without -i on every adapter, following the host
+ * (ipm_activate_matching: adapters that appear are added to the view as
+ * they come, ones that disappear are marked gone and the rest go on; a
+ * named one that comes back is counted again), with config
+ * StatisticsDetail=True, so each on_statistics event carries the
  * direction, protocol and address-family splits. do_events runs in a loop;
  * its events are summed per adapter until the interval (CLOCK_MONOTONIC)
  * has passed, then printed: as a live refreshing table on a terminal (like
@@ -27,7 +31,7 @@
 #include "sink.h"
 
 #define CMD "stats"
-#define MAX_ADAPTERS 256
+#define MAX_ADAPTERS 1024 /* slots: adapters watched over the whole run */
 
 typedef struct counters {
     int64_t packets, bytes, dropped, ifdropped;
@@ -39,6 +43,7 @@ typedef struct counters {
 typedef struct slot {
     char name[128];
     int index; /* in the library's adapter list */
+    int gone;  /* 1: disappeared (the library said so); 2: and its last interval was printed */
     counters interval, total;
 } slot;
 
@@ -52,7 +57,8 @@ typedef struct stats_state {
     int mode;
     double interval, duration;
     double start;
-    int64_t unmatched; /* events for adapters we did not ask for (never expected) */
+    int64_t unmatched; /* events beyond MAX_ADAPTERS slots */
+    int following;     /* no -i: every adapter, as they come and go */
     sink out;          /* standard output */
 } stats_state;
 
@@ -68,7 +74,8 @@ static void usage(void)
           "An optional pcap-filter(7) expression limits what is counted.\n"
           "\n"
           "  -i ADAPTER     adapter to watch; repeat (or separate with commas) for more\n"
-          "                 (default: every adapter that is up)\n"
+          "                 (default: every adapter that is up, and those that appear\n"
+          "                 while it runs; one that disappears is marked gone)\n"
           "  -I SECONDS     interval between reports (default 1; fractions allowed)\n"
           "  -t SECONDS     stop after this long (default: run until Ctrl-C)\n"
           "  -j, --json     JSON lines: {\"type\":\"interval\",...} and {\"type\":\"total\",...}\n"
@@ -106,7 +113,26 @@ static int add_adapter_names(stats_state *st, const ipm_monitor *m, const char *
     return EXIT_OK;
 }
 
-/* Every adapter that is up, except pseudo-devices such as "any". */
+/* The slot of adapter index `index` (or name), added if new; NULL when
+ * the table is full. */
+static slot *slot_for(stats_state *st, int index, const char *name)
+{
+    for (int i = 0; i < st->n; i++) {
+        slot *s = &st->slots[i];
+        if (s->index == index || (name && strcmp(s->name, name) == 0))
+            return s;
+    }
+    if (st->n == MAX_ADAPTERS || !name)
+        return NULL;
+    slot *s = &st->slots[st->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->index = index;
+    return s;
+}
+
+/* Every adapter that is up, except pseudo-devices such as "any" (what the
+ * library follows at first; more come as they appear). */
 static int add_default_adapters(stats_state *st, const ipm_monitor *m)
 {
     int count = ipm_get_adapter_count(m);
@@ -118,9 +144,7 @@ static int add_default_adapters(stats_state *st, const ipm_monitor *m)
         st->slots[st->n].index = i;
         st->n++;
     }
-    if (st->n == 0)
-        return cli_error("no adapter is up; choose one with -i (see 'ipmon list')");
-    return EXIT_OK;
+    return EXIT_OK; /* none up: the view waits for adapters */
 }
 
 static void counters_add(counters *c, const ipm_statistics_event *e)
@@ -146,21 +170,27 @@ static void counters_add(counters *c, const ipm_statistics_event *e)
 static int on_statistics(const ipm_statistics_event *e, void *user)
 {
     stats_state *st = user;
-    for (int i = 0; i < st->n; i++) {
-        slot *s = &st->slots[i];
-        if (s->index == e->adapter_index || (e->adapter && strcmp(s->name, e->adapter) == 0)) {
-            counters_add(&s->interval, e);
-            counters_add(&s->total, e);
-            return 0;
-        }
+    slot *s = slot_for(st, e->adapter_index, e->adapter);
+    if (!s) {
+        st->unmatched++;
+        return 0;
     }
-    st->unmatched++;
+    counters_add(&s->interval, e);
+    counters_add(&s->total, e);
     return 0;
 }
 
+/* Errors, and the notices of a view that follows the adapters: an adapter
+ * that appeared gets its row, one gone is marked, one back unmarked. */
 static void on_error(const ipm_error_event *e, void *user)
 {
-    (void)user;
+    stats_state *st = user;
+    if (e->error_code == IPM_E_ADAPTER_ADDED || e->error_code == IPM_E_ADAPTER_BACK ||
+        e->error_code == IPM_E_ADAPTER_GONE) {
+        slot *s = slot_for(st, e->adapter_index, e->adapter);
+        if (s)
+            s->gone = e->error_code == IPM_E_ADAPTER_GONE;
+    }
     cli_error("%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
               e->description ? e->description : ipm_strerror(e->error_code));
 }
@@ -264,8 +294,8 @@ static void table_row(char *buf, size_t cap, int namew, const char *name, const 
     human(all, sizeof all, (double)c->bytes * k, "b/s");
     human(bytes, sizeof bytes, (double)tot->bytes, "B");
     snprintf(buf, cap,
-             "%-*s %11s %11s %11s %9.1f %6lld %4d %4d %4d %4d %4d %4d %11lld %10s\033[K\n",
-             namew, name, in, out, all, secs > 0 ? (double)c->packets / secs : 0.0,
+             "%-*.*s %11s %11s %11s %9.1f %6lld %4d %4d %4d %4d %4d %4d %11lld %10s\033[K\n",
+             namew, namew, name, in, out, all, secs > 0 ? (double)c->packets / secs : 0.0,
              (long long)c->dropped, pct(c->proto_p[IPM_PROTO_TCP], c->packets),
              pct(c->proto_p[IPM_PROTO_UDP], c->packets), pct(c->proto_p[IPM_PROTO_ICMP], c->packets),
              pct(c->proto_p[IPM_PROTO_OTHER], c->packets), pct(c->fam_p[IPM_FAMILY_IPV4], c->packets),
@@ -276,8 +306,8 @@ static void print_table(FILE *f, const stats_state *st, double secs)
 {
     int namew = 7;
     for (int i = 0; i < st->n; i++)
-        if ((int)strlen(st->slots[i].name) > namew)
-            namew = (int)strlen(st->slots[i].name);
+        if ((int)strlen(st->slots[i].name) + (st->slots[i].gone ? 7 : 0) > namew)
+            namew = (int)strlen(st->slots[i].name) + (st->slots[i].gone ? 7 : 0);
     if (namew > 24)
         namew = 24;
     char hms[16];
@@ -297,7 +327,9 @@ static void print_table(FILE *f, const stats_state *st, double secs)
     char row[512];
     for (int i = 0; i < st->n; i++) {
         const slot *s = &st->slots[i];
-        table_row(row, sizeof row, namew, s->name, &s->interval, &s->total, secs);
+        char label[160];
+        snprintf(label, sizeof label, "%s%s", s->name, s->gone ? " (gone)" : "");
+        table_row(row, sizeof row, namew, label, &s->interval, &s->total, secs);
         fputs(row, f);
         /* Sum the interval and total counters for the TOTAL row. */
         const int64_t *a = (const int64_t *)&s->interval, *b = (const int64_t *)&s->total;
@@ -328,11 +360,17 @@ static int emit_interval(stats_state *st, double secs)
         print_table(f, st, secs);
     for (int i = 0; i < st->n; i++) {
         slot *s = &st->slots[i];
+        /* A gone adapter's lines stop after the interval it went in (which
+         * holds its last packets); the table keeps its row, marked. */
+        if (s->gone == 2)
+            continue;
         if (st->mode == MODE_LINES)
             print_line(f, hms, s, &s->interval, secs);
         else if (st->mode == MODE_JSON)
             print_json(f, "interval", st, s, &s->interval, secs);
         memset(&s->interval, 0, sizeof s->interval);
+        if (s->gone)
+            s->gone = 2;
     }
     return sink_flush(&st->out);
 }
@@ -476,6 +514,7 @@ static int setup(stats_state *st, const char *names, const char *filter, int tim
     ipm_monitor *m = st->m;
     if (ipm_list_adapters(m) != IPM_OK)
         return cli_lib_error(m);
+    st->following = names[0] == '\0';
     int rc = names[0] ? add_adapter_names(st, m, names) : add_default_adapters(st, m);
     if (rc != EXIT_OK)
         return rc;
@@ -484,12 +523,21 @@ static int setup(stats_state *st, const char *names, const char *filter, int tim
     st->detail = ipm_config(m, "StatisticsDetail=True") != NULL;
     if (ipm_set_filter(m, filter) != IPM_OK)
         return cli_lib_error(m);
-    const char *list[MAX_ADAPTERS];
+    static const char *list[MAX_ADAPTERS];
     for (int i = 0; i < st->n; i++) {
         if (ipm_set_adapter_packet_timeout(m, st->slots[i].index, timeout_ms) != IPM_OK ||
             ipm_set_adapter_collect_statistics(m, st->slots[i].index, 1) != IPM_OK)
             return cli_lib_error(m);
         list[i] = st->slots[i].name;
+    }
+    if (st->following) {
+        /* Every listed adapter gets the timeout, in case it comes up later. */
+        for (int i = 0; i < ipm_get_adapter_count(m); i++)
+            if (ipm_set_adapter_packet_timeout(m, i, timeout_ms) != IPM_OK)
+                return cli_lib_error(m);
+        if (ipm_activate_matching(m, NULL, 0) != IPM_OK)
+            return cli_lib_error(m);
+        return EXIT_OK;
     }
     if (ipm_activate_many(m, list, st->n) != IPM_OK)
         return cli_lib_error(m);
@@ -499,6 +547,12 @@ static int setup(stats_state *st, const char *names, const char *filter, int tim
 static void announce(const stats_state *st)
 {
     char buf[2048];
+    if (st->n == 0) {
+        fprintf(stderr, "listening on no adapter yet (none is up: waiting for one), interval %g s\n",
+                st->interval);
+        fflush(stderr);
+        return;
+    }
     int n = snprintf(buf, sizeof buf, "listening on ");
     for (int i = 0; i < st->n && n > 0 && (size_t)n < sizeof buf; i++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%s", i ? ", " : "", st->slots[i].name);

@@ -1,6 +1,6 @@
 /*
  * main.c - the ipmon command: the table of subcommands (list, capture,
- * stats), the top-level help built from it, and the dispatch. What the
+ * stats, exporter), the top-level help built from it, and the dispatch. What the
  * subcommands share lives in util.c (see cli.h).
  *
  * `ipmon` with no subcommand, or with options only, runs `ipmon stats`.
@@ -22,6 +22,7 @@ static const struct command {
     {"list", cmd_list, "list the adapters (index, name, type, MAC, state, MTU, addresses)"},
     {"capture", cmd_capture, "print or save packets, like tcpdump"},
     {"stats", cmd_stats, "live traffic statistics per adapter (the default command)"},
+    {"exporter", cmd_exporter, "serve the statistics to Prometheus (or to a textfile)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 /* What `ipmon` runs without a command name. */

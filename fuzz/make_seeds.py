@@ -211,6 +211,19 @@ def main():
     write("filter_config", "active-bad", ops((6, "\x01"), (2, ""), (0, "tcp[100:4] = 1 and"),
                                               (5, "\x02"), (0, "inbound"), (3, ""), (0, "")))
 
+    # writer: a format/link-type byte, then records (adapter, direction,
+    # caplen LE16, extra wire bytes, seconds LE32, nanoseconds LE32, data).
+    def records(frames, extra=0):
+        out = b""
+        for i, f in enumerate(frames):
+            out += struct.pack("<BBHBII", i % 4, i % 3, len(f), extra, 1700000000 + i, i * 1000 + 7) + f
+        return out
+    write("writer", "pcapng-eth", b"\x01" + records(eth_frames))
+    write("writer", "pcap-eth-cut", b"\x00" + records([f[:40] for f in eth_frames], extra=20))
+    write("writer", "pcapng-raw", b"\x03" + records(list(IP_PACKETS.values())))
+    write("writer", "pcapng-sll2", b"\x05" + records([b"\x08\x00\0\0\0\0\0\x02\0\x01\0\x06" + b"\x02" * 8
+                                                      + p for p in list(IP_PACKETS.values())[:4]]))
+
     # cli_args: words separated by NUL.
     for name, words in {
         "capture-file": ["capture", "-r", "/nonexistent.pcap", "-c", "5", "-nXe", "--json",

@@ -21,7 +21,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(file filter_config decode output cli_args)
+  targets=(file filter_config decode output cli_args writer)
 fi
 case "$seconds" in ''|*[!0-9]*) echo "fuzz/run.sh: SECONDS_PER_TARGET must be a whole number, not '$seconds'" >&2; exit 2;; esac
 
@@ -29,9 +29,10 @@ build=build-fuzz
 work="$build/fuzz-work"
 mkdir -p "$work"
 # The build's output is kept in a log and shown only if it fails.
-if ! { [ -f "$build/CMakeCache.txt" ] ||
-       cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-             -DIPM_FUZZ=ON -DIPM_BUILD_PYTHON=OFF; } >"$work/build.log" 2>&1 ||
+# Configured every time (a second or two): a target added since the last
+# configure is then known to the build.
+if ! cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DIPM_FUZZ=ON -DIPM_BUILD_PYTHON=OFF >"$work/build.log" 2>&1 ||
    ! cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}" >>"$work/build.log" 2>&1; then
   cat "$work/build.log" >&2
   echo "fuzz/run.sh: building the fuzz targets failed (clang and libclang-rt-14-dev are needed: ./scripts/install-deps.sh)" >&2

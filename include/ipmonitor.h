@@ -108,13 +108,18 @@ extern "C" {
     X(E_HANDLER, -11, "an event handler failed")                                    \
     /* not supported by this adapter or platform */                                 \
     X(E_UNSUPPORTED, -12, "not supported")                                          \
-    /* the adapter disappeared while monitored */                                   \
+    /* the adapter disappeared while monitored (a notice through on_error: its      \
+     * capture is closed, the others go on) */                                      \
     X(E_ADAPTER_GONE, -13, "the adapter disappeared")                               \
     /* a capture file could not be read */                                          \
     X(E_FILE, -14, "capture file error")                                            \
     /* not allowed from inside an event handler, while the monitor is stopping,     \
      * or from another thread while do_events runs */                               \
-    X(E_BUSY, -15, "not allowed from inside an event handler")
+    X(E_BUSY, -15, "not allowed from inside an event handler")                      \
+    /* notices (on_error only, never a call's result) of a monitor that follows     \
+     * the adapter set: see ipm_activate_matching */                                \
+    X(E_ADAPTER_ADDED, -16, "an adapter appeared and is now monitored")             \
+    X(E_ADAPTER_BACK, -17, "an adapter came back and is monitored again")
 
 typedef enum ipm_error {
 #define IPM_ERROR_ENUM(name, value, message) IPM_##name = value,
@@ -157,7 +162,8 @@ IPM_API int ipm_last_error_code(const ipm_monitor *m);
  * a capture file), else 0. Read-only. */
 IPM_API int ipm_get_active(const ipm_monitor *m);
 
-/* adapter_count: number of adapters found by the last ipm_list_adapters(). */
+/* adapter_count: number of adapters found by the last ipm_list_adapters(),
+ * plus those a following monitor appended since (ipm_activate_matching). */
 IPM_API int ipm_get_adapter_count(const ipm_monitor *m);
 
 /* The adapter properties: one list, from which the declarations below, the
@@ -282,8 +288,54 @@ IPM_API int ipm_activate(ipm_monitor *m, const char *adapter);
 
 /* Beyond the reference: monitor several adapters at once with one monitor.
  * Each gets its own settings and its own on_statistics events. All or
- * nothing: if one fails to open, none stays open. */
+ * nothing: if one fails to open, none stays open.
+ *
+ * Both activate calls follow the live adapters they name (as
+ * ipm_activate_matching does, for a fixed set of names): one that
+ * disappears is reported (IPM_E_ADAPTER_GONE) and closed while the others
+ * go on; when an adapter of that name is up again it is opened again, in
+ * the same adapter index (IPM_E_ADAPTER_BACK). A monitor whose every named
+ * adapter is gone stays active and waits for them (do_events waits its
+ * packet_timeout and returns 0): a caller that wants to stop then calls
+ * ipm_deactivate in on_error on IPM_E_ADAPTER_GONE. Capture files are not
+ * followed: a monitor of files only ends when they are read. */
 IPM_API int ipm_activate_many(ipm_monitor *m, const char *const *adapters, int count);
+
+/* Beyond the reference: monitor every adapter whose name matches one of
+ * `patterns` (fnmatch(3): "veth*", "eth[01]"; one starting with '!' leaves
+ * matching names out: {"!docker*"} alone is every adapter but those; NULL
+ * and 0 is every adapter), and follow the host while active:
+ *  - at activation every matching adapter that is up and that the system
+ *    knows as an interface (an ifindex: pseudo-devices such as "any",
+ *    nflog or usbmon are never followed; name them in ipm_activate) is
+ *    opened; one that cannot be opened because it went away or down (or
+ *    libpcap refuses it) is left out; a missing privilege fails as for
+ *    ipm_activate. No adapter matching is not an error: the monitor waits.
+ *  - an adapter that appears later, or comes up, and matches is opened with
+ *    its settings (those set on its index if it was listed, else the
+ *    defaults), appended to the adapter list (ipm_get_adapter_count grows;
+ *    the indexes of the others never move while active; its metadata is
+ *    what the system says of the link: no addresses until list_adapters),
+ *    and on_error fires once with IPM_E_ADAPTER_ADDED, its index and name;
+ *  - an adapter that disappears is closed once its ring was handed over:
+ *    IPM_E_ADAPTER_GONE (its last on_statistics, if any, comes in the same
+ *    do_events); one that goes down and up again stays monitored (a down
+ *    is reported as for ipm_do_events);
+ *  - an adapter deleted and made again under its name is a new interface
+ *    (new ifindex), opened again in the same index, its metadata refreshed
+ *    (the strings of the old are freed): IPM_E_ADAPTER_BACK;
+ *  - an adapter renamed is its old name gone and its new name appearing
+ *    (counted once, under the new name).
+ * These notices go through on_error only: do_events goes on with the other
+ * adapters and does not return them. Changes are learnt from rtnetlink
+ * (RTM_NEWLINK / RTM_DELLINK on a socket that do_events polls with the
+ * captures, and that ipm_get_fd's wait set holds, so an event loop wakes
+ * for them); where the platform has no such watch (IPM_PLATFORM=posix) the
+ * interfaces are listed again at most once per packet_timeout of do_events.
+ * do_events must run in the network namespace of the activation. Works in
+ * both modes. Returns 0, IPM_E_INVALID_ARGUMENT (a NULL or empty pattern),
+ * IPM_E_PERMISSION, IPM_E_BAD_FILTER, IPM_E_NO_MEMORY. */
+IPM_API int ipm_activate_matching(ipm_monitor *m, const char *const *patterns, int count);
 
 /* config: "NAME=VALUE" sets a setting and returns ""; "NAME" returns its
  * value. NULL on error (unknown setting, bad value, read-only setting);
@@ -321,10 +373,12 @@ IPM_API int ipm_break_events(ipm_monitor *m);
  * does, a narrow race, goes unreported: libpcap returns no packets for
  * it). An adapter that disappeared (deleted while up or while down, or
  * deleted and made again under its name) has what its ring still held
- * delivered, is closed, and fires on_error once with IPM_E_ADAPTER_GONE,
- * which do_events also returns; the monitor's other adapters go on (with
- * none left it deactivates). A new interface under the old name is not
- * followed: activate again to capture on it. */
+ * delivered, is closed, and fires on_error once with IPM_E_ADAPTER_GONE (a
+ * notice: do_events does not return it); the monitor's other adapters go
+ * on, and with none left the monitor stays active and waits. An interface
+ * of that name that is up again (made again, a new ifindex) is opened again
+ * in the same adapter index: IPM_E_ADAPTER_BACK (see
+ * ipm_activate_matching). */
 IPM_API int ipm_do_events(ipm_monitor *m);
 
 /* Event loops (beyond the reference). do_events waits in poll(2) on its
@@ -340,7 +394,8 @@ IPM_API int ipm_do_events(ipm_monitor *m);
  *     }
  *
  * get_fd: an fd that polls readable when do_events has packets to hand
- * over (in a capture's ring, or a wake-up of a deactivate from another
+ * over (in a capture's ring, a change of the adapter set that a following
+ * monitor learns of, or a wake-up of a deactivate from another
  * thread while do_events runs). On
  * Linux it is an epoll set over the monitor's captures, the same fd for the
  * monitor's whole life (also across activations), owned by the monitor:
@@ -372,7 +427,9 @@ IPM_API int ipm_get_statistics(ipm_monitor *m, int64_t *received, int64_t *dropp
                                int64_t *adapter_dropped);
 
 /* list_adapters: read the adapters libpcap can capture on, with OS metadata.
- * Settings of adapters already listed are kept (matched by name). */
+ * Settings of adapters already listed are kept (matched by name). While the
+ * monitor is active no index moves: listed adapters keep theirs (metadata
+ * refreshed), gone ones keep their slot, new ones are appended. */
 IPM_API int ipm_list_adapters(ipm_monitor *m);
 
 /* Beyond the reference: the index of the adapter called `name`, or
@@ -396,13 +453,20 @@ typedef struct ipm_packet_event {
     uint32_t data_size;         /* bytes in data (<= max_packet_bytes) */
     int direction;              /* IPM_PACKET_DIRECTION_INCOMING/_OUTGOING/_UNKNOWN */
     int adapter_index;          /* index in the adapter list, -1 if not listed */
-    const char *adapter;        /* adapter name or file path */
+    const char *adapter;        /* adapter name or file path; on Linux's "any" (opened
+                                 * as Linux cooked v2, DLT_LINUX_SLL2) the name of
+                                 * the interface the packet crossed */
     int link_type;              /* libpcap DLT_* of data */
 } ipm_packet_event;
 
 /* Protocol classes of the detailed statistics (config StatisticsDetail). */
 enum ipm_protocol { IPM_PROTO_TCP, IPM_PROTO_UDP, IPM_PROTO_ICMP, IPM_PROTO_OTHER, IPM_PROTO_COUNT };
 enum ipm_family { IPM_FAMILY_IPV4, IPM_FAMILY_IPV6, IPM_FAMILY_OTHER, IPM_FAMILY_COUNT };
+/* Direction classes of the detailed statistics' joint counts (class_packets):
+ * the first index. Unknown: the adapter's link type carries no direction. */
+enum ipm_direction_class {
+    IPM_DIRCLASS_INCOMING, IPM_DIRCLASS_OUTGOING, IPM_DIRCLASS_UNKNOWN, IPM_DIRECTION_CLASSES
+};
 
 /* Passed to on_statistics: what was captured on one adapter since the
  * previous on_statistics of that adapter. */
@@ -421,6 +485,15 @@ typedef struct ipm_statistics_event {
     int64_t outgoing_packets, outgoing_bytes;
     int64_t protocol_packets[IPM_PROTO_COUNT], protocol_bytes[IPM_PROTO_COUNT];
     int64_t family_packets[IPM_FAMILY_COUNT], family_bytes[IPM_FAMILY_COUNT];
+    /* The joint counts (detail only): packets and bytes of each direction
+     * class, protocol class and family together, e.g.
+     * class_packets[IPM_DIRCLASS_INCOMING][IPM_PROTO_UDP][IPM_FAMILY_IPV6].
+     * Every packet of the interval is in exactly one cell, so the cells sum
+     * to captured_packets / captured_bytes, and the split counts above are
+     * their sums over the other two indices (incoming_packets is the sum of
+     * class_packets[IPM_DIRCLASS_INCOMING][*][*], and so on). */
+    int64_t class_packets[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
+    int64_t class_bytes[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
 } ipm_statistics_event;
 
 /* Passed to on_error. */
@@ -568,7 +641,8 @@ IPM_API const char *ipm_decoded_protocol_name(const ipm_decoded *d, char *buf);
  *    statistics block per interface (first/last packet, packets written;
  *    with a monitor and one adapter also filter accepts and kernel and
  *    interface drops, from ipm_get_statistics).
- *  IPM_FORMAT_PCAP: classic pcap (nanosecond), one adapter and link type.
+ *  IPM_FORMAT_PCAP: classic pcap (nanosecond): one link type, packets of
+ *    any adapter with that link type (the file does not say which).
  * Writes are buffered (256 KiB) and checked: the first failure (a full
  * disk, a closed pipe: IPM_E_FILE with the system's reason) is kept, every
  * later call returns it, and ipm_writer_error() says what happened. A

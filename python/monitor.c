@@ -360,6 +360,55 @@ done:
     return result;
 }
 
+/* activate_matching(patterns=None): beyond the reference, every adapter
+ * whose name matches, following the host (adapters that come and go). */
+static PyObject *m_activate_matching(SELF, PyObject *arg)
+{
+    if (guard(self))
+        return NULL;
+    PyObject *seq = NULL;
+    Py_ssize_t n = 0;
+    if (arg != Py_None) {
+        if (PyUnicode_Check(arg) || PyBytes_Check(arg)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "activate_matching() takes a sequence of patterns (or None), not one "
+                            "string: activate_matching([\"veth*\"])");
+            return NULL;
+        }
+        seq = PySequence_Fast(arg, "activate_matching() takes a sequence of patterns, or None");
+        if (!seq)
+            return NULL;
+        n = PySequence_Fast_GET_SIZE(seq);
+    }
+    PyObject **encoded = PyMem_Calloc(n ? (size_t)n : 1, sizeof *encoded);
+    const char **patterns = PyMem_Calloc(n ? (size_t)n : 1, sizeof *patterns);
+    PyObject *result = NULL;
+    Py_ssize_t got = 0;
+    if (!encoded || !patterns) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < n; got++) {
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(seq, got), &encoded[got]))
+            goto done;
+        patterns[got] = PyBytes_AS_STRING(encoded[got]);
+    }
+    int rc;
+    enum ipm_py_op prev = begin_busy(self, OP_ACTIVATE);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ipm_activate_matching(self->m, n ? patterns : NULL, (int)n);
+    Py_END_ALLOW_THREADS
+    end_busy(self, prev);
+    result = none_result(self, rc);
+done:
+    for (Py_ssize_t i = 0; encoded && i < got; i++)
+        Py_XDECREF(encoded[i]);
+    PyMem_Free(encoded);
+    PyMem_Free(patterns);
+    Py_XDECREF(seq);
+    return result;
+}
+
 static PyObject *m_config(SELF, PyObject *arg)
 {
     if (guard(self))
@@ -723,6 +772,15 @@ KW1(set_operation_mode, "value")
 KW1(set_tag, "value")
 KW1(activate, "adapter")
 KW1(activate_many, "adapters")
+/* activate_matching(patterns=None): the one optional argument. */
+static PyObject *k_activate_matching(SELF, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"patterns", NULL};
+    PyObject *a = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:activate_matching", kwlist, &a))
+        return NULL;
+    return m_activate_matching(self, a);
+}
 KW1(config, "configuration_string")
 KW1(find_adapter, "name")
 
@@ -761,6 +819,13 @@ static PyMethodDef monitor_methods[] = {
     M1(set_tag, "value", "Set the application's tag (int)."),
     M1(activate, "adapter", "Start monitoring an adapter name or a pcap/pcapng file."),
     M1(activate_many, "adapters", "Monitor several adapters (beyond the reference)."),
+    {"activate_matching", (PyCFunction)(void (*)(void))k_activate_matching,
+     METH_VARARGS | METH_KEYWORDS, SIG(activate_matching, ", patterns=None")
+     "Monitor every adapter whose name matches one of the fnmatch patterns (\"veth*\"; "
+     "\"!docker*\" leaves names out; None: every adapter), and follow the host: adapters "
+     "that appear are added (on_error IPM_E_ADAPTER_ADDED), ones that disappear removed "
+     "(IPM_E_ADAPTER_GONE), one made again comes back in its index (IPM_E_ADAPTER_BACK) "
+     "(beyond the reference)."},
     M1(config, "configuration_string", "-> str: set NAME=VALUE (returns \"\") or query NAME."),
     M0(deactivate, "Stop monitoring (also from another thread or a hook)."),
     M0(break_events, "From a hook, end the running do_events after this event; the monitor "

@@ -17,6 +17,12 @@ packages=(
   procps time
   # capsh: the C tests drop capabilities to check the permission error
   libcap2-bin
+  # ipmon exporter: HTTP (and TLS through GnuTLS) from libmicrohttpd, the web
+  # config's YAML, bcrypt passwords through libxcrypt's crypt(3)
+  libmicrohttpd-dev libyaml-dev libcrypt-dev
+  # its tests: a real Prometheus server and promtool, htpasswd for bcrypt
+  # hashes, openssl for a test certificate, curl for the README's examples
+  prometheus apache2-utils openssl curl
 )
 missing=()
 for p in "${packages[@]}"; do

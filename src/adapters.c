@@ -185,6 +185,107 @@ static void carry_settings(ipm_adapter *a, const ipm_monitor *m)
             a->settings = m->adapters[i].settings;
 }
 
+/* Swap the metadata (read-only properties) of two records, keeping each
+ * one's settings where it is. */
+static void swap_metadata(ipm_adapter *a, ipm_adapter *b)
+{
+    ipm_adapter t = *a;
+    ipm_adapter_settings keep_a = a->settings, keep_b = b->settings;
+    *a = *b;
+    *b = t;
+    a->settings = keep_a;
+    b->settings = keep_b;
+}
+
+/* While active, indexes are what the events carry and must not move: the
+ * adapters already listed keep their index (their metadata refreshed when
+ * listed again, left as it was when not: a gone adapter keeps its slot),
+ * new ones are appended. `fresh` is consumed. */
+static int merge_while_active(ipm_monitor *m, ipm_adapter *fresh, int n)
+{
+    int added = 0;
+    for (int i = 0; i < n; i++)
+        added += find_adapter(m, fresh[i].name) < 0;
+    ipm_adapter *grown = realloc(m->adapters, (size_t)(m->adapter_count + added + 1) * sizeof *grown);
+    if (!grown) {
+        ipm_adapters_free(fresh, n);
+        return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while listing adapters");
+    }
+    m->adapters = grown;
+    for (int i = 0; i < n; i++) {
+        int at = find_adapter(m, fresh[i].name);
+        if (at >= 0) {
+            swap_metadata(&m->adapters[at], &fresh[i]);
+        } else {
+            m->adapters[m->adapter_count++] = fresh[i];
+            memset(&fresh[i], 0, sizeof fresh[i]); /* moved: nothing to free */
+        }
+    }
+    ipm_adapters_free(fresh, n);
+    /* A source opened on a name not listed then has a slot now. */
+    for (int i = 0; i < m->source_count; i++) {
+        ipm_source *s = m->sources[i];
+        if (s->event.adapter_index < 0 && !(s->caps & IPM_SOURCE_ENDS)) {
+            int index = find_adapter(m, s->name);
+            s->event.adapter_index = index >= 0 ? index : -1;
+        }
+    }
+    return IPM_OK;
+}
+
+/* A record made from what the OS says of one link, where libpcap has not
+ * listed it (an adapter that appeared while a monitor follows the host):
+ * no addresses yet (they come after the link; list_adapters reads them). */
+static int adapter_fill_from_link(ipm_adapter *a, const ipm_os_link *link)
+{
+    char mac[32], description[256];
+    a->name = ipm_strdup(link->name);
+    a->is_up = link->up;
+    a->is_running = link->running;
+    a->is_loopback = link->loopback;
+    a->is_wireless = 0;
+    a->id = link->ifindex;
+    a->mtu = link->mtu;
+    a->interface_type = ipm_os_iana_iftype(link->hw_type);
+    format_mac(link, mac, sizeof mac);
+    ipm_os_describe(link, a->is_loopback, 0, description, sizeof description);
+    a->description = ipm_strdup(description);
+    a->friendly_name = ipm_strdup(link->alias[0] ? link->alias : link->name);
+    a->mac_address = ipm_strdup(mac);
+    a->ipv4_addresses = ipm_strdup("");
+    a->ipv6_addresses = ipm_strdup("");
+    a->wi_fi_monitor_mode_supported = 0;
+    if (!a->name || !a->description || !a->friendly_name || !a->mac_address ||
+        !a->ipv4_addresses || !a->ipv6_addresses)
+        return -1;
+    return 0;
+}
+
+int ipm_adapter_slot_for_link(ipm_monitor *m, const ipm_os_link *link)
+{
+    ipm_adapter fresh;
+    memset(&fresh, 0, sizeof fresh);
+    if (adapter_fill_from_link(&fresh, link) != 0) {
+        adapter_free(&fresh);
+        return IPM_E_NO_MEMORY;
+    }
+    int at = find_adapter(m, link->name);
+    if (at >= 0) { /* back: the same slot, what the OS says now */
+        swap_metadata(&m->adapters[at], &fresh);
+        adapter_free(&fresh);
+        return at;
+    }
+    ipm_adapter *grown = realloc(m->adapters, (size_t)(m->adapter_count + 1) * sizeof *grown);
+    if (!grown) {
+        adapter_free(&fresh);
+        return IPM_E_NO_MEMORY;
+    }
+    m->adapters = grown;
+    ipm_adapter_settings_default(&fresh.settings);
+    m->adapters[m->adapter_count] = fresh;
+    return m->adapter_count++;
+}
+
 int ipm_list_adapters(ipm_monitor *m)
 {
     char err[PCAP_ERRBUF_SIZE];
@@ -214,6 +315,8 @@ int ipm_list_adapters(ipm_monitor *m)
     }
     pcap_freealldevs(devs);
     free(links);
+    if (ipm_state_of(m) != IPM_STATE_IDLE)
+        return merge_while_active(m, list, n);
     ipm_adapters_free(m->adapters, m->adapter_count);
     m->adapters = list;
     m->adapter_count = n;

@@ -51,6 +51,7 @@ enum {
     X(set_tag, IPM_R_CB | IPM_R_CLEARS)                                  \
     X(activate, IPM_R_IDLE | IPM_R_CLEARS)                               \
     X(activate_many, IPM_R_IDLE | IPM_R_CLEARS)                          \
+    X(activate_matching, IPM_R_IDLE | IPM_R_CLEARS)                      \
     X(config, IPM_R_CB | IPM_R_CLEARS)                                   \
     X(deactivate, IPM_R_CB | IPM_R_THREAD | IPM_R_CLEARS)                \
     X(break_events, IPM_R_CB | IPM_R_CLEARS)                             \

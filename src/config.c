@@ -10,7 +10,14 @@
  *                      (pcap_set_immediate_mode) instead of in ring blocks
  *   StatisticsDetail   bool, default False: statistics events also split
  *                      by direction, protocol and address family
- * The two booleans apply at activation, so they are refused while active.
+ *   FanoutGroup        0 (default: none) or 1-65535: join each live
+ *                      adapter's capture to this PACKET_FANOUT group, so
+ *                      monitors in several threads share one adapter's
+ *                      packets, each with its own ring
+ *   FanoutMode         hash (default; flow hash, fragments defragmented),
+ *                      lb, cpu, qm, rollover or random
+ * All but the read-only ones and NetFilterGUID apply at activation, so
+ * they are refused while active.
  */
 #include "calls.h"
 #include "source.h"
@@ -32,20 +39,27 @@
     "Product: ipmonitor; Product Key: none (open source); License Source: LICENSE file; " \
     "License Type: MIT"
 
-typedef enum { SETTING_READ_ONLY, SETTING_STRING, SETTING_BOOL } setting_kind;
+typedef enum { SETTING_READ_ONLY, SETTING_STRING, SETTING_BOOL, SETTING_INT, SETTING_CHOICE } setting_kind;
 
 typedef struct setting {
     const char *name;
     setting_kind kind;
     size_t offset; /* of the int or char* in ipm_monitor; unused when read-only */
+    int min, max;  /* SETTING_INT */
+    const char *const *choices; /* SETTING_CHOICE: the names of values 0, 1, ... (NULL-ended) */
 } setting;
 
+/* FanoutMode's names, in the order of enum ipm_fanout_mode (platform.h). */
+static const char *const fanout_modes[] = {"hash", "lb", "cpu", "qm", "rollover", "random", NULL};
+
 static const setting settings[] = {
-    {"BuildInfo", SETTING_READ_ONLY, 0},
-    {"LicenseInfo", SETTING_READ_ONLY, 0},
-    {"NetFilterGUID", SETTING_STRING, offsetof(ipm_monitor, netfilter_guid)},
-    {"ImmediateMode", SETTING_BOOL, offsetof(ipm_monitor, immediate_mode)},
-    {"StatisticsDetail", SETTING_BOOL, offsetof(ipm_monitor, statistics_detail)},
+    {"BuildInfo", SETTING_READ_ONLY, 0, 0, 0, NULL},
+    {"LicenseInfo", SETTING_READ_ONLY, 0, 0, 0, NULL},
+    {"NetFilterGUID", SETTING_STRING, offsetof(ipm_monitor, netfilter_guid), 0, 0, NULL},
+    {"ImmediateMode", SETTING_BOOL, offsetof(ipm_monitor, immediate_mode), 0, 0, NULL},
+    {"StatisticsDetail", SETTING_BOOL, offsetof(ipm_monitor, statistics_detail), 0, 0, NULL},
+    {"FanoutGroup", SETTING_INT, offsetof(ipm_monitor, fanout_group), 0, 65535, NULL},
+    {"FanoutMode", SETTING_CHOICE, offsetof(ipm_monitor, fanout_mode), 0, 0, fanout_modes},
 };
 
 static const setting *find_setting(const char *name, size_t len)
@@ -102,7 +116,14 @@ static const char *query(ipm_monitor *m, const setting *s)
         return answer_static(m, LICENSE_INFO);
     if (s->kind == SETTING_STRING)
         return answer_copy(m, s, *(char **)((char *)m + s->offset));
-    return answer_static(m, *(int *)((char *)m + s->offset) ? "True" : "False");
+    int v = *(int *)((char *)m + s->offset);
+    if (s->kind == SETTING_INT) {
+        snprintf(text, sizeof text, "%d", v);
+        return answer_copy(m, s, text);
+    }
+    if (s->kind == SETTING_CHOICE)
+        return answer_static(m, s->choices[v]);
+    return answer_static(m, v ? "True" : "False");
 }
 
 static const char *assign(ipm_monitor *m, const setting *s, const char *value)
@@ -119,7 +140,30 @@ static const char *assign(ipm_monitor *m, const setting *s, const char *value)
         }
         return answer_static(m, "");
     }
-    if (parse_bool(value, &flag) != 0) {
+    if (s->kind == SETTING_INT) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (!*value || *end || v < s->min || v > s->max) {
+            ipm_fail(m, IPM_E_CONFIG, "config setting %s takes a number from %d to %d, not \"%s\"",
+                     s->name, s->min, s->max, value);
+            return NULL;
+        }
+        flag = (int)v;
+    } else if (s->kind == SETTING_CHOICE) {
+        flag = -1;
+        for (int i = 0; s->choices[i]; i++)
+            if (strcasecmp(value, s->choices[i]) == 0)
+                flag = i;
+        if (flag < 0) {
+            char list[256] = "";
+            for (int i = 0; s->choices[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                         s->choices[i]);
+            ipm_fail(m, IPM_E_CONFIG, "config setting %s takes one of %s, not \"%s\"", s->name, list,
+                     value);
+            return NULL;
+        }
+    } else if (parse_bool(value, &flag) != 0) {
         ipm_fail(m, IPM_E_CONFIG, "config setting %s takes True/False, Yes/No or 1/0, not \"%s\"",
                  s->name, value);
         return NULL;
@@ -166,7 +210,7 @@ const char *ipm_config(ipm_monitor *m, const char *configuration_string)
     if (!s) {
         ipm_fail(m, IPM_E_CONFIG,
                  "unknown config setting \"%s\": the settings are BuildInfo, LicenseInfo, "
-                 "NetFilterGUID, ImmediateMode and StatisticsDetail",
+                 "NetFilterGUID, ImmediateMode, StatisticsDetail, FanoutGroup and FanoutMode",
                  name);
         return NULL;
     }

@@ -49,6 +49,8 @@ static inline int classify_direction(const ipm_source *s, const uint8_t *data, u
         return caplen < 11 ? IPM_PACKET_DIRECTION_UNKNOWN : direction_of_pkttype(data[10]);
     case IPM_DIRMETHOD_INCOMING:
         return IPM_PACKET_DIRECTION_INCOMING;
+    case IPM_DIRMETHOD_RECORDED:
+        return s->recorded_direction;
     default:
         return IPM_PACKET_DIRECTION_UNKNOWN;
     }
@@ -103,6 +105,8 @@ static void on_capture(u_char *user, const struct pcap_pkthdr *h, const u_char *
     ev->data = bytes;
     ev->data_size = h->caplen;
     ev->direction = classify_direction(s, bytes, h->caplen);
+    if (s->names_per_packet)
+        ev->adapter = ipm_live_packet_adapter(s, bytes, h->caplen);
     s->total_packets++;
     if (m->on_packet) {
         int rc = m->on_packet(ev, m->on_packet_user);
@@ -130,12 +134,8 @@ static void on_count_detail(u_char *user, const struct pcap_pkthdr *h, const u_c
     ipm_decode_class(s->link_type, bytes, h->caplen, &family, &protocol);
     iv->packets++;
     iv->bytes += h->len;
-    iv->dir_packets[direction + 1]++;
-    iv->dir_bytes[direction + 1] += h->len;
-    iv->protocol_packets[protocol]++;
-    iv->protocol_bytes[protocol] += h->len;
-    iv->family_packets[family]++;
-    iv->family_bytes[family] += h->len;
+    iv->cell_packets[direction + 1][protocol][family]++;
+    iv->cell_bytes[direction + 1][protocol][family] += h->len;
     s->last_packet_time = h->ts; /* normalised once per event: statistics_time */
     check_stop(s);
 }
@@ -170,13 +170,16 @@ static void wait_failed(ipm_monitor *m, ipm_source *s)
 }
 
 /* Wait up to the smallest packet timeout (at most max_wait ms, when that
- * is >= 0) for any source to have packets, or for the wake-up of a
- * deactivate from another thread. Sources that ended (a file read, a
- * capture closed by an error) are not waited on. */
+ * is >= 0) for any source to have packets, for a change of the adapter set
+ * (follow.c's watch), or for the wake-up of a deactivate from another
+ * thread. Sources that ended (a file read, a capture closed by an error)
+ * are not waited on. A following monitor with nothing to capture waits
+ * for adapters (ipm_follow_timeout). The poll set was sized as the sources
+ * were added: nothing is allocated here. */
 static void wait_for_packets(ipm_monitor *m, int max_wait)
 {
-    struct pollfd fds[IPM_MAX_SOURCES + 1];
-    ipm_source *polled[IPM_MAX_SOURCES];
+    struct pollfd *fds = m->poll_fds;
+    ipm_source **polled = m->polled;
     int n = 0, timeout = INT_MAX;
     for (int i = 0; i < m->source_count; i++) {
         ipm_source *s = m->sources[i];
@@ -191,10 +194,17 @@ static void wait_for_packets(ipm_monitor *m, int max_wait)
         polled[n] = s;
         fds[n++] = (struct pollfd){.fd = s->wait_fd, .events = POLLIN};
     }
-    fds[n] = (struct pollfd){.fd = m->wake_fd[0], .events = POLLIN};
+    int extra = 0;
+    if (m->follow.mode != IPM_FOLLOW_NONE) {
+        if (timeout == INT_MAX)
+            timeout = ipm_follow_timeout(m);
+        if (ipm_follow_fd(m) >= 0)
+            fds[n + extra++] = (struct pollfd){.fd = ipm_follow_fd(m), .events = POLLIN};
+    }
+    fds[n + extra++] = (struct pollfd){.fd = m->wake_fd[0], .events = POLLIN};
     if (max_wait >= 0 && max_wait < timeout)
         timeout = max_wait;
-    if (poll(fds, n + 1, timeout) <= 0)
+    if (poll(fds, (nfds_t)(n + extra), timeout) <= 0)
         return; /* timeout or a signal: dispatch what is there */
     for (int i = 0; i < n; i++)
         if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL))
@@ -257,14 +267,33 @@ static void fill_statistics(ipm_source *s, ipm_statistics_event *ev, int detail)
     if (!detail)
         return;
     ev->detail = 1;
-    ev->incoming_packets = iv->dir_packets[IPM_PACKET_DIRECTION_INCOMING + 1];
-    ev->incoming_bytes = iv->dir_bytes[IPM_PACKET_DIRECTION_INCOMING + 1];
-    ev->outgoing_packets = iv->dir_packets[IPM_PACKET_DIRECTION_OUTGOING + 1];
-    ev->outgoing_bytes = iv->dir_bytes[IPM_PACKET_DIRECTION_OUTGOING + 1];
-    memcpy(ev->protocol_packets, iv->protocol_packets, sizeof ev->protocol_packets);
-    memcpy(ev->protocol_bytes, iv->protocol_bytes, sizeof ev->protocol_bytes);
-    memcpy(ev->family_packets, iv->family_packets, sizeof ev->family_packets);
-    memcpy(ev->family_bytes, iv->family_bytes, sizeof ev->family_bytes);
+    /* interval row (direction + 1) -> direction class; row 1 stays empty */
+    static const int class_of_row[4] = {IPM_DIRCLASS_UNKNOWN, -1, IPM_DIRCLASS_INCOMING,
+                                        IPM_DIRCLASS_OUTGOING};
+    for (int row = 0; row < 4; row++) {
+        int c = class_of_row[row];
+        if (c < 0)
+            continue;
+        for (int p = 0; p < IPM_PROTO_COUNT; p++) {
+            for (int f = 0; f < IPM_FAMILY_COUNT; f++) {
+                int64_t n = iv->cell_packets[row][p][f], b = iv->cell_bytes[row][p][f];
+                ev->class_packets[c][p][f] = n;
+                ev->class_bytes[c][p][f] = b;
+                ev->protocol_packets[p] += n;
+                ev->protocol_bytes[p] += b;
+                ev->family_packets[f] += n;
+                ev->family_bytes[f] += b;
+            }
+        }
+    }
+    for (int p = 0; p < IPM_PROTO_COUNT; p++) {
+        for (int f = 0; f < IPM_FAMILY_COUNT; f++) {
+            ev->incoming_packets += ev->class_packets[IPM_DIRCLASS_INCOMING][p][f];
+            ev->incoming_bytes += ev->class_bytes[IPM_DIRCLASS_INCOMING][p][f];
+            ev->outgoing_packets += ev->class_packets[IPM_DIRCLASS_OUTGOING][p][f];
+            ev->outgoing_bytes += ev->class_bytes[IPM_DIRCLASS_OUTGOING][p][f];
+        }
+    }
 }
 
 static void fire_statistics(ipm_monitor *m)
@@ -286,40 +315,42 @@ static void fire_statistics(ipm_monitor *m)
 }
 
 /* The adapter of s is gone: hand over what its ring still holds, then
- * close the capture for good and report it (on_error and the result).
- * A stop or break asked for meanwhile leaves it for the next do_events. */
-static int report_gone(ipm_monitor *m, ipm_source *s)
+ * close the capture for good and report it through on_error, once. It is a
+ * notice, not do_events' failure: the other adapters go on, and the
+ * adapter is attached again if it comes back (follow.c). A stop or break
+ * asked for meanwhile leaves it for the next do_events. */
+static void report_gone(ipm_monitor *m, ipm_source *s)
 {
     s->ops->dispatch(s, handler_of(m)); /* an error now is the same news */
     if (atomic_load(&m->stop_requested))
-        return IPM_OK;
+        return;
     s->failed = 1;
     ipm_fire_error(m, IPM_E_ADAPTER_GONE, 0, s->event.adapter_index, s->name,
-                   "adapter \"%s\" disappeared: its capture is closed", s->name);
-    return ipm_fail(m, IPM_E_ADAPTER_GONE, "%s", m->error->description);
+                   "adapter \"%s\" disappeared: its capture is closed, and opened again if it "
+                   "comes back",
+                   s->name);
 }
 
 /* Once per do_events, after the dispatch: keep the sources' counters up to
- * date, learn of adapters deleted while down, and report every adapter
- * gone (before the statistics events, which then count its last packets).
- * Returns IPM_E_ADAPTER_GONE if one was, else IPM_OK. */
-static int look_after_sources(ipm_monitor *m)
+ * date, learn of adapters deleted (from the link watch, or while down from
+ * the source itself), and report every adapter gone (before the statistics
+ * events, which then count its last packets). */
+static void look_after_sources(ipm_monitor *m)
 {
     struct timespec now;
-    int rc = IPM_OK;
     clock_gettime(CLOCK_MONOTONIC, &now);
+    ipm_follow_read(m, &now);
     for (int i = 0; i < m->source_count; i++) {
         ipm_source *s = m->sources[i];
         if (ipm_source_refresh(s, &now) == IPM_WAIT_GONE)
             s->gone = 1; /* deleted while down */
-        if (s->gone && !s->failed && !atomic_load(&m->stop_requested) &&
-            report_gone(m, s) != IPM_OK)
-            rc = IPM_E_ADAPTER_GONE;
+        if (s->gone && !s->failed && !atomic_load(&m->stop_requested))
+            report_gone(m, s);
     }
-    return rc;
 }
 
-/* 1 when every source has ended: files read, captures closed by errors. */
+/* 1 when every source has ended: files read, captures closed by errors. A
+ * monitor that follows adapters with none left waits for them. */
 static int all_sources_ended(const ipm_monitor *m)
 {
     int running = 0;
@@ -328,6 +359,8 @@ static int all_sources_ended(const ipm_monitor *m)
         if (!s->failed && !s->finished)
             running++;
     }
+    if (m->follow.mode != IPM_FOLLOW_NONE && m->source_count == 0)
+        return 0;
     return running == 0;
 }
 
@@ -336,7 +369,8 @@ static int run_events(ipm_monitor *m, int max_wait)
 {
     int rc;
     pthread_mutex_lock(&m->run_lock);
-    if (ipm_state_of(m) != IPM_STATE_ACTIVE || m->source_count == 0) {
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE ||
+        (m->source_count == 0 && m->follow.mode == IPM_FOLLOW_NONE)) {
         pthread_mutex_unlock(&m->run_lock);
         return IPM_OK;
     }
@@ -345,11 +379,13 @@ static int run_events(ipm_monitor *m, int max_wait)
 
     wait_for_packets(m, max_wait);
     rc = atomic_load(&m->stop_requested) ? IPM_OK : dispatch_all(m);
-    int gone = look_after_sources(m);
-    if (rc == IPM_OK)
-        rc = gone;
+    look_after_sources(m);
     if (m->operation_mode == IPM_OM_STAT)
         fire_statistics(m);
+    if (!(atomic_load(&m->stop_requested) & IPM_STOP_DEACTIVATE)) {
+        ipm_sources_sweep(m);         /* the gone ones, reported and counted */
+        ipm_follow_attach_news(m);    /* the ones that came */
+    }
 
     atomic_store(&m->dispatching, 0);
     /* A break (ipm_break_events) ends only this batch. */
@@ -380,6 +416,8 @@ int ipm_wait_set_fill(ipm_monitor *m)
 {
     if (m->wait_set < 0)
         return 0;
+    if (ipm_follow_fd(m) >= 0 && ipm_os_waitset_add(m->wait_set, ipm_follow_fd(m)) != 0)
+        return -1;
     for (int i = 0; i < m->source_count; i++)
         if (m->sources[i]->wait_fd >= 0 &&
             ipm_os_waitset_add(m->wait_set, m->sources[i]->wait_fd) != 0)
@@ -442,5 +480,7 @@ int ipm_get_timeout(ipm_monitor *m)
         if (s->settings.packet_timeout < timeout)
             timeout = s->settings.packet_timeout;
     }
+    if (timeout == INT_MAX && m->follow.mode != IPM_FOLLOW_NONE && !all_sources_ended(m))
+        return ipm_follow_timeout(m); /* waiting for adapters */
     return timeout == INT_MAX ? 0 : timeout; /* all ended: do_events closes them */
 }

@@ -315,13 +315,25 @@ static int install(ipm_monitor *m, ipm_source *s, compiled_filter *c, int direct
  * expression leaves every source with its old filter. */
 int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction)
 {
-    compiled_filter progs[IPM_MAX_SOURCES];
+    return ipm_filter_apply_from(m, 0, expression, direction);
+}
+
+int ipm_filter_apply_from(ipm_monitor *m, int first, const char *expression, int direction)
+{
+    int count = m->source_count - first;
+    if (count <= 0)
+        return IPM_OK;
+    compiled_filter *progs = calloc((size_t)count, sizeof *progs);
     compile_memo *memo = calloc(1, sizeof *memo);
-    if (!memo)
+    if (!memo || !progs) {
+        free(progs);
+        free(memo);
         return ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while compiling the filter");
+    }
     int compiled = 0, rc = IPM_OK;
-    for (; compiled < m->source_count; compiled++) {
-        rc = compile_for(m, memo, m->sources[compiled], expression, direction, &progs[compiled]);
+    for (; compiled < count; compiled++) {
+        rc = compile_for(m, memo, m->sources[first + compiled], expression, direction,
+                         &progs[compiled]);
         if (rc != IPM_OK)
             break;
     }
@@ -329,8 +341,9 @@ int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction)
     free(memo);
     for (int i = 0; i < compiled; i++) {
         if (rc == IPM_OK)
-            rc = install(m, m->sources[i], &progs[i], direction);
+            rc = install(m, m->sources[first + i], &progs[i], direction);
         free_compiled(&progs[i]);
     }
+    free(progs);
     return rc;
 }

@@ -16,6 +16,9 @@
 #include <stdatomic.h>
 
 #define IPM_ERRMSG_MAX 768
+/* The most names one ipm_activate_many takes (and the most interfaces of
+ * one capture file a writer describes); a following monitor
+ * (ipm_activate_matching) has no such limit: its sources grow as needed. */
 #define IPM_MAX_SOURCES 64
 /* Why the packet loop should stop (ipm_monitor.stop_requested): the
  * monitor is deactivating, or a handler asked for the batch to end. */
@@ -58,6 +61,30 @@ typedef struct ipm_totals {
 } ipm_totals;
 
 struct ipm_source;
+struct pollfd;
+
+/* What a monitor follows of the host's adapter set while active (follow.c).
+ * NONE: capture files only. FIXED: the live adapters named at activation,
+ * each attached again when it comes back. MATCHING: every adapter whose
+ * name matches the patterns, attached as it appears. */
+typedef enum ipm_follow_mode { IPM_FOLLOW_NONE, IPM_FOLLOW_FIXED, IPM_FOLLOW_MATCHING } ipm_follow_mode;
+
+typedef struct ipm_follow {
+    ipm_follow_mode mode;
+    char **names;      /* FIXED: the live names; MATCHING: the patterns (may be 0) */
+    int name_count;
+    int link_fd;       /* the platform's link watch (rtnetlink), -1 where none */
+    int relist_due;    /* posix fallback: list again at the next round */
+    struct timespec last_relist;
+    /* Links the watch reported (platform.h's ipm_os_link), to attach if
+     * wanted and up once this round's gone adapters are closed. */
+    struct ipm_os_link *news;
+    int news_count, news_cap;
+    /* One flag per adapter slot (index of m->adapters): attached at least
+     * once during this activation, so a return is IPM_E_ADAPTER_BACK. */
+    unsigned char *seen;
+    int seen_cap;
+} ipm_follow;
 
 /* The monitor's life cycle. STOPPING: deactivate was called inside a
  * callback (or from another thread); `active` already reads 0, but the
@@ -91,6 +118,8 @@ struct ipm_monitor {
     /* config() settings. */
     int immediate_mode;
     int statistics_detail;
+    int fanout_group; /* config FanoutGroup: 0 = none */
+    int fanout_mode;  /* config FanoutMode: enum ipm_fanout_mode */
     char *netfilter_guid;
     /* What config() last returned for each setting that needs a copy
      * (index: config.c's settings table), so that one answer stays valid
@@ -101,8 +130,14 @@ struct ipm_monitor {
      * because get_active and deactivate may run in another thread. */
     atomic_int state;
     atomic_int free_pending; /* ipm_free was called inside a callback: free on unwind */
-    struct ipm_source *sources[IPM_MAX_SOURCES];
-    int source_count;
+    struct ipm_source **sources; /* grown as adapters are attached (follow.c) */
+    int source_count, source_cap;
+    /* do_events' poll set: the sources' fds, the link watch and the wake-up
+     * (grown with sources, so the wait allocates nothing). */
+    struct pollfd *poll_fds;
+    struct ipm_source **polled;
+    int poll_cap;
+    ipm_follow follow;
     ipm_totals closed_totals; /* of sources already closed this activation */
 
     /* Cross-thread deactivation: do_events holds run_lock while it waits
@@ -148,10 +183,45 @@ int ipm_adapter_index(const ipm_monitor *m, const char *name);
 
 /* filter.c */
 int ipm_filter_check_any_link_type(ipm_monitor *m, const char *expression);
+/* ipm_filter_apply_all for the sources from index `first` on (a source
+ * attached while active gets the monitor's filter and direction). */
+int ipm_filter_apply_from(ipm_monitor *m, int first, const char *expression, int direction);
 /* After an activation: put the new sources' fds in ipm_get_fd's wait set,
  * if there is one. 0, or -1 when the system refused. */
 int ipm_wait_set_fill(ipm_monitor *m);
 int ipm_filter_apply_all(ipm_monitor *m, const char *expression, int direction);
+
+/* follow.c */
+/* Room for one more source (and its poll entry): 0, or IPM_E_NO_MEMORY. */
+int ipm_sources_reserve(ipm_monitor *m, int count);
+/* Start following at activation, before the adapters are listed (so no
+ * change between the listing and the watch is missed): 0 or an error. */
+int ipm_follow_start(ipm_monitor *m, ipm_follow_mode mode, const char *const *names, int count);
+/* Whether the adapter `name` (with an OS index) is one the monitor follows. */
+int ipm_follow_wants(const ipm_monitor *m, const char *name);
+/* Mark the adapter slot `index` as attached during this activation. */
+void ipm_follow_mark_seen(ipm_monitor *m, int index);
+/* Once per do_events, before the sources are looked after: read the link
+ * watch (or list again, posix), mark sources whose adapter was deleted as
+ * gone, and remember links that may need attaching. */
+void ipm_follow_read(ipm_monitor *m, const struct timespec *now);
+/* Once per do_events, after gone sources were closed: attach what came. */
+void ipm_follow_attach_news(ipm_monitor *m);
+/* The fd do_events polls for link changes, or -1. */
+int ipm_follow_fd(const ipm_monitor *m);
+/* How long do_events waits when it follows but has no source. */
+int ipm_follow_timeout(const ipm_monitor *m);
+/* Stop following (deactivate): closes the watch, frees the lists. */
+void ipm_follow_stop(ipm_monitor *m);
+/* Close and drop the sources whose adapter is gone and was reported. */
+void ipm_sources_sweep(ipm_monitor *m);
+
+/* adapters.c (for follow.c) */
+struct ipm_os_link;
+/* The slot of adapter `link->name`: its metadata refreshed from the OS's
+ * description when listed, else a new slot appended with the settings
+ * default. The index, or IPM_E_NO_MEMORY. */
+int ipm_adapter_slot_for_link(ipm_monitor *m, const struct ipm_os_link *link);
 
 /* monitor.c */
 int ipm_in_own_callback(const ipm_monitor *m);
@@ -159,6 +229,11 @@ int ipm_in_own_callback(const ipm_monitor *m);
 uintptr_t ipm_this_thread(void);
 ipm_state ipm_state_of(const ipm_monitor *m);
 void ipm_close_sources(ipm_monitor *m);
+/* Open the live adapter in slot `index` (or `name` unlisted, index -1) and
+ * append it to the sources; NULL with the error set. */
+struct ipm_source *ipm_open_source(ipm_monitor *m, const char *name);
+/* Add a closed source's totals to the monitor's and free it. */
+void ipm_source_retire(ipm_monitor *m, struct ipm_source *s);
 /* Release an idle monitor (ipm_free's second half, also run by do_events
  * for an ipm_free deferred from a callback). */
 void ipm_free_now(ipm_monitor *m);

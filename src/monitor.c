@@ -52,6 +52,7 @@ ipm_monitor *ipm_new(void)
     m->netfilter_guid = ipm_strdup("");
     m->error = calloc(1, sizeof *m->error);
     m->wait_set = -1;
+    m->follow.link_fd = -1;
     if (ipm_os_wake_open(m->wake_fd) != 0)
         m->wake_fd[0] = m->wake_fd[1] = -1;
     if (!m->filter || !m->netfilter_guid || !m->error || m->wake_fd[0] < 0 ||
@@ -91,6 +92,10 @@ void ipm_free_now(ipm_monitor *m)
         free(m->config_answers[i]);
     ipm_os_wake_close(m->wake_fd);
     ipm_os_waitset_close(m->wait_set);
+    ipm_follow_stop(m);
+    free(m->sources);
+    free(m->polled);
+    free(m->poll_fds);
     pthread_mutex_destroy(&m->run_lock);
     free(m->error);
     free(m);
@@ -252,18 +257,46 @@ static int looks_like_path(const char *name)
     return 0;
 }
 
-static ipm_source *open_source(ipm_monitor *m, const char *name)
+/* A name activate takes as a capture file rather than an adapter. */
+static int names_a_file(const ipm_monitor *m, const char *name)
+{
+    return ipm_adapter_index(m, name) < 0 && (is_regular_file(name) || looks_like_path(name));
+}
+
+ipm_source *ipm_open_source(ipm_monitor *m, const char *name)
 {
     ipm_adapter_settings defaults;
+    ipm_source *s;
     int index = ipm_adapter_index(m, name);
-    if (index >= 0)
-        return ipm_source_open_live(m, name, index, &m->adapters[index].settings);
+    if (ipm_sources_reserve(m, m->source_count + 1) != IPM_OK) {
+        ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while opening \"%s\"", name);
+        return NULL;
+    }
     ipm_adapter_settings_default(&defaults);
-    if (is_regular_file(name) || looks_like_path(name))
-        return ipm_source_open_file(m, name, &defaults);
-    /* Not listed: an interface made after list_adapters, or a typo that
-     * libpcap reports as "no such device". */
-    return ipm_source_open_live(m, name, -1, &defaults);
+    if (index >= 0)
+        s = ipm_source_open_live(m, name, index, &m->adapters[index].settings);
+    else if (names_a_file(m, name))
+        s = ipm_source_open_file(m, name, &defaults);
+    else /* Not listed: an interface made after list_adapters, or a typo that
+          * libpcap reports as "no such device". */
+        s = ipm_source_open_live(m, name, -1, &defaults);
+    if (s) {
+        m->sources[m->source_count++] = s;
+        ipm_follow_mark_seen(m, index);
+    }
+    return s;
+}
+
+void ipm_source_retire(ipm_monitor *m, ipm_source *s)
+{
+    ipm_totals t;
+    /* A gone adapter's socket still answers for what it counted. */
+    if ((!s->failed || s->gone) && ipm_source_stats(s, &t) == 0) {
+        m->closed_totals.received += t.received;
+        m->closed_totals.dropped += t.dropped;
+        m->closed_totals.adapter_dropped += t.adapter_dropped;
+    }
+    ipm_source_free(s);
 }
 
 static int check_names(ipm_monitor *m, const char *const *adapters, int count)
@@ -284,25 +317,11 @@ static int check_names(ipm_monitor *m, const char *const *adapters, int count)
     return IPM_OK;
 }
 
-/* Both activate calls, after their entry guard. */
-static int activate_sources(ipm_monitor *m, const char *const *adapters, int count)
+/* The end of every activation, under run_lock, with the sources open:
+ * the filter, the baselines, the wait set; then active, or everything
+ * closed again (keeping the error that stopped it). */
+static int finish_activation(ipm_monitor *m, int rc)
 {
-    int rc = check_names(m, adapters, count);
-    if (rc != IPM_OK)
-        return rc;
-    if (m->adapter_count == 0)
-        ipm_list_adapters(m); /* so listed adapters' settings apply */
-    atomic_store(&m->owner_thread, ipm_this_thread());
-
-    pthread_mutex_lock(&m->run_lock);
-    for (int i = 0; i < count; i++) {
-        ipm_source *s = open_source(m, adapters[i]);
-        if (!s) {
-            rc = m->error->code;
-            break;
-        }
-        m->sources[m->source_count++] = s;
-    }
     if (rc == IPM_OK)
         rc = ipm_filter_apply_all(m, m->filter, m->direction);
     for (int i = 0; rc == IPM_OK && i < m->source_count; i++)
@@ -317,6 +336,91 @@ static int activate_sources(ipm_monitor *m, const char *const *adapters, int cou
         atomic_store(&m->state, IPM_STATE_ACTIVE);
         ipm_clear_error(m); /* list_adapters' failure above is not the caller's */
     }
+    return rc;
+}
+
+/* Both activate calls, after their entry guard. The live adapters named
+ * are followed (FIXED): one that disappears is closed and reported, and
+ * opened again when it comes back. */
+static int activate_sources(ipm_monitor *m, const char *const *adapters, int count)
+{
+    int rc = check_names(m, adapters, count);
+    if (rc != IPM_OK)
+        return rc;
+    if (m->adapter_count == 0)
+        ipm_list_adapters(m); /* so listed adapters' settings apply */
+    atomic_store(&m->owner_thread, ipm_this_thread());
+
+    pthread_mutex_lock(&m->run_lock);
+    const char **live = calloc((size_t)count, sizeof *live);
+    int nlive = 0;
+    for (int i = 0; live && i < count; i++)
+        if (!names_a_file(m, adapters[i]))
+            live[nlive++] = adapters[i];
+    /* The watch first, so that no change after the opening is missed. */
+    rc = !live || ipm_sources_reserve(m, 1) != IPM_OK /* do_events' poll set, even empty */
+             ? ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while activating")
+         : ipm_follow_start(m, nlive ? IPM_FOLLOW_FIXED : IPM_FOLLOW_NONE, live, nlive) != IPM_OK
+             ? ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while activating")
+             : IPM_OK;
+    free(live);
+    for (int i = 0; rc == IPM_OK && i < count; i++)
+        if (!ipm_open_source(m, adapters[i]))
+            rc = m->error->code;
+    rc = finish_activation(m, rc);
+    pthread_mutex_unlock(&m->run_lock);
+    return rc;
+}
+
+static int check_patterns(ipm_monitor *m, const char *const *patterns, int count)
+{
+    if (count < 0 || (count > 0 && !patterns))
+        return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
+                        "activate_matching needs an array of %d patterns, or NULL and 0 for "
+                        "every adapter", count);
+    for (int i = 0; i < count; i++)
+        if (!patterns[i] || !patterns[i][0] || (patterns[i][0] == '!' && !patterns[i][1]))
+            return ipm_fail(m, IPM_E_INVALID_ARGUMENT,
+                            "pattern %d is empty: give a name or an fnmatch(3) pattern such "
+                            "as \"veth*\", or \"!docker*\" to leave adapters out", i);
+    return IPM_OK;
+}
+
+/* Only an adapter the OS knows as an interface (an index: not "any",
+ * nflog, usbmon...) that is up can be followed. */
+static int followable(const ipm_adapter *a)
+{
+    return a->id > 0 && a->is_up;
+}
+
+int ipm_activate_matching(ipm_monitor *m, const char *const *patterns, int count)
+{
+    int rc = ipm_enter(m, IPM_CALL_activate_matching, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if ((rc = check_patterns(m, patterns, count)) != IPM_OK)
+        return rc;
+    atomic_store(&m->owner_thread, ipm_this_thread());
+    pthread_mutex_lock(&m->run_lock);
+    /* The watch before the listing, so that no change after it is missed. */
+    if (ipm_sources_reserve(m, 1) != IPM_OK || /* do_events' poll set, even empty */
+        ipm_follow_start(m, IPM_FOLLOW_MATCHING, patterns, count) != IPM_OK)
+        rc = ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while activating");
+    if (rc == IPM_OK && (rc = ipm_list_adapters(m)) != IPM_OK)
+        rc = m->error->code;
+    for (int i = 0; rc == IPM_OK && i < m->adapter_count; i++) {
+        if (!followable(&m->adapters[i]) || !ipm_follow_wants(m, m->adapters[i].name))
+            continue;
+        if (ipm_open_source(m, m->adapters[i].name))
+            continue;
+        /* Gone or down since the listing, or not an adapter libpcap can
+         * capture on: left out (a change of it brings it in). No privilege
+         * or no memory fails the activation, as for any adapter. */
+        rc = m->error->code;
+        if (rc == IPM_E_ADAPTER_NOT_FOUND || rc == IPM_E_CAPTURE)
+            rc = IPM_OK;
+    }
+    rc = finish_activation(m, rc);
     pthread_mutex_unlock(&m->run_lock);
     return rc;
 }
@@ -336,17 +440,11 @@ int ipm_activate(ipm_monitor *m, const char *adapter)
 void ipm_close_sources(ipm_monitor *m)
 {
     for (int i = 0; i < m->source_count; i++) {
-        ipm_source *s = m->sources[i];
-        ipm_totals t;
-        if (!s->failed && ipm_source_stats(s, &t) == 0) {
-            m->closed_totals.received += t.received;
-            m->closed_totals.dropped += t.dropped;
-            m->closed_totals.adapter_dropped += t.adapter_dropped;
-        }
-        ipm_source_free(s);
+        ipm_source_retire(m, m->sources[i]);
         m->sources[i] = NULL;
     }
     m->source_count = 0;
+    ipm_follow_stop(m);
     ipm_os_wake_drain(m->wake_fd);
     atomic_store(&m->stop_requested, 0);
     atomic_store(&m->state, IPM_STATE_IDLE);
@@ -419,6 +517,6 @@ int ipm_get_link_type(const ipm_monitor *m)
         return rc;
     if (ipm_state_of(m) != IPM_STATE_ACTIVE || m->source_count == 0)
         return ipm_fail(m, IPM_E_NOT_ACTIVE,
-                        "the link type is known only while the monitor is active");
+                        "the link type is known only while the monitor is active on an adapter");
     return m->sources[0]->link_type;
 }

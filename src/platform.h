@@ -29,11 +29,29 @@ typedef struct ipm_os_link {
     char alias[256];    /* "" when none */
     char kind[32];      /* virtual link kind ("veth", "bridge"...), "" when none */
     char driver[32];    /* driver name, "" when unknown */
+    int up;             /* administratively up (IFF_UP) */
+    int running;        /* IFF_RUNNING */
+    int loopback;       /* IFF_LOOPBACK */
 } ipm_os_link;
 
 /* The interfaces of the caller's network namespace, as a malloc'd array
  * (free() it). Returns 0, or -1 with errno set. */
 int ipm_os_list_links(ipm_os_link **links, int *count);
+
+/* Watching the interface set: a socket that turns readable when an
+ * interface is added, changed or removed (rtnetlink's RTMGRP_LINK on
+ * Linux), in the namespace of the calling thread. Returns the fd
+ * (non-blocking, close-on-exec), or -1 where the system has no such thing
+ * (posix: the caller lists the interfaces again instead). */
+int ipm_os_link_watch_open(void);
+/* One change read from the watch: `link` describes the interface (on a
+ * removal only name and ifindex are sure); `removed` is 1 for a removal. */
+typedef void (*ipm_os_link_change_fn)(void *user, const ipm_os_link *link, int removed);
+/* Read every change pending on the watch and hand each to `fn`, in order.
+ * Returns 0; 1 when the kernel dropped changes (its queue overflowed): the
+ * caller must list the interfaces again to learn the present set. */
+int ipm_os_link_watch_read(int fd, ipm_os_link_change_fn fn, void *user);
+void ipm_os_link_watch_close(int fd);
 
 /* The IANA ifType (IPM_IFTYPE_*) of a link's hw_type. */
 int ipm_os_iana_iftype(int hw_type);
@@ -80,6 +98,20 @@ struct bpf_insn;
  * cannot (the caller must stay correct without it: libpcap's own filter
  * still runs, only slower). */
 int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned count);
+
+/* config FanoutMode's values. */
+enum ipm_fanout_mode {
+    IPM_FANOUT_HASH,     /* by flow hash (fragments defragmented first) */
+    IPM_FANOUT_LB,       /* round robin */
+    IPM_FANOUT_CPU,      /* by the receiving CPU */
+    IPM_FANOUT_QM,       /* by the NIC's receive queue */
+    IPM_FANOUT_ROLLOVER, /* fill one socket, then the next */
+    IPM_FANOUT_RANDOM,
+};
+/* Join capture socket `fd` to fanout group `group` (1-65535) in `mode`:
+ * the sockets of one group share their interface's packets. 0, or -1 with
+ * errno (ENOTSUP where the system has no fanout). */
+int ipm_os_join_fanout(int fd, int group, int mode);
 
 /* The machine and the system, for a capture file's section header:
  * "x86_64" and "Linux 6.1.0" (uname), "" where unknown. */

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <linux/ethtool.h>
 #include <linux/filter.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -53,6 +54,9 @@ static void parse_link(ipm_os_link *link, struct nlmsghdr *nh)
     memset(link, 0, sizeof *link);
     link->ifindex = ifi->ifi_index;
     link->hw_type = ifi->ifi_type;
+    link->up = !!(ifi->ifi_flags & IFF_UP);
+    link->running = !!(ifi->ifi_flags & IFF_RUNNING);
+    link->loopback = !!(ifi->ifi_flags & IFF_LOOPBACK);
     for (struct rtattr *rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
         switch (rta->rta_type) {
         case IFLA_IFNAME:
@@ -167,6 +171,55 @@ fail:
     return -1;
 }
 
+int ipm_os_link_watch_open(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+    /* Room for a burst (hundreds of veths made at once): a queue that
+     * overflows anyway is told by ENOBUFS and answered by listing again. */
+    int size = 4 << 20;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int ipm_os_link_watch_read(int fd, ipm_os_link_change_fn fn, void *user)
+{
+    enum { BUF_SIZE = 32768 };
+    char buf[BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+    int lost = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == ENOBUFS) {
+            lost = 1; /* the kernel dropped messages: list again */
+            continue;
+        }
+        if (n <= 0)
+            return lost;
+        for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+            if (nh->nlmsg_type != RTM_NEWLINK && nh->nlmsg_type != RTM_DELLINK)
+                continue;
+            ipm_os_link link;
+            parse_link(&link, nh);
+            if (link.name[0])
+                fn(user, &link, nh->nlmsg_type == RTM_DELLINK);
+        }
+    }
+}
+
+void ipm_os_link_watch_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
 /* IANA ifType 199 (infiniband) has no public IPM_IFTYPE_* name. */
 #define IANA_IFTYPE_INFINIBAND 199
 
@@ -195,11 +248,6 @@ ipm_os_link_kind ipm_os_link_kind_of(const char *name, uint8_t mac[6])
     return hw_type == ARPHRD_LOOPBACK ? IPM_OS_LINK_LOOPBACK
            : hw_type == ARPHRD_ETHER  ? IPM_OS_LINK_ETHERNET
                                       : IPM_OS_LINK_UNKNOWN;
-}
-
-unsigned ipm_os_ifindex(const char *name)
-{
-    return if_nametoindex(name);
 }
 
 ipm_os_link_state ipm_os_link_error(int fd, const char *name, unsigned ifindex)
@@ -243,16 +291,22 @@ int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned c
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) == 0 ? 0 : -1;
 }
 
-void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size)
+int ipm_os_join_fanout(int fd, int group, int mode)
 {
-    struct utsname u;
-    if (uname(&u) != 0) {
-        snprintf(hardware, hw_size, "%s", "");
-        snprintf(os, os_size, "%s", "");
-        return;
+    static const int types[] = {
+        [IPM_FANOUT_HASH] = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG,
+        [IPM_FANOUT_LB] = PACKET_FANOUT_LB,
+        [IPM_FANOUT_CPU] = PACKET_FANOUT_CPU,
+        [IPM_FANOUT_QM] = PACKET_FANOUT_QM,
+        [IPM_FANOUT_ROLLOVER] = PACKET_FANOUT_ROLLOVER,
+        [IPM_FANOUT_RANDOM] = PACKET_FANOUT_RND,
+    };
+    if (mode < 0 || mode >= (int)(sizeof types / sizeof types[0])) {
+        errno = EINVAL;
+        return -1;
     }
-    snprintf(hardware, hw_size, "%s", u.machine);
-    snprintf(os, os_size, "%s %s", u.sysname, u.release);
+    int arg = (group & 0xffff) | types[mode] << 16;
+    return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) == 0 ? 0 : -1;
 }
 
 int ipm_os_waitset_open(void)

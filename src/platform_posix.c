@@ -116,6 +116,9 @@ int ipm_os_list_links(ipm_os_link **links, int *count)
             errno = ENOMEM;
             return -1;
         }
+        l->up = !!(ifa->ifa_flags & IFF_UP);
+        l->running = !!(ifa->ifa_flags & IFF_RUNNING);
+        l->loopback = !!(ifa->ifa_flags & IFF_LOOPBACK);
         if (ifa->ifa_flags & IFF_LOOPBACK)
             l->hw_type = HW_LOOPBACK;
         int len = link_address(ifa, l->addr, (int)sizeof l->addr);
@@ -127,6 +130,27 @@ int ipm_os_list_links(ipm_os_link **links, int *count)
     }
     freeifaddrs(all);
     return 0;
+}
+
+/* No portable way to be told of interface changes: the caller lists the
+ * interfaces again (at most once per do_events wait, see follow.c). */
+int ipm_os_link_watch_open(void)
+{
+    errno = ENOTSUP;
+    return -1;
+}
+
+int ipm_os_link_watch_read(int fd, ipm_os_link_change_fn fn, void *user)
+{
+    (void)fd;
+    (void)fn;
+    (void)user;
+    return 1;
+}
+
+void ipm_os_link_watch_close(int fd)
+{
+    (void)fd;
 }
 
 int ipm_os_iana_iftype(int hw_type)
@@ -164,11 +188,6 @@ ipm_os_link_kind ipm_os_link_kind_of(const char *name, uint8_t mac[6])
     }
     free(links);
     return kind;
-}
-
-unsigned ipm_os_ifindex(const char *name)
-{
-    return if_nametoindex(name);
 }
 
 ipm_os_link_state ipm_os_link_check(int fd, const char *name, unsigned ifindex)
@@ -215,6 +234,15 @@ int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned c
     return -1;
 }
 
+int ipm_os_join_fanout(int fd, int group, int mode)
+{
+    (void)fd;
+    (void)group;
+    (void)mode;
+    errno = ENOTSUP; /* PACKET_FANOUT is Linux's */
+    return -1;
+}
+
 static int set_flags(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -222,18 +250,6 @@ static int set_flags(int fd)
                    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0
                ? -1
                : 0;
-}
-
-void ipm_os_describe_system(char *hardware, size_t hw_size, char *os, size_t os_size)
-{
-    struct utsname u;
-    if (uname(&u) != 0) {
-        snprintf(hardware, hw_size, "%s", "");
-        snprintf(os, os_size, "%s", "");
-        return;
-    }
-    snprintf(hardware, hw_size, "%s", u.machine);
-    snprintf(os, os_size, "%s %s", u.sysname, u.release);
 }
 
 /* POSIX has no way to wait on several fds through one (epoll and kqueue

@@ -33,6 +33,8 @@ typedef enum ipm_direction_method {
     IPM_DIRMETHOD_SLL,      /* Linux cooked v1: packet type in the header */
     IPM_DIRMETHOD_SLL2,     /* Linux cooked v2: packet type in the header */
     IPM_DIRMETHOD_INCOMING, /* loopback: libpcap keeps only the incoming copy */
+    IPM_DIRMETHOD_RECORDED, /* a pcapng file: each packet's epb_flags, read with it
+                             * (ipm_source.recorded_direction) */
     IPM_DIRMETHOD_UNKNOWN
 } ipm_direction_method;
 
@@ -96,9 +98,11 @@ enum {
 /* Counters since the previous on_statistics of this source. */
 typedef struct ipm_interval {
     int64_t packets, bytes;
-    int64_t dir_packets[4], dir_bytes[4]; /* index: direction + 1 (unknown, -, in, out) */
-    int64_t protocol_packets[IPM_PROTO_COUNT], protocol_bytes[IPM_PROTO_COUNT];
-    int64_t family_packets[IPM_FAMILY_COUNT], family_bytes[IPM_FAMILY_COUNT];
+    /* Detail only: the joint counts, one cell per packet (the split counts
+     * of the event are summed from them once per event). First index:
+     * direction + 1 (unknown, -, in, out), so a packet costs one index. */
+    int64_t cell_packets[4][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
+    int64_t cell_bytes[4][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
 } ipm_interval;
 
 struct ipm_source {
@@ -114,12 +118,17 @@ struct ipm_source {
     int failed;           /* a read error closed this source's capture */
     int gone;             /* its adapter disappeared: closed once its ring is read */
     int has_filter;       /* a program was ever given to libpcap */
+    unsigned ifindex;     /* a live adapter's OS index when opened; 0 otherwise
+                           * (a file, "any"): what follow.c tells a delete by */
+    int names_per_packet; /* "any" in Linux cooked v2: each packet's event names
+                           * its own interface (ipm_live_packet_adapter) */
     ipm_adapter_settings settings;
 
     /* Direction of each packet (read per packet, so kept here). */
     ipm_direction_method dir_method;
     int fixed_direction;
     int base_dir_method;  /* the method when no direction filter is set */
+    int recorded_direction; /* IPM_DIRMETHOD_RECORDED: the current packet's */
     uint8_t mac[6];
 
     /* Per-packet state: the event is filled in place, never allocated. */
@@ -133,6 +142,11 @@ struct ipm_source {
     char error[PCAP_ERRBUF_SIZE]; /* why an op failed */
     char name[]; /* adapter name or file path; event.adapter points here */
 };
+
+/* The name of the interface a packet of an "any" source (Linux cooked v2,
+ * names_per_packet) came in or went out on, from the header's interface
+ * index: a small cache, so the system is asked once per interface. */
+const char *ipm_live_packet_adapter(ipm_source *s, const uint8_t *data, uint32_t caplen);
 
 /* Open a live adapter / a capture file. On failure returns NULL with the
  * monitor's last error set. `adapter_index` is -1 when not listed. */

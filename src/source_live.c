@@ -18,6 +18,8 @@
 #include "platform.h"
 #include "source.h"
 
+#include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -26,8 +28,18 @@
 /* How often a source whose adapter is down asks whether it was deleted. */
 #define IPM_LIVE_DOWN_CHECK_MS 100
 
+/* "any": the interface names of recent interface indexes (direct-mapped by
+ * index; a miss asks the system once). An index reused by a new interface
+ * after a delete keeps the old name until its slot is taken by another. */
+#define ANY_NAME_SLOTS 64
+typedef struct any_name {
+    unsigned ifindex; /* 0: empty */
+    char name[IF_NAMESIZE + 8];
+} any_name;
+
 /* What only a live source has. */
 typedef struct live_priv {
+    any_name names[ANY_NAME_SLOTS]; /* used by "any" only */
     unsigned ifindex; /* of the interface captured on; 0 for "any" */
     int down;         /* the adapter was reported down and not seen up since */
     struct timespec link_checked; /* when `down` was last checked */
@@ -141,6 +153,21 @@ static int live_set_kernel_filter(ipm_source *s, struct bpf_program *prog)
     return ipm_os_attach_kernel_filter(pcap_fileno(s->pcap), prog->bf_insns, prog->bf_len);
 }
 
+const char *ipm_live_packet_adapter(ipm_source *s, const uint8_t *data, uint32_t caplen)
+{
+    if (caplen < 8)
+        return s->name;
+    /* struct sll2_header: protocol (2), reserved (2), if_index (4, network order) */
+    unsigned ifindex = (unsigned)data[4] << 24 | (unsigned)data[5] << 16 | (unsigned)data[6] << 8 | data[7];
+    any_name *slot = &((live_priv *)s->priv)->names[ifindex % ANY_NAME_SLOTS];
+    if (__builtin_expect(slot->ifindex == ifindex && ifindex, 1))
+        return slot->name;
+    if (!if_indextoname(ifindex, slot->name)) /* gone already: say which it was */
+        snprintf(slot->name, sizeof slot->name, "if%u", ifindex);
+    slot->ifindex = ifindex;
+    return slot->name;
+}
+
 static const ipm_source_ops live_ops = {
     .dispatch = ipm_source_pcap_dispatch,
     .set_filter = ipm_source_pcap_set_filter,
@@ -251,6 +278,19 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
         pcap_close(p);
         return NULL;
     }
+    /* config FanoutGroup: share the adapter's packets with the group's
+     * other sockets (other monitors, in other threads), each its own ring. */
+    if (m->fanout_group && ipm_os_join_fanout(pcap_fileno(p), m->fanout_group, m->fanout_mode) != 0) {
+        int e = errno;
+        ipm_fail(m, e == ENOTSUP ? IPM_E_UNSUPPORTED : IPM_E_CAPTURE,
+                 "cannot join fanout group %d on \"%s\": %s%s", m->fanout_group, name, strerror(e),
+                 e == EINVAL ? " (every member of a group must use the same FanoutMode, and the "
+                               "group must not be in use on another adapter)"
+                 : e == ENOTSUP ? " (PACKET_FANOUT is Linux's)"
+                                : "");
+        pcap_close(p);
+        return NULL;
+    }
     ipm_source *s = ipm_source_alloc(m, name, adapter_index, settings, sizeof(live_priv));
     if (!s) {
         pcap_close(p);
@@ -261,7 +301,12 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     s->ts_scale = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     s->wait_fd = pcap_get_selectable_fd(p);
     s->caps = IPM_SOURCE_NEEDS_FILTER;
-    ((live_priv *)s->priv)->ifindex = ipm_os_ifindex(name);
+    s->ifindex = ((live_priv *)s->priv)->ifindex = ipm_os_ifindex(name);
+    /* "any": Linux cooked v2, as tcpdump 4.99 opens it: each packet then
+     * carries its interface's index, so its event names the real interface
+     * (and a pcapng file gets one interface per real adapter). */
+    if (strcmp(name, "any") == 0 && pcap_set_datalink(p, DLT_LINUX_SLL2) == 0)
+        s->names_per_packet = 1;
     s->link_type = s->event.link_type = pcap_datalink(p);
     choose_direction_method(s);
     return s;

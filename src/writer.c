@@ -397,9 +397,16 @@ static int write_interface(ipm_writer *w, const writer_interface *itf)
 static writer_interface *interface_of(ipm_writer *w, const ipm_packet_event *ev)
 {
     writer_interface *itf = w->last;
-    if (itf && itf->seen == ev->adapter && itf->link_type == ev->link_type)
-        return itf;
     const char *name = ev->adapter ? ev->adapter : "";
+    /* The same adapter as the last packet: the same pointer, and the same
+     * text (an "any" capture names each packet's interface from a small
+     * cache whose entries can be reused for another interface). */
+    if (itf && itf->seen == ev->adapter && itf->link_type == ev->link_type && strcmp(itf->name, name) == 0)
+        return itf;
+    /* Classic pcap has no interfaces: one link type is all it needs (an
+     * "any" capture's packets name several interfaces, all cooked v2). */
+    if (w->format == IPM_FORMAT_PCAP && w->interface_count == 1 && w->interfaces[0].link_type == ev->link_type)
+        return w->last = &w->interfaces[0];
     for (int i = 0; i < w->interface_count; i++) {
         itf = &w->interfaces[i];
         if (itf->link_type == ev->link_type && strcmp(itf->name, name) == 0) {
@@ -409,9 +416,9 @@ static writer_interface *interface_of(ipm_writer *w, const ipm_packet_event *ev)
     }
     if (w->format == IPM_FORMAT_PCAP && w->interface_count == 1) {
         refuse(w, IPM_E_UNSUPPORTED,
-             "a classic pcap file holds one adapter and link type (%s, %s); \"%s\" (%s) needs "
+             "a classic pcap file holds one link type (%s, of \"%s\"); \"%s\" (%s) needs "
              "a pcapng file",
-             w->interfaces[0].name, pcap_datalink_val_to_name(w->interfaces[0].link_type), name,
+             pcap_datalink_val_to_name(w->interfaces[0].link_type), w->interfaces[0].name, name,
              pcap_datalink_val_to_name(ev->link_type));
         return NULL;
     }

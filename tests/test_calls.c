@@ -93,6 +93,7 @@ static int try_set_operation_mode(ipm_monitor *m) { return ipm_set_operation_mod
 static int try_get_tag(ipm_monitor *m) { return ipm_get_tag(m) == 77 ? IPM_OK : IPM_E_BUSY; }
 static int try_set_tag(ipm_monitor *m) { return ipm_set_tag(m, 77); }
 static int try_activate(ipm_monitor *m) { return ipm_activate(m, g_file); }
+static int try_activate_matching(ipm_monitor *m) { return ipm_activate_matching(m, NULL, 0); }
 static int try_activate_many(ipm_monitor *m)
 {
     const char *names[] = {g_file};

@@ -2,7 +2,7 @@
  * test_statistics.c - the counts on real traffic over the namespaces' veth
  * pair: statistics mode (totals against a capturing monitor on the same
  * traffic, zero intervals, collect_statistics off and on, StatisticsDetail's
- * direction, protocol and family split), ipm_get_statistics (what passed the
+ * direction, protocol and family split and their joint counts), ipm_get_statistics (what passed the
  * filter, kept after deactivate, reset by activate, exact under unrelated
  * traffic), and drops counted exactly when the ring overflows.
  *
@@ -151,6 +151,25 @@ static void t_stats_detail(void)
     CHECK_INT(f.s.family_packets[IPM_FAMILY_IPV6], ==, 3);
     CHECK_INT(f.s.family_packets[IPM_FAMILY_OTHER], ==, 0);
     CHECK_INT(f.s.bytes, ==, f.s.in_bytes + f.s.out_bytes);
+    /* The joint counts: each kind of packet sent in its own cell, every
+     * other cell empty, and in every event the cells sum to the splits. */
+    CHECK_INT(f.s.joint_mismatches, ==, 0);
+    int64_t want_p[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT] = {0};
+    int64_t want_b[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT] = {0};
+    want_p[IPM_DIRCLASS_INCOMING][IPM_PROTO_UDP][IPM_FAMILY_IPV4] = 4;
+    want_b[IPM_DIRCLASS_INCOMING][IPM_PROTO_UDP][IPM_FAMILY_IPV4] = 4 * udp_frame_len(AF_INET, 100);
+    want_p[IPM_DIRCLASS_OUTGOING][IPM_PROTO_UDP][IPM_FAMILY_IPV6] = 3;
+    want_b[IPM_DIRCLASS_OUTGOING][IPM_PROTO_UDP][IPM_FAMILY_IPV6] = 3 * udp_frame_len(AF_INET6, 100);
+    want_p[IPM_DIRCLASS_INCOMING][IPM_PROTO_ICMP][IPM_FAMILY_IPV4] = 2; /* requests from b */
+    want_b[IPM_DIRCLASS_INCOMING][IPM_PROTO_ICMP][IPM_FAMILY_IPV4] = 2 * 98;
+    want_p[IPM_DIRCLASS_OUTGOING][IPM_PROTO_ICMP][IPM_FAMILY_IPV4] = 2; /* a's replies */
+    want_b[IPM_DIRCLASS_OUTGOING][IPM_PROTO_ICMP][IPM_FAMILY_IPV4] = 2 * 98;
+    for (int d = 0; d < IPM_DIRECTION_CLASSES; d++)
+        for (int p = 0; p < IPM_PROTO_COUNT; p++)
+            for (int fam = 0; fam < IPM_FAMILY_COUNT; fam++) {
+                CHECK_INT(f.s.class_packets[d][p][fam], ==, want_p[d][p][fam]);
+                CHECK_INT(f.s.class_bytes[d][p][fam], ==, want_b[d][p][fam]);
+            }
     t_live_teardown(&f);
     close(rx6);
     close(tx6);

@@ -223,12 +223,17 @@ static void t_pcap_file(void)
     CHECK_INT(ipm_writer_write(w, &other), ==, IPM_E_UNSUPPORTED);
     CHECK_CONTAINS(ipm_writer_error(w), "pcapng");
     CHECK_INT(ipm_writer_write(w, &g_events[0]), ==, IPM_OK);
+    /* another adapter of the same link type goes in (as "any" names each
+     * packet's own interface): the file has no interfaces to tell apart */
+    ipm_packet_event same_type = g_events[1];
+    same_type.adapter = "eth-other";
+    CHECK_INT(ipm_writer_write(w, &same_type), ==, IPM_OK);
     CHECK_INT(ipm_writer_close(w), ==, IPM_OK);
-    check_read_back(path, N + 1);
+    check_read_back(path, N + 2);
     static char out[4096];
     CHECK_INT(run_output(out, sizeof out, "capinfos -t -c -i '%s' 2>/dev/null", path), ==, 0);
     CHECK_CONTAINS(out, "File type:           Wireshark/tcpdump/... - nanosecond pcap");
-    CHECK_CONTAINS(out, "Number of packets:   301");
+    CHECK_CONTAINS(out, "Number of packets:   302");
 
     /* a link type whose file value differs (DLT_RAW 12 is LINKTYPE_RAW 101) */
     make_events("raw", DLT_RAW);

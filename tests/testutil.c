@@ -168,8 +168,35 @@ int stat_on_statistics(const ipm_statistics_event *ev, void *user)
     }
     for (int i = 0; i < IPM_FAMILY_COUNT; i++)
         s->family_packets[i] += ev->family_packets[i];
-    if (ev->detail)
+    if (ev->detail) {
         s->detail_events++;
+        /* every cell summed, and each split recomputed from the cells */
+        int64_t all_p = 0, all_b = 0, dir_p[IPM_DIRECTION_CLASSES] = {0};
+        int64_t dir_b[IPM_DIRECTION_CLASSES] = {0}, pr_p[IPM_PROTO_COUNT] = {0};
+        int64_t pr_b[IPM_PROTO_COUNT] = {0}, fa_p[IPM_FAMILY_COUNT] = {0}, fa_b[IPM_FAMILY_COUNT] = {0};
+        for (int d = 0; d < IPM_DIRECTION_CLASSES; d++)
+            for (int p = 0; p < IPM_PROTO_COUNT; p++)
+                for (int f = 0; f < IPM_FAMILY_COUNT; f++) {
+                    int64_t n = ev->class_packets[d][p][f], b = ev->class_bytes[d][p][f];
+                    s->class_packets[d][p][f] += n;
+                    s->class_bytes[d][p][f] += b;
+                    all_p += n, all_b += b;
+                    dir_p[d] += n, dir_b[d] += b;
+                    pr_p[p] += n, pr_b[p] += b;
+                    fa_p[f] += n, fa_b[f] += b;
+                }
+        int bad = all_p != ev->captured_packets || all_b != ev->captured_bytes ||
+                  dir_p[IPM_DIRCLASS_INCOMING] != ev->incoming_packets ||
+                  dir_b[IPM_DIRCLASS_INCOMING] != ev->incoming_bytes ||
+                  dir_p[IPM_DIRCLASS_OUTGOING] != ev->outgoing_packets ||
+                  dir_b[IPM_DIRCLASS_OUTGOING] != ev->outgoing_bytes;
+        for (int p = 0; p < IPM_PROTO_COUNT; p++)
+            bad |= pr_p[p] != ev->protocol_packets[p] || pr_b[p] != ev->protocol_bytes[p];
+        for (int f = 0; f < IPM_FAMILY_COUNT; f++)
+            bad |= fa_p[f] != ev->family_packets[f] || fa_b[f] != ev->family_bytes[f];
+        if (bad)
+            s->joint_mismatches++;
+    }
     s->adapter_index = ev->adapter_index;
     snprintf(s->adapter, sizeof s->adapter, "%s", ev->adapter ? ev->adapter : "(null)");
     if (s->events > 1 && ts_ns(ev->time_stamp) < ts_ns(s->last_ts))

@@ -144,6 +144,10 @@ typedef struct statcol {
     int64_t in_packets, out_packets, in_bytes, out_bytes;
     int64_t proto_packets[IPM_PROTO_COUNT], family_packets[IPM_FAMILY_COUNT];
     int64_t proto_bytes[IPM_PROTO_COUNT];
+    /* the joint counts, summed over events */
+    int64_t class_packets[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
+    int64_t class_bytes[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
+    int joint_mismatches;    /* detail events whose cells do not sum to the splits */
     int detail_events;
     int adapter_index;
     char adapter[64];

@@ -104,6 +104,8 @@ class IPMonitor(_IPMonitorBase):
       Event loops: fileno(), get_timeout(), do_events_timeout(), and
         break_events() from a hook.
       Adapters: the `adapters` list of views, find_adapter(), activate_many(),
+        activate_matching(patterns) (every matching adapter, following the host:
+        IPM_E_ADAPTER_ADDED / _GONE / _BACK through on_error),
         get_adapter_is_up/is_running/is_loopback/is_wireless/mtu/...
       IPMonitor(raise_hook_errors=True); use as a context manager
         (deactivates on exit); Writer(path, monitor=m) saves packets.

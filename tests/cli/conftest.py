@@ -10,6 +10,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -62,6 +63,21 @@ class Running:
                 raise AssertionError(f"ipmon exited before listening: {self.err_lines}")
             self.err_lines.append(line)
             if line.startswith("listening on"):
+                return line
+
+    def wait_err(self, text, timeout=10):
+        """Block until a stderr line containing `text` comes; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._err.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"ipmon printed no line with {text!r} within {timeout}s: {self.err_lines}")
+            if line is None:
+                self._err.put(None)  # finish() still sees the end
+                raise AssertionError(f"ipmon exited before printing {text!r}: {self.err_lines}")
+            self.err_lines.append(line)
+            if text in line:
                 return line
 
     def readline(self, timeout=10):

@@ -6,6 +6,7 @@ test sends known UDP datagrams: from b to a (incoming on the veth), from a
 to b (outgoing on the veth) and over a's loopback; tshark must then show
 each packet's interface name and direction as sent, in the order each
 interface saw them, and capinfos the two interfaces and their statistics."""
+import json
 import subprocess
 
 import pytest
@@ -48,6 +49,14 @@ def test_two_adapters_in_one_pcapng_with_names_and_directions(veth, start_ipmon,
     assert by_port[5101] == [(veth.a.ifname, 1, n) for n in ins]
     assert by_port[5102] == [(veth.a.ifname, 2, n) for n in outs]
     assert [(name, n) for name, _, n in by_port[5103]] == [("lo", n) for n in loops]
+
+    # ipmon reads its file back: each packet with its interface and direction.
+    r = run_ipmon("capture", "-r", str(f), "--json")
+    assert r.returncode == 0, r.stderr
+    back = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(b["adapter"], b["direction"], b["dport"], b["payload_len"]) for b in back] == [
+        (name, {1: "in", 2: "out"}.get(int(d, 0), "unknown"), int(port), int(length) - UDP)
+        for name, d, port, length in rows]
 
     info = subprocess.run(["capinfos", "-M", str(f)], capture_output=True, text=True, check=True).stdout
     assert "File type:           pcapng" in info, info
@@ -103,3 +112,35 @@ def test_several_adapters_one_unknown_exits_1(veth):
     r = run_ipmon("capture", "-i", "lo", "-i", "nosuch0", "-w", "/dev/null", "--pcapng", host=veth.a)
     assert r.returncode == 1, r.stderr
     assert r.stderr.strip() == "ipmon: no adapter named 'nosuch0' (see 'ipmon list')"
+
+
+def test_any_names_the_real_interface_on_lines_and_in_pcapng(veth, start_ipmon, tmp_path):
+    """-i any opens Linux cooked v2 (as tcpdump 4.99): each line names the
+    interface the packet crossed, and a pcapng file gets one interface per
+    real adapter, each packet with its direction."""
+    ins, loops = [7, 70], [9, 90, 900]
+    total = len(ins) + len(loops)
+    ip = start_ipmon(veth.a, "capture", "-i", "any", "-c", str(total), "--json", FILTER)
+    ip.wait_listening()
+    netns.send_udp(veth.b, veth.a.ip4, 5101, [b"i" * n for n in ins])
+    netns.send_udp(veth.a, "127.0.0.1", 5103, [b"l" * n for n in loops])
+    rc, out, err = ip.finish()
+    assert rc == 0, err
+    assert "link-type LINUX_SLL2" in err, err
+    got = [json.loads(line) for line in out.splitlines()]
+    veth_rows = [(g["adapter"], g["direction"], g["payload_len"]) for g in got if g["dport"] == 5101]
+    assert veth_rows == [(veth.a.ifname, "in", n) for n in ins]
+    lo_rows = [g for g in got if g["dport"] == 5103]
+    assert lo_rows and all(g["adapter"] == "lo" for g in lo_rows), lo_rows
+    assert [g["payload_len"] for g in lo_rows] == loops[:len(lo_rows)]
+
+    f = tmp_path / "any.pcapng"
+    ip = start_ipmon(veth.a, "capture", "-i", "any", "-c", str(len(ins)), "-w", str(f), FILTER)
+    ip.wait_listening()
+    netns.send_udp(veth.b, veth.a.ip4, 5101, [b"i" * n for n in ins])
+    rc, out, err = ip.finish()
+    assert rc == 0, err
+    rows = tshark_fields(f, "frame.interface_name", "frame.packet_flags_direction", "sll.ifindex", "udp.length")
+    assert [(r[0], int(r[1], 0), int(r[3]) - UDP) for r in rows] == [(veth.a.ifname, 1, n) for n in ins]
+    info = subprocess.run(["capinfos", "-M", str(f)], capture_output=True, text=True, check=True).stdout
+    assert "Encapsulation = Linux cooked-mode capture v2" in info, info

@@ -11,7 +11,7 @@ import netns
 from conftest import IPMON, run_ipmon
 
 
-@pytest.mark.parametrize("args", [["--help"], ["capture", "--help"], ["stats", "--help"],
+@pytest.mark.parametrize("args", [["--help"], ["capture", "--help"], ["stats", "--help"], ["exporter", "--help"],
                                   ["list", "--help"], ["help", "capture"], ["-h"]])
 def test_help_exits_0(args):
     r = run_ipmon(*args)
