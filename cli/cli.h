@@ -59,6 +59,12 @@ int cli_is_pseudo_adapter(const char *name);
  * a pseudo-device (tcpdump's choice), or -1. The adapters must be listed. */
 int cli_default_capture_adapter(const ipm_monitor *m);
 
+/* `ipmon capture -D`: the adapters numbered as tcpdump -D prints them
+ * ("1.eth0 [Up, Running, Connected]"); the number is the library's index
+ * + 1, as `ipmon list` shows and `ipmon capture -i N` takes. Returns the
+ * exit status. */
+int cli_list_numbered(void);
+
 /* Seconds of CLOCK_MONOTONIC. */
 double cli_now(void);
 

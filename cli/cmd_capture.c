@@ -24,11 +24,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -52,13 +55,25 @@ typedef struct capture_opts {
     int adapter_count;
     const char *read_file; /* -r */
     const char *write_file; /* -w */
+    long long rotate_seconds; /* -G: a new file every so many seconds, 0 = never */
+    long long rotate_mb;   /* -C: a new file past so many millions of bytes, 0 = never */
+    long long rotate_count; /* -W: with -C a ring of so many files, with -G the last file */
     int format;            /* IPM_FORMAT_PCAP or _PCAPNG (--pcap, --pcapng, or the -w name) */
     long long count;       /* -c, 0 = unlimited */
     long long snaplen;     /* -s, -1 = default */
     long long buffer_kb;   /* -B, -1 = default */
-    int promisc;           /* --promisc */
+    int promisc;           /* on unless -p (as tcpdump) */
+    int promisc_given;     /* --promisc or -p typed */
     int direction;         /* -Q */
     int json, hex, link_level, line_buffered, packet_buffered, nano, print;
+    int time_format;       /* how many -t (out_ctx.time_format) */
+    int verbose;           /* how many -v */
+    int ascii, quiet;      /* -A, -q */
+    int absolute_seq;      /* -S */
+    int list_numbered;     /* -D */
+    int monitor_mode;      /* -I */
+    const char *filter_file; /* -F */
+    const char *user;      /* -Z */
     int immediate;         /* --immediate-mode, or printing to a terminal */
     char *filter;
 } capture_opts;
@@ -73,6 +88,15 @@ typedef struct capture_state {
     int write_err;          /* errno of the writer's failure (EPIPE: a quiet end) */
     long long written;      /* packets handed to the writer (not those it cannot hold) */
     sink print;             /* the lines, on standard output */
+    dec_seq_table seqs;     /* relative TCP sequence numbers (unless -S) */
+    /* -G / -C / -W rotation, by tcpdump's rules */
+    char path[4096];        /* the -w file being written (the name, strftime'd, numbered) */
+    long long file_number;  /* tcpdump's Cflag_count: the number after the name */
+    long long time_files;   /* files started by -G */
+    time_t file_started;    /* when -G last began a file (wall clock, as tcpdump) */
+    uint64_t file_bytes;    /* the bytes the current file holds, as -C counts them */
+    long long lost_earlier; /* packets of closed files that did not reach them whole */
+    int rotate_failed;      /* a rotation could not close or open a file: exit 1 */
     long long captured;
     long long skipped_link; /* packets a classic pcap file cannot hold (another link type) */
     int write_failed;       /* a sink failed: stop taking packets */
@@ -90,8 +114,9 @@ static void usage(void)
           "destination with ports, TCP flags, payload and wire length), or save the\n"
           "packets to a pcap file. The filter is a pcap-filter(7) expression.\n"
           "\n"
-          "  -i ADAPTER     adapter to capture on (default: the first that is up and\n"
-          "                 running and not loopback, as tcpdump picks; see 'ipmon list');\n"
+          "  -i ADAPTER     adapter to capture on, by name or by the number -D and\n"
+          "                 'ipmon list' print (default: the first that is up and\n"
+          "                 running and not loopback, as tcpdump picks);\n"
           "                 give -i again to capture on several at once\n"
           "  -r FILE        read packets from a pcap or pcapng file instead ('-': standard\n"
           "                 input, e.g. zcat trace.pcap.gz | ipmon capture -r -)\n"
@@ -104,18 +129,43 @@ static void usage(void)
           "  -c COUNT       stop after COUNT packets\n"
           "  -s SNAPLEN     keep at most SNAPLEN bytes of each packet (0 = 262144)\n"
           "  -B KB          kernel capture buffer in KiB\n"
-          "      --promisc  promiscuous mode (off by default)\n"
-          "  -p             no promiscuous mode (the default; for tcpdump habits)\n"
+          "  -p, --no-promiscuous-mode  leave promiscuous mode off (it is on by\n"
+          "                 default, as in tcpdump); --promisc: on (the default)\n"
           "  -Q in|out|inout  capture only packets going this way (default inout)\n"
           "  -x             add a hex dump of each packet; -X adds ASCII too\n"
           "  -e             add the MAC addresses to each line\n"
-          "  -j, --json     one JSON object per packet per line (with -x: \"data\")\n"
-          "      --nano     print nanosecond time stamps (default microseconds)\n"
+          "      --json     one JSON object per packet per line (with -x: \"data\");\n"
+          "                 -j is tcpdump's time-stamp type, which ipmon does not offer\n"
+          "  -t             no time stamp; -tt seconds since 1970; -ttt the time since\n"
+          "                 the previous packet; -tttt date and time; -ttttt the time\n"
+          "                 since the first packet (all as tcpdump prints them)\n"
+          "      --time-stamp-precision=micro|nano  digits of the time stamps\n"
+          "                 (default micro); --nano, --micro: the same as =nano, =micro\n"
+          "  -v, -vv        add the IP header's facts (tos, ttl, id, offset, flags,\n"
+          "                 protocol, length; IPv6 class, flow label, hop limit, next\n"
+          "                 header, payload length) and TCP's checksum and options\n"
+          "  -A             after each line, the packet from its IP header as ASCII\n"
+          "  -q             quieter lines: protocol, addresses, payload length\n"
+          "  -S             absolute TCP sequence numbers (default: relative to each\n"
+          "                 connection's first, as tcpdump)\n"
           "  -l             line-buffer standard output\n"
           "      --immediate-mode  hand each packet over at once instead of in\n"
           "                 batches (the default when printing to a terminal)\n"
           "  -U             flush the -w file after every packet\n"
+          "  -G SECONDS     with -w: a new file every SECONDS; the name goes through\n"
+          "                 strftime(3) (-w 'trace-%H%M%S.pcap'), as tcpdump\n"
+          "  -C MB          with -w: a new file once one holds more than MB million\n"
+          "                 bytes, named FILE, FILE1, FILE2... as tcpdump\n"
+          "  -W COUNT       with -C: a ring of COUNT files (FILE0..), overwritten in\n"
+          "                 turn; with -G alone: stop after COUNT files\n"
           "  -n             accepted for tcpdump habits (ipmon never resolves names)\n"
+          "  -D, --list-interfaces  the adapters, numbered as tcpdump -D (and 'ipmon\n"
+          "                 list') numbers them; -i N takes that number\n"
+          "  -F FILE        read the filter expression from FILE ('#' starts a comment);\n"
+          "                 no filter words may follow the options then\n"
+          "  -I, --monitor-mode  Wi-Fi monitor mode (refused on adapters without it)\n"
+          "  -Z USER        become USER once the capture is open (before -w creates\n"
+          "                 its file), as tcpdump -Z; needs root\n"
           "  -h, --help     this help\n"
           "\n"
           "Ctrl-C or SIGTERM stops cleanly: the file is completed and the summary\n"
@@ -131,10 +181,112 @@ static void usage(void)
           stdout);
 }
 
+/* tcpdump 4.99's one-letter options that ipmon capture does not have
+ * (-j, -J, -y and -L have their own messages): never read as something
+ * else. ipmon(1) says why each is missing. */
+#define TCPDUMP_ONLY_FLAGS "#bdEfHKMNOTVz"
+
+/* The largest -F file read: far beyond any filter a person writes. */
+#define FILTER_FILE_MAX (1 << 20)
+
+/* -F FILE: the filter expression is the file's text, '#' to the end of a
+ * line a comment, as tcpdump reads it. Returns -1 to go on, else an exit
+ * code (1: the file cannot be read, with the system's reason). */
+static int read_filter_file(capture_opts *o)
+{
+    FILE *f = strcmp(o->filter_file, "-") == 0 ? stdin : fopen(o->filter_file, "r");
+    if (!f)
+        return cli_error("-F %s: %s", o->filter_file, strerror(errno));
+    char *buf = malloc(FILTER_FILE_MAX + 1);
+    if (!buf) {
+        if (f != stdin)
+            fclose(f);
+        return cli_error("out of memory");
+    }
+    size_t n = fread(buf, 1, FILTER_FILE_MAX + 1, f);
+    int err = ferror(f) ? errno : 0;
+    if (f != stdin)
+        fclose(f);
+    if (err || n > FILTER_FILE_MAX) {
+        free(buf);
+        if (err)
+            return cli_error("-F %s: %s", o->filter_file, strerror(err));
+        return cli_error("-F %s: larger than %d bytes; is it a filter?", o->filter_file, FILTER_FILE_MAX);
+    }
+    buf[n] = '\0';
+    if (memchr(buf, '\0', n)) {
+        free(buf);
+        return cli_error("-F %s: holds a NUL byte: not a filter expression", o->filter_file);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '#')
+            while (i < n && buf[i] != '\n')
+                buf[i++] = ' ';
+        if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
+            buf[i] = ' ';
+    }
+    o->filter = buf;
+    return -1;
+}
+
+/* -Z USER: the user to become, looked up before anything is opened (an
+ * unknown name fails at once); the change happens in drop_privileges. */
+static int find_user(const char *name, uid_t *uid, gid_t *gid)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(name);
+    if (!pw)
+        return errno ? cli_error("-Z %s: cannot look the user up: %s", name, strerror(errno))
+                     : cli_error("-Z %s: no such user", name);
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return EXIT_OK;
+}
+
+/* After the capture is open (before any -w file is created, as tcpdump):
+ * become `name` (its groups, its group, its user), then check that it took
+ * and cannot be undone. */
+static int drop_privileges(const char *name)
+{
+    uid_t uid;
+    gid_t gid;
+    if (find_user(name, &uid, &gid) != EXIT_OK)
+        return EXIT_RUNTIME;
+    if (getuid() == uid && geteuid() == uid && getgid() == gid && getegid() == gid)
+        return EXIT_OK;
+    if (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+        return cli_error("-Z %s: cannot become that user: %s (run ipmon as root to use -Z)", name,
+                         strerror(errno));
+    if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid ||
+        (uid != 0 && setuid(0) == 0))
+        return cli_error("-Z %s: the change of user did not hold", name);
+    return EXIT_OK;
+}
+
+/* The adapter `arg` names: the adapter of that name, else (all digits)
+ * the number `ipmon list` and -D print, tcpdump's (library index + 1).
+ * Returns the index, or -1 (the name is then tried as it is); -2 after
+ * printing why a number is out of range. */
+static int resolve_adapter(ipm_monitor *m, const char *arg)
+{
+    int idx = ipm_find_adapter(m, arg);
+    if (idx >= 0 || !arg[0] || strspn(arg, "0123456789") != strlen(arg))
+        return idx;
+    long long number = strlen(arg) > 9 ? 0 : atoll(arg);
+    int count = ipm_get_adapter_count(m);
+    if (number < 1 || number > count) {
+        cli_error("-i %s: there is no adapter number %s; 'ipmon capture -D' lists 1 to %d", arg, arg,
+                  count);
+        return -2;
+    }
+    return (int)number - 1;
+}
+
 /* Parse the command line into `o`; returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, capture_opts *o)
 {
-    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG };
+    enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG, OPT_PRECISION,
+           OPT_JSON, OPT_MICRO };
     static const struct option opts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"read", required_argument, NULL, 'r'},
@@ -145,8 +297,19 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         {"direction", required_argument, NULL, 'Q'},
         {"promisc", no_argument, NULL, OPT_PROMISC},
         {"no-promiscuous-mode", no_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"time-stamp-type", required_argument, NULL, 'j'},
+        {"list-time-stamp-types", no_argument, NULL, 'J'},
+        {"linktype", required_argument, NULL, 'y'},
+        {"list-data-link-types", no_argument, NULL, 'L'},
         {"nano", no_argument, NULL, OPT_NANO},
+        {"micro", no_argument, NULL, OPT_MICRO},
+        {"time-stamp-precision", required_argument, NULL, OPT_PRECISION},
+        {"absolute-tcp-sequence-numbers", no_argument, NULL, 'S'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"list-interfaces", no_argument, NULL, 'D'},
+        {"monitor-mode", no_argument, NULL, 'I'},
+        {"relinquish-privileges", required_argument, NULL, 'Z'},
         {"print", no_argument, NULL, OPT_PRINT},
         {"immediate-mode", no_argument, NULL, OPT_IMMEDIATE},
         {"pcap", no_argument, NULL, OPT_PCAP},
@@ -158,12 +321,13 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     o->buffer_kb = -1;
     o->direction = IPM_PACKET_DIRECTION_ANY;
     o->format = -1;
+    o->promisc = 1; /* as tcpdump: -p turns it off */
     int c;
     opterr = 0;
     /* 0, not 1: glibc then also forgets a cluster of short options an
      * earlier parse left half-read ("-hx"), which 1 would go on reading. */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pjxXelUnh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:r:w:c:s:B:Q:pj:JxXelUnhtvAqSDIF:Z:y:LG:C:W:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (o->adapter_count == MAX_CAPTURE_ADAPTERS)
@@ -176,6 +340,18 @@ static int parse_args(int argc, char **argv, capture_opts *o)
             break;
         case 'r': o->read_file = optarg; break;
         case 'w': o->write_file = optarg; break;
+        case 'G':
+            if (cli_parse_int(CMD, "-G", optarg, 1, 100L * 365 * 86400, &o->rotate_seconds) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'C':
+            if (cli_parse_int(CMD, "-C", optarg, 1, 1000000000, &o->rotate_mb) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'W':
+            if (cli_parse_int(CMD, "-W", optarg, 1, 1000000000, &o->rotate_count) < 0)
+                return EXIT_USAGE;
+            break;
         case 'c':
             if (cli_parse_int(CMD, "-c", optarg, 1, INT64_MAX, &o->count) < 0)
                 return EXIT_USAGE;
@@ -198,9 +374,24 @@ static int parse_args(int argc, char **argv, capture_opts *o)
             else
                 return cli_usage_error(CMD, "-Q: '%s' is not one of in, out, inout", optarg);
             break;
-        case OPT_PROMISC: o->promisc = 1; break;
-        case 'p': o->promisc = 0; break;
-        case 'j': o->json = 1; break;
+        case OPT_PROMISC: o->promisc = 1; o->promisc_given = 1; break;
+        case 'p': o->promisc = 0; o->promisc_given = 1; break;
+        case OPT_JSON: o->json = 1; break;
+        case 'j':
+        case 'J':
+        case 'y':
+        case 'L': {
+            char what[80];
+            snprintf(what, sizeof what, "-%c%s%.60s", c, c == 'j' || c == 'y' ? " " : "",
+                     c == 'j' || c == 'y' ? optarg : "");
+            if (c == 'j' || c == 'J')
+                return cli_usage_error(CMD, "%s: ipmon has no choice of tcpdump's time-stamp types "
+                                            "(it always uses the kernel's host time stamps); "
+                                            "for JSON output write --json", what);
+            return cli_usage_error(CMD, "%s: ipmon has no choice of tcpdump's link-layer types "
+                                        "(it captures each adapter's default one, shown on the "
+                                        "'listening on' line)", what);
+        }
         case 'x': o->hex = o->hex > 1 ? o->hex : 1; break;
         case 'X': o->hex = 2; break;
         case 'e': o->link_level = 1; break;
@@ -208,21 +399,73 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case 'U': o->packet_buffered = 1; break;
         case 'n': break;
         case OPT_NANO: o->nano = 1; break;
+        case OPT_MICRO: o->nano = 0; break;
+        case OPT_PRECISION:
+            if (strcmp(optarg, "micro") == 0)
+                o->nano = 0;
+            else if (strcmp(optarg, "nano") == 0)
+                o->nano = 1;
+            else
+                return cli_usage_error(CMD, "--time-stamp-precision: '%s' is not micro or nano", optarg);
+            break;
+        case 't':
+            if (++o->time_format > 5)
+                return cli_usage_error(CMD, "-t: at most five (-ttttt, the time since the first packet)");
+            break;
+        case 'v':
+            if (++o->verbose > 3)
+                o->verbose = 3;
+            break;
+        case 'A': o->ascii = 1; break;
+        case 'q': o->quiet = 1; break;
+        case 'S': o->absolute_seq = 1; break;
+        case 'D': o->list_numbered = 1; break;
+        case 'I': o->monitor_mode = 1; break;
+        case 'F': o->filter_file = optarg; break;
+        case 'Z':
+            if (!optarg[0])
+                return cli_usage_error(CMD, "-Z needs a user name");
+            o->user = optarg;
+            break;
         case OPT_PRINT: o->print = 1; break;
         case OPT_IMMEDIATE: o->immediate = 1; break;
         case OPT_PCAP: o->format = IPM_FORMAT_PCAP; break;
         case OPT_PCAPNG: o->format = IPM_FORMAT_PCAPNG; break;
         case 'h': usage(); return EXIT_OK;
-        default: return cli_getopt_error(CMD, c, argv);
+        default:
+            if (c == ':' && optopt == 'j')
+                return cli_usage_error(CMD, "-j needs a time-stamp type, as in tcpdump (which ipmon "
+                                            "does not offer); for JSON output write --json");
+            if (c == '?' && optopt > 0 && strchr(TCPDUMP_ONLY_FLAGS, optopt))
+                return cli_usage_error(CMD, "-%c is a tcpdump option ipmon does not have (see "
+                                            "'TCPDUMP FLAGS IPMON DOES NOT HAVE' in ipmon(1))",
+                                       optopt);
+            return cli_getopt_error(CMD, c, argv);
         }
     }
+    if (o->list_numbered)
+        return -1; /* -D: list and leave, as tcpdump */
     if (o->adapter && o->read_file)
         return cli_usage_error(CMD, "-i and -r cannot be used together");
-    if (o->read_file && (o->promisc || o->buffer_kb >= 0))
-        return cli_usage_error(CMD, "--promisc and -B apply to adapters, not to -r files");
+    if (o->read_file && o->monitor_mode)
+        return cli_usage_error(CMD, "-I (monitor mode) applies to adapters, not to -r files");
+    if (o->filter_file && optind < argc)
+        return cli_usage_error(CMD, "-F %s gives the filter: '%s' after the options is one "
+                                    "too many (put the whole expression in the file)",
+                               o->filter_file, argv[optind]);
+    if (o->read_file && (o->promisc_given || o->buffer_kb >= 0))
+        return cli_usage_error(CMD, "-p, --promisc and -B apply to adapters, not to -r files");
     if (o->read_file && o->direction != IPM_PACKET_DIRECTION_ANY)
         return cli_usage_error(CMD, "-Q selects by direction on live adapters only: a -r file's "
                                     "packets carry none that ipmon can select by");
+    if ((o->rotate_seconds || o->rotate_mb || o->rotate_count) && !o->write_file)
+        return cli_usage_error(CMD, "-%c rotates the -w file: add -w FILE",
+                               o->rotate_seconds ? 'G' : o->rotate_mb ? 'C' : 'W');
+    if ((o->rotate_seconds || o->rotate_mb || o->rotate_count) && strcmp(o->write_file, "-") == 0)
+        return cli_usage_error(CMD, "-%c rotates files: standard output (-w -) cannot be rotated",
+                               o->rotate_seconds ? 'G' : o->rotate_mb ? 'C' : 'W');
+    if (o->rotate_count && !o->rotate_seconds && !o->rotate_mb)
+        return cli_usage_error(CMD, "-W counts the files of -C or -G: add one of them");
     if (o->write_file && strcmp(o->write_file, "-") == 0 && o->print)
         return cli_usage_error(CMD, "--print cannot share standard output with -w -");
     if (o->format >= 0 && !o->write_file)
@@ -243,6 +486,8 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     /* Like tcpdump: someone watching a terminal wants each packet at once. */
     if (o->print && isatty(STDOUT_FILENO))
         o->immediate = 1;
+    if (o->filter_file)
+        return read_filter_file(o);
     o->filter = cli_join_words(argc - optind, argv + optind);
     if (!o->filter)
         return cli_error("out of memory");
@@ -260,8 +505,20 @@ static int apply_adapter_settings(ipm_monitor *m, int idx, const capture_opts *o
         return -1;
     if (ipm_set_adapter_promiscuous_mode(m, idx, o->promisc) != IPM_OK)
         return -1;
+    if (o->monitor_mode) {
+        if (ipm_get_adapter_wi_fi_monitor_mode_supported(m, idx) <= 0) {
+            cli_error("%s cannot capture in monitor mode (-I): it is not a Wi-Fi adapter that supports it",
+                      ipm_get_adapter_name(m, idx));
+            return -2;
+        }
+        if (ipm_set_adapter_wi_fi_monitor_mode(m, idx, 1) != IPM_OK)
+            return -1;
+    }
     return 0;
 }
+
+static int rotate_if_due(capture_state *s);
+static int open_writer(capture_state *s);
 
 /* A write failed (the sink holds why): take no more packets. */
 static void stop_on_write_error(capture_state *s)
@@ -280,6 +537,18 @@ static int on_packet(const ipm_packet_event *e, void *user)
         ipm_deactivate(s->m);
         return 0;
     }
+    if (s->writer && (o->rotate_seconds || o->rotate_mb)) {
+        int r = rotate_if_due(s);
+        if (r != 0) {
+            s->rotate_failed = r < 0;
+            ipm_deactivate(s->m);
+            return 0;
+        }
+        /* as -C counts: a pcap record, or a pcapng packet block with its
+         * direction option */
+        s->file_bytes += o->format == IPM_FORMAT_PCAP ? 16u + e->data_size
+                                                      : 32u + ((e->data_size + 3u) & ~3u) + 12u;
+    }
     s->captured++;
     if (s->writer) {
         int rc = ipm_writer_write(s->writer, e);
@@ -295,7 +564,9 @@ static int on_packet(const ipm_packet_event *e, void *user)
     }
     if (o->print) {
         dec_packet d;
-        dec_packet_decode(&d, e->link_type, e->data, e->data_size);
+        dec_packet_decode_verbose(&d, e->link_type, e->data, e->data_size, o->verbose);
+        if (!o->absolute_seq)
+            dec_seq_relative(&s->seqs, &d);
         long n = o->json ? out_json(&s->out, e, &d) : out_text(&s->out, e, &d);
         if (n >= 0) {
             sink_record(&s->print, (size_t)n);
@@ -341,12 +612,88 @@ static const char *link_description(int dlt)
     return d ? d : "unknown";
 }
 
+/* The digits tcpdump gives the file number under -W: those of W - 1. */
+static int count_digits(long long w)
+{
+    int c = 0;
+    for (w -= 1; w > 0; w /= 10)
+        c++;
+    return c;
+}
+
+/* The name of the next -w file, as tcpdump's MakeFilename: with -G the
+ * name through strftime(3) at the local time now, then the file number
+ * (zero-padded to the digits of W - 1 under -C -W; none for the first
+ * file otherwise, and none under -G alone). Returns -1 when it does not
+ * fit. */
+static int make_file_name(capture_state *s)
+{
+    const capture_opts *o = s->o;
+    char base[sizeof s->path];
+    if (o->rotate_seconds) {
+        time_t now = time(NULL);
+        struct tm tm;
+        if (!localtime_r(&now, &tm) || strftime(base, sizeof base, o->write_file, &tm) == 0)
+            return -1;
+    } else if ((size_t)snprintf(base, sizeof base, "%s", o->write_file) >= sizeof base) {
+        return -1;
+    }
+    int digits = o->rotate_count && o->rotate_mb ? count_digits(o->rotate_count) : 0;
+    size_t n = s->file_number == 0 && digits == 0
+                   ? (size_t)snprintf(s->path, sizeof s->path, "%s", base)
+                   : (size_t)snprintf(s->path, sizeof s->path, "%s%0*lld", base, digits, s->file_number);
+    return n < sizeof s->path ? 0 : -1;
+}
+
+static long long close_writer(capture_state *s, int *rc);
+
+/* Before each packet under -G/-C: start the next file when its time has
+ * come or the current one has grown past -C, as tcpdump decides. Returns 0
+ * to write the packet, 1 when -G -W's last file is done (stop, status 0),
+ * -1 when a file could not be finished or begun (reported; status 1). */
+static int rotate_if_due(capture_state *s)
+{
+    const capture_opts *o = s->o;
+    int by_time = 0;
+    if (o->rotate_seconds) {
+        time_t now = time(NULL);
+        by_time = now - s->file_started >= o->rotate_seconds;
+    }
+    int by_size = !by_time && o->rotate_mb && s->file_bytes > (uint64_t)o->rotate_mb * 1000000u;
+    if (!by_time && !by_size)
+        return 0;
+    if (by_time) {
+        /* -W stops -G only without -C (with -C it is the ring's size) */
+        if (o->rotate_count && !o->rotate_mb && ++s->time_files >= o->rotate_count) {
+            fprintf(stderr, "Maximum file limit reached: %lld\n", o->rotate_count);
+            return 1;
+        }
+        s->file_started = time(NULL);
+        s->file_number = 0;
+    } else if (++s->file_number >= o->rotate_count && o->rotate_count) {
+        s->file_number = 0; /* the ring starts over */
+    }
+    int rc = EXIT_OK;
+    s->lost_earlier += close_writer(s, &rc);
+    s->written = 0;
+    if (rc != EXIT_OK)
+        return -1;
+    if (make_file_name(s) != 0) {
+        cli_error("-w %s: the next file's name is too long", o->write_file);
+        return -1;
+    }
+    if (open_writer(s) != EXIT_OK)
+        return -1;
+    s->file_bytes = o->format == IPM_FORMAT_PCAP ? 24 : 0;
+    return 0;
+}
+
 /* Open the -w output: the library's writer on the file (or on standard
  * output for -w -), reading the monitor for each interface's name,
  * addresses, filter and, at the end, its statistics. */
 static int open_writer(capture_state *s)
 {
-    const char *path = s->o->write_file;
+    const char *path = s->path;
     char err[IPM_ERRBUF_SIZE];
     int to_stdout = strcmp(path, "-") == 0;
     s->writer = to_stdout ? ipm_writer_fdopen(STDOUT_FILENO, s->o->format, s->m, err)
@@ -368,7 +715,7 @@ static long long close_writer(capture_state *s, int *rc)
 {
     if (!s->writer)
         return 0;
-    const char *path = s->o->write_file;
+    const char *path = s->path;
     int to_stdout = strcmp(path, "-") == 0;
     ipm_writer_flush(s->writer);
     /* handed to the writer: accepted, or refused by a failed write */
@@ -402,7 +749,7 @@ static long long close_writer(capture_state *s, int *rc)
 static int close_outputs(capture_state *s)
 {
     int rc = EXIT_OK;
-    long long undelivered = close_writer(s, &rc);
+    long long undelivered = close_writer(s, &rc) + s->lost_earlier;
     sink *k = &s->print;
     if (k->f && sink_close(k) != 0) {
         long long lost = (long long)(k->records - sink_records_delivered(k));
@@ -443,20 +790,31 @@ static int start_many(capture_state *s, const capture_opts *o, int *snaplen)
     ipm_monitor *m = s->m;
     size_t used = 0;
     s->name[0] = '\0';
+    const char *names[MAX_CAPTURE_ADAPTERS];
     for (int k = 0; k < o->adapter_count; k++) {
-        int idx = ipm_find_adapter(m, o->adapters[k]);
+        int idx = resolve_adapter(m, o->adapters[k]);
+        if (idx == -2)
+            return EXIT_RUNTIME;
         if (idx < 0)
             return cli_error("no adapter named '%s' (see 'ipmon list')", o->adapters[k]);
-        if (apply_adapter_settings(m, idx, o) != 0)
+        names[k] = ipm_get_adapter_name(m, idx);
+        for (int j = 0; j < k; j++)
+            if (strcmp(names[j], names[k]) == 0)
+                return cli_usage_error(CMD, "-i %s and -i %s are the same adapter", o->adapters[j],
+                                       o->adapters[k]);
+        int arc = apply_adapter_settings(m, idx, o);
+        if (arc == -2)
+            return EXIT_RUNTIME;
+        if (arc != 0)
             return cli_lib_error(m);
         int mpb = ipm_get_adapter_max_packet_bytes(m, idx);
         if (k == 0 && mpb > 0)
             *snaplen = mpb;
-        int n = snprintf(s->name + used, sizeof s->name - used, "%s%s", k ? ", " : "", o->adapters[k]);
+        int n = snprintf(s->name + used, sizeof s->name - used, "%s%s", k ? ", " : "", names[k]);
         if (n > 0 && used + (size_t)n < sizeof s->name)
             used += (size_t)n;
     }
-    if (ipm_activate_many(m, o->adapters, o->adapter_count) != IPM_OK)
+    if (ipm_activate_many(m, names, o->adapter_count) != IPM_OK)
         return cli_lib_error(m);
     return EXIT_OK;
 }
@@ -491,7 +849,11 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
     const char *name = o->adapter;
     int idx;
     if (name) {
-        idx = ipm_find_adapter(m, name);
+        idx = resolve_adapter(m, name);
+        if (idx == -2)
+            return EXIT_RUNTIME;
+        if (idx >= 0)
+            name = ipm_get_adapter_name(m, idx);
     } else {
         idx = cli_default_capture_adapter(m);
         if (idx < 0)
@@ -500,7 +862,10 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
         name = ipm_get_adapter_name(m, idx);
     }
     if (idx >= 0) {
-        if (apply_adapter_settings(m, idx, o) != 0)
+        int arc = apply_adapter_settings(m, idx, o);
+        if (arc == -2)
+            return EXIT_RUNTIME;
+        if (arc != 0)
             return cli_lib_error(m);
         int mpb = ipm_get_adapter_max_packet_bytes(m, idx);
         if (mpb > 0)
@@ -584,6 +949,16 @@ int cmd_capture(int argc, char **argv)
         free(o.filter);
         return EXIT_OK;
     }
+    if (o.list_numbered)
+        return cli_list_numbered();
+    if (o.user) {
+        uid_t uid;
+        gid_t gid;
+        if (find_user(o.user, &uid, &gid) != EXIT_OK) {
+            free(o.filter);
+            return EXIT_RUNTIME;
+        }
+    }
 
     capture_state s;
     memset(&s, 0, sizeof s);
@@ -596,6 +971,10 @@ int cmd_capture(int argc, char **argv)
     }
     out_init(&s.out, s.print.f);
     s.out.nano = o.nano;
+    s.out.time_format = o.time_format;
+    s.out.verbose = o.verbose;
+    s.out.ascii = o.ascii;
+    s.out.quiet = o.quiet;
     s.out.hex = o.hex;
     s.out.link_level = o.link_level;
     s.m = ipm_new();
@@ -610,8 +989,17 @@ int cmd_capture(int argc, char **argv)
 
     int snaplen = DEFAULT_SNAPLEN;
     rc = start(&s, &o, &snaplen);
-    if (rc == EXIT_OK && o.write_file)
-        rc = open_writer(&s);
+    if (rc == EXIT_OK && o.user)
+        rc = drop_privileges(o.user);
+    if (rc == EXIT_OK && o.write_file) {
+        if (make_file_name(&s) != 0) {
+            rc = cli_error("-w %s: the file name is too long", o.write_file);
+        } else {
+            rc = open_writer(&s);
+            s.file_started = time(NULL);
+            s.file_bytes = o.format == IPM_FORMAT_PCAP ? 24 : 0;
+        }
+    }
     if (rc == EXIT_OK) {
         cli_signals_graceful();
         s.activated = 1; /* the summary is owed from here on */
@@ -622,6 +1010,8 @@ int cmd_capture(int argc, char **argv)
     int crc = close_outputs(&s);
     if (rc == EXIT_OK)
         rc = crc;
+    if (rc == EXIT_OK && s.rotate_failed)
+        rc = EXIT_RUNTIME;
     if (s.skipped_link)
         cli_error("%lld packets of another link type were not written to %s", s.skipped_link,
                   o.write_file);

@@ -1,6 +1,9 @@
 /*
  * cmd_list.c - `ipmon list [--json]`: every adapter libipmonitor can
- * monitor, with what the OS knows about it, as an aligned table or as JSON.
+ * monitor, with what the OS knows about it, as an aligned table or as JSON;
+ * and `ipmon capture -D`, the same adapters as tcpdump -D numbers them.
+ * The table's IDX is tcpdump's number (the library's index + 1), the one
+ * `ipmon capture -i N` takes.
  * Written through a sink (sink.h): a failed write is reported with its real
  * errno; a closed pipe ends quietly.
  */
@@ -78,7 +81,7 @@ static void print_json(FILE *f, const ipm_monitor *m)
     for (int i = 0; i < n; i++) {
         char mac[32];
         mac_text(mac, sizeof mac, ipm_get_adapter_mac_address(m, i));
-        fprintf(f, "%s\n  {\"index\":%d,\"name\":", i ? "," : "", i);
+        fprintf(f, "%s\n  {\"index\":%d,\"number\":%d,\"name\":", i ? "," : "", i, i + 1);
         json_fputs(f, ipm_get_adapter_name(m, i));
         fprintf(f, ",\"friendly_name\":");
         json_fputs(f, ipm_get_adapter_friendly_name(m, i));
@@ -120,7 +123,7 @@ static void row_cells(const ipm_monitor *m, int i, char cells[NCOLS][512])
     mac_text(mac, sizeof mac, ipm_get_adapter_mac_address(m, i));
     int mtu = ipm_get_adapter_mtu(m, i);
     const char *v4 = str_or_empty(ipm_get_adapter_ipv4_addresses(m, i));
-    snprintf(cells[0], 512, "%d", i);
+    snprintf(cells[0], 512, "%d", i + 1); /* tcpdump's number, what -i N takes */
     snprintf(cells[1], 512, "%s", str_or_empty(ipm_get_adapter_name(m, i)));
     snprintf(cells[2], 512, "%s", type_name(ipm_get_adapter_interface_type(m, i)));
     snprintf(cells[3], 512, "%s", mac[0] ? mac : "-");
@@ -184,7 +187,8 @@ static void usage(void)
 {
     fputs("Usage: ipmon list [--json]\n"
           "\n"
-          "List every adapter ipmon can monitor: index, name, type, MAC address,\n"
+          "List every adapter ipmon can monitor: number (tcpdump -D's, what\n"
+          "'ipmon capture -i N' takes), name, type, MAC address,\n"
           "state (up, no-carrier, down), MTU, IPv4 and IPv6 addresses, Wi-Fi\n"
           "monitor-mode support and description.\n"
           "\n"
@@ -231,6 +235,72 @@ int cmd_list(int argc, char **argv)
         print_json(out.f, m);
     else
         rc = print_table(out.f, m);
+    ipm_free(m);
+    if (sink_close(&out) != 0 && rc == EXIT_OK)
+        rc = sink_report(&out, "");
+    return rc;
+}
+
+/* tcpdump -D's flags: "Up, Running, Wireless, Loopback" as they apply, then
+ * for a real (not loopback, not pseudo) adapter that is up its carrier:
+ * Connected or Disconnected; "none" when nothing applies. */
+static void numbered_flags(const ipm_monitor *m, int i, char *out, size_t cap)
+{
+    const char *name = str_or_empty(ipm_get_adapter_name(m, i));
+    int up = ipm_get_adapter_is_up(m, i) > 0, running = ipm_get_adapter_is_running(m, i) > 0;
+    int loopback = ipm_get_adapter_is_loopback(m, i) > 0;
+    size_t n = 0;
+    out[0] = '\0';
+#define FLAG(text)                                                                   \
+    do {                                                                             \
+        int k_ = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", text);             \
+        if (k_ > 0 && n + (size_t)k_ < cap)                                          \
+            n += (size_t)k_;                                                         \
+    } while (0)
+    if (up)
+        FLAG("Up");
+    if (running)
+        FLAG("Running");
+    if (ipm_get_adapter_is_wireless(m, i) > 0)
+        FLAG("Wireless");
+    if (loopback)
+        FLAG("Loopback");
+    if (up && !loopback && !cli_is_pseudo_adapter(name))
+        FLAG(running ? "Connected" : "Disconnected");
+#undef FLAG
+    if (!out[0])
+        snprintf(out, cap, "none");
+}
+
+int cli_list_numbered(void)
+{
+    cli_install_signals();
+    static char outbuf[1 << 16];
+    sink out;
+    if (sink_open_fd(&out, STDOUT_FILENO, "standard output", outbuf, sizeof outbuf, SINK_FULL, 0))
+        return cli_error("out of memory");
+    ipm_monitor *m = ipm_new();
+    if (!m) {
+        sink_close(&out);
+        return cli_error("out of memory");
+    }
+    int rc = EXIT_OK;
+    if (ipm_list_adapters(m) != IPM_OK) {
+        rc = cli_lib_error(m);
+    } else {
+        int n = ipm_get_adapter_count(m);
+        for (int i = 0; i < n; i++) {
+            const char *name = str_or_empty(ipm_get_adapter_name(m, i));
+            const char *desc = str_or_empty(ipm_get_adapter_description(m, i));
+            char flags[128];
+            numbered_flags(m, i, flags, sizeof flags);
+            /* tcpdump shows libpcap's descriptions, which only pseudo-devices have */
+            if (cli_is_pseudo_adapter(name) && *desc)
+                fprintf(out.f, "%d.%s (%s) [%s]\n", i + 1, name, desc, flags);
+            else
+                fprintf(out.f, "%d.%s [%s]\n", i + 1, name, flags);
+        }
+    }
     ipm_free(m);
     if (sink_close(&out) != 0 && rc == EXIT_OK)
         rc = sink_report(&out, "");

@@ -4,13 +4,17 @@
  * The library's ipm_decode() reads the headers; this file only turns what
  * it found into the strings a line or a JSON object shows: addresses and
  * MACs as text, TCP flags as tcpdump's letters, and a short note (ICMP
- * message, TCP sequence numbers, ARP question, fragment). It parses no
- * packet bytes itself.
+ * message, TCP sequence numbers, ARP question, fragment). For -v it also
+ * reads the few header fields ipm_decode() does not report (IP TOS, TTL,
+ * id, flow label, hop limit, TCP options and checksum) at the offsets
+ * ipm_decode() found, every read checked against the captured length; and
+ * it keeps tcpdump's relative TCP sequence numbers in a fixed table.
  */
 #include "decode.h"
 
 #include <arpa/inet.h>
 #include <pcap/dlt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -100,6 +104,15 @@ static void icmp_info(dec_packet *p, const ipm_decoded *d)
         snprintf(p->info, sizeof p->info, "type %d code %d", t, c);
 }
 
+/* "seq N [ack M] win W", the TCP note, from the numbers given. */
+static void tcp_info(dec_packet *p, uint32_t seq, uint32_t ack)
+{
+    if (p->tcp_bits & 0x10)
+        snprintf(p->info, sizeof p->info, "seq %u ack %u win %d", seq, ack, p->tcp_window);
+    else
+        snprintf(p->info, sizeof p->info, "seq %u win %d", seq, p->tcp_window);
+}
+
 static void tcp_text(dec_packet *p, const ipm_decoded *d)
 {
     static const struct { unsigned bit; char c; } flags[] = {
@@ -113,11 +126,7 @@ static void tcp_text(dec_packet *p, const ipm_decoded *d)
         memcpy(p->tcp_flags, "none", 5);
     else
         p->tcp_flags[n] = '\0';
-    if (d->tcp_flags & 0x10)
-        snprintf(p->info, sizeof p->info, "seq %u ack %u win %d", d->tcp_seq, d->tcp_ack,
-                 d->tcp_window);
-    else
-        snprintf(p->info, sizeof p->info, "seq %u win %d", d->tcp_seq, d->tcp_window);
+    tcp_info(p, d->tcp_seq, d->tcp_ack);
 }
 
 /* ARP over Ethernet/IPv4 has addresses (the question or the answer); any
@@ -159,6 +168,15 @@ void dec_packet_describe(dec_packet *p, const ipm_decoded *d)
     p->mac_src[0] = p->mac_dst[0] = '\0';
     p->tcp_flags[0] = '\0';
     p->info[0] = '\0';
+    p->ip_facts[0] = p->tcp_cksum[0] = p->tcp_options[0] = '\0';
+    p->network_offset = d->network != IPM_NET_NONE ? (int64_t)d->network_offset : -1;
+    p->tcp_bits = d->tcp_flags;
+    p->tcp_window = d->tcp_window;
+    p->tcp_seq = d->tcp_seq;
+    p->tcp_ack = d->tcp_ack;
+    p->addr_family = d->addr_family;
+    memcpy(p->src_raw, d->src, sizeof p->src_raw);
+    memcpy(p->dst_raw, d->dst, sizeof p->dst_raw);
     if (d->flags & IPM_DECODED_MAC_SRC)
         fmt_mac(p->mac_src, d->mac_src);
     if (d->flags & IPM_DECODED_MAC_DST)
@@ -194,7 +212,272 @@ void dec_packet_describe(dec_packet *p, const ipm_decoded *d)
 
 void dec_packet_decode(dec_packet *p, int dlt, const uint8_t *data, uint32_t len)
 {
+    dec_packet_decode_verbose(p, dlt, data, len, 0);
+}
+
+/* ---- -v: the facts tcpdump -v prints ---- */
+
+static unsigned be16(const uint8_t *b) { return (unsigned)b[0] << 8 | b[1]; }
+
+/* tcpdump's names of IP protocols (its ipproto_values), "unknown" else. */
+static const char *ip_proto_name(int proto)
+{
+    switch (proto) {
+    case 0: return "Options";
+    case 1: return "ICMP";
+    case 2: return "IGMP";
+    case 4: return "IPIP";
+    case 6: return "TCP";
+    case 8: return "EGP";
+    case 9: return "IGRP";
+    case 17: return "UDP";
+    case 33: return "DCCP";
+    case 41: return "IPv6";
+    case 43: return "Routing";
+    case 44: return "Frag";
+    case 46: return "RSVP";
+    case 47: return "GRE";
+    case 50: return "ESP";
+    case 51: return "AH";
+    case 55: return "Mobile IP";
+    case 58: return "ICMPv6";
+    case 62: return "Mobile IP (old)";
+    case 88: return "EIGRP";
+    case 89: return "OSPF";
+    case 103: return "PIM";
+    case 108: return "Compressed IP";
+    case 112: return "VRRP";
+    case 113: return "PGM";
+    case 132: return "SCTP";
+    case 135: return "Mobility";
+    default: return "unknown";
+    }
+}
+
+/* The one's complement sum of `len` bytes added to `sum` (not folded). */
+static uint32_t sum16(uint32_t sum, const uint8_t *b, size_t len)
+{
+    size_t i = 0;
+    for (; i + 1 < len; i += 2)
+        sum += be16(b + i);
+    if (i < len)
+        sum += (uint32_t)b[i] << 8;
+    return sum;
+}
+
+static unsigned fold16(uint32_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return sum;
+}
+
+/* IPv4: "(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6), length 60)",
+ * with ", bad cksum" as tcpdump when the header checksum is wrong. */
+static void ipv4_facts(dec_packet *p, const uint8_t *ip, uint32_t avail)
+{
+    if (avail < 20)
+        return;
+    static const char *const ecn[] = {"", ",ECT(1)", ",ECT(0)", ",CE"};
+    unsigned frag = be16(ip + 6);
+    char flags[16] = "";
+    if (frag & 0x2000)
+        strcat(flags, "+");
+    if (frag & 0x4000)
+        strcat(flags, "DF");
+    if (frag & 0x8000)
+        strcat(flags, "rsvd");
+    if (!flags[0])
+        strcpy(flags, "none");
+    int n = snprintf(p->ip_facts, sizeof p->ip_facts,
+                     "(tos 0x%x%s, ttl %u, id %u, offset %u, flags [%s], proto %s (%u), length %u",
+                     ip[1], ecn[ip[1] & 3], ip[8], be16(ip + 4), (frag & 0x1fff) * 8, flags,
+                     ip_proto_name(ip[9]), ip[9], be16(ip + 2));
+    unsigned hlen = (ip[0] & 15) * 4u;
+    if (n > 0 && (size_t)n < sizeof p->ip_facts && hlen >= 20 && hlen <= avail) {
+        unsigned stored = be16(ip + 10);
+        unsigned want = ~fold16(sum16(0, ip, hlen) - stored) & 0xffff;
+        if (fold16(sum16(0, ip, hlen)) != 0xffff)
+            n += snprintf(p->ip_facts + n, sizeof p->ip_facts - (size_t)n,
+                          ", bad cksum %x (->%x)!", stored, want);
+    }
+    if (n > 0 && (size_t)n < sizeof p->ip_facts - 1)
+        strcat(p->ip_facts, ")");
+}
+
+/* IPv6: "(class 0x10, flowlabel 0x12345, hlim 64, next-header TCP (6) payload length: 40)". */
+static void ipv6_facts(dec_packet *p, const uint8_t *ip, uint32_t avail)
+{
+    if (avail < 40)
+        return;
+    uint32_t flow = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
+    char cls[24] = "", label[32] = "";
+    if (flow & 0x0ff00000)
+        snprintf(cls, sizeof cls, "class 0x%02x, ", (flow & 0x0ff00000) >> 20);
+    if (flow & 0x000fffff)
+        snprintf(label, sizeof label, "flowlabel 0x%05x, ", flow & 0x000fffff);
+    snprintf(p->ip_facts, sizeof p->ip_facts, "(%s%shlim %u, next-header %s (%u) payload length: %u)",
+             cls, label, ip[7], ip_proto_name(ip[6]), ip[6], be16(ip + 4));
+}
+
+/* Append to the options text, never past its end. */
+static void opt_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void opt_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n >= cap - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *n = *n + (size_t)k < cap - 1 ? *n + (size_t)k : cap - 1;
+}
+
+/* "options [mss 1460,sackOK,TS val 1 ecr 2,nop,wscale 7]" in tcpdump's
+ * words; "[bad opt]" where an option's length is wrong. */
+static void tcp_options_text(dec_packet *p, const uint8_t *o, uint32_t len)
+{
+    char *buf = p->tcp_options;
+    size_t cap = sizeof p->tcp_options, n = 0;
+    opt_add(buf, cap, &n, "options [");
+    for (uint32_t i = 0; i < len;) {
+        unsigned kind = o[i];
+        if (i > 0)
+            opt_add(buf, cap, &n, ",");
+        if (kind == 0) { /* the end: the rest is padding */
+            opt_add(buf, cap, &n, "eol");
+            break;
+        }
+        if (kind == 1) {
+            opt_add(buf, cap, &n, "nop");
+            i++;
+            continue;
+        }
+        if (i + 1 >= len || o[i + 1] < 2 || i + o[i + 1] > len) {
+            opt_add(buf, cap, &n, "bad opt");
+            break;
+        }
+        unsigned olen = o[i + 1];
+        const uint8_t *v = o + i + 2;
+        if (kind == 2 && olen == 4)
+            opt_add(buf, cap, &n, "mss %u", be16(v));
+        else if (kind == 3 && olen == 3)
+            opt_add(buf, cap, &n, "wscale %u", v[0]);
+        else if (kind == 4 && olen == 2)
+            opt_add(buf, cap, &n, "sackOK");
+        else if (kind == 5 && (olen - 2) % 8 == 0) {
+            opt_add(buf, cap, &n, "sack %u", (olen - 2) / 8);
+            for (unsigned k = 0; k + 8 <= olen - 2; k += 8)
+                opt_add(buf, cap, &n, " {%u:%u}",
+                        (unsigned)((uint32_t)v[k] << 24 | (uint32_t)v[k + 1] << 16 | (uint32_t)v[k + 2] << 8 | v[k + 3]),
+                        (unsigned)((uint32_t)v[k + 4] << 24 | (uint32_t)v[k + 5] << 16 | (uint32_t)v[k + 6] << 8 | v[k + 7]));
+        } else if (kind == 8 && olen == 10)
+            opt_add(buf, cap, &n, "TS val %u ecr %u",
+                    (unsigned)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]),
+                    (unsigned)((uint32_t)v[4] << 24 | (uint32_t)v[5] << 16 | (uint32_t)v[6] << 8 | v[7]));
+        else if (kind == 30)
+            opt_add(buf, cap, &n, "mptcp");
+        else if (kind == 34)
+            opt_add(buf, cap, &n, "tfo");
+        else
+            opt_add(buf, cap, &n, "unknown-%u", kind);
+        i += olen;
+    }
+    opt_add(buf, cap, &n, "]");
+}
+
+/* TCP: the checksum, "(correct)" or "(incorrect -> 0x....)" when the
+ * whole segment was captured (as tcpdump), and the options. */
+static void tcp_facts(dec_packet *p, const ipm_decoded *d, const uint8_t *data, uint32_t len)
+{
+    const uint8_t *t = data + d->transport_offset;
+    uint32_t avail = len - d->transport_offset;
+    if (avail < 20)
+        return;
+    unsigned stored = be16(t + 16);
+    int n = snprintf(p->tcp_cksum, sizeof p->tcp_cksum, "cksum 0x%04x", stored);
+    /* The segment's length, as the IP header says. */
+    const uint8_t *ip = data + d->network_offset;
+    int64_t seg = -1;
+    if (d->network == IPM_NET_IPV4)
+        seg = (int64_t)be16(ip + 2) - (int64_t)(d->transport_offset - d->network_offset);
+    else if (d->network == IPM_NET_IPV6)
+        seg = (int64_t)be16(ip + 4) + 40 - (int64_t)(d->transport_offset - d->network_offset);
+    if (seg >= 20 && (uint64_t)seg <= avail && d->fragment_offset < 0 && n > 0) {
+        uint32_t sum = 0;
+        if (d->addr_family == IPM_FAMILY_IPV4)
+            sum = sum16(sum16(0, d->src, 4), d->dst, 4);
+        else
+            sum = sum16(sum16(0, d->src, 16), d->dst, 16);
+        sum += 6 + (uint32_t)seg;
+        sum = sum16(sum, t, (size_t)seg);
+        if (fold16(sum) == 0xffff)
+            snprintf(p->tcp_cksum + n, sizeof p->tcp_cksum - (size_t)n, " (correct)");
+        else
+            snprintf(p->tcp_cksum + n, sizeof p->tcp_cksum - (size_t)n, " (incorrect -> 0x%04x)",
+                     ~fold16(sum - stored) & 0xffff);
+    }
+    uint32_t hlen = (uint32_t)(t[12] >> 4) * 4;
+    if (hlen > 20 && hlen <= avail)
+        tcp_options_text(p, t + 20, hlen - 20);
+}
+
+void dec_packet_decode_verbose(dec_packet *p, int dlt, const uint8_t *data, uint32_t len,
+                               int verbose)
+{
     ipm_decoded d;
     ipm_decode(dlt, data, len, &d);
     dec_packet_describe(p, &d);
+    if (!verbose)
+        return;
+    if (d.network == IPM_NET_IPV4 && d.network_offset < len)
+        ipv4_facts(p, data + d.network_offset, len - d.network_offset);
+    else if (d.network == IPM_NET_IPV6 && d.network_offset < len)
+        ipv6_facts(p, data + d.network_offset, len - d.network_offset);
+    if (d.tcp_flags >= 0 && d.transport_offset < len && d.network_offset < len)
+        tcp_facts(p, &d, data, len);
+}
+
+/* ---- relative sequence numbers ---- */
+
+void dec_seq_relative(dec_seq_table *t, dec_packet *p)
+{
+    /* tcpdump takes only packets with ACK set into its table. */
+    if (p->tcp_bits < 0 || !(p->tcp_bits & 0x10) || p->addr_family == IPM_FAMILY_OTHER)
+        return;
+    size_t alen = p->addr_family == IPM_FAMILY_IPV4 ? 4 : 16;
+    int c = memcmp(p->src_raw, p->dst_raw, alen);
+    int rev = c > 0 || (c == 0 && p->sport > p->dport); /* this packet goes b -> a */
+    const uint8_t *a = rev ? p->dst_raw : p->src_raw, *b = rev ? p->src_raw : p->dst_raw;
+    uint16_t aport = (uint16_t)(rev ? p->dport : p->sport), bport = (uint16_t)(rev ? p->sport : p->dport);
+    uint32_t h = 2166136261u; /* FNV-1a over the key */
+    for (size_t i = 0; i < alen; i++)
+        h = (h ^ a[i]) * 16777619u, h = (h ^ b[i]) * 16777619u;
+    h = (h ^ aport) * 16777619u;
+    h = (h ^ bport) * 16777619u;
+    dec_seq_entry *e = &t->slot[h % DEC_SEQ_SLOTS];
+    int same = e->used && e->family == (uint8_t)p->addr_family && e->aport == aport &&
+               e->bport == bport && memcmp(e->a, a, alen) == 0 && memcmp(e->b, b, alen) == 0;
+    if (!same || (p->tcp_bits & 0x02)) {
+        /* A new connection (or a SYN-ACK): the bases, absolute numbers shown. */
+        memset(e, 0, sizeof *e);
+        memcpy(e->a, a, alen);
+        memcpy(e->b, b, alen);
+        e->aport = aport;
+        e->bport = bport;
+        e->family = (uint8_t)p->addr_family;
+        e->used = 1;
+        if (rev) {
+            e->b_base = p->tcp_seq;
+            e->a_base = p->tcp_ack - 1;
+        } else {
+            e->a_base = p->tcp_seq;
+            e->b_base = p->tcp_ack - 1;
+        }
+        return;
+    }
+    uint32_t own = rev ? e->b_base : e->a_base, peer = rev ? e->a_base : e->b_base;
+    tcp_info(p, p->tcp_seq - own, p->tcp_ack - peer);
 }

@@ -34,7 +34,41 @@ typedef struct dec_packet {
     int icmp_type, icmp_code; /* -1 when not ICMP/ICMPv6 */
     char info[128];           /* short human note: "echo request id 1 seq 2" */
     int truncated;           /* the capture ended inside a header */
+    int64_t network_offset;  /* where the network header starts; -1 if none (-A) */
+
+    /* TCP as read (tcp_bits -1 when not TCP): relative sequence numbers
+     * (dec_seq_relative) rewrite `info` from these. */
+    int tcp_bits, tcp_window;
+    uint32_t tcp_seq, tcp_ack;
+    int addr_family;               /* IPM_FAMILY_* of src_raw/dst_raw */
+    uint8_t src_raw[16], dst_raw[16];
+
+    /* -v facts in tcpdump's words, "" unless asked for (dec_packet_decode's
+     * verbose) or not applicable. */
+    char ip_facts[192];      /* "(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6), length 60)" */
+    char tcp_cksum[48];      /* "cksum 0x1c46 (correct)" */
+    char tcp_options[192];   /* "options [mss 1460,sackOK,TS val 1 ecr 2,nop,wscale 7]" */
 } dec_packet;
+
+/* tcpdump's relative TCP sequence numbers: the first packet with ACK set of
+ * a connection (or any SYN-ACK) sets the base of both directions and shows
+ * absolute numbers; later ones show the distance from the base. A fixed
+ * table (no allocation per packet): a connection whose slot another takes
+ * starts again from absolute numbers. Zero it to start. */
+#define DEC_SEQ_SLOTS 1024
+typedef struct dec_seq_entry {
+    uint8_t a[16], b[16];     /* the two addresses, a <= b */
+    uint16_t aport, bport;
+    uint8_t family, used;
+    uint32_t a_base, b_base;  /* the first sequence number each side sent */
+} dec_seq_entry;
+typedef struct dec_seq_table {
+    dec_seq_entry slot[DEC_SEQ_SLOTS];
+} dec_seq_table;
+
+/* Rewrite a TCP packet's `info` with sequence and acknowledgement numbers
+ * relative to its connection's, as tcpdump does without -S. */
+void dec_seq_relative(dec_seq_table *t, dec_packet *p);
 
 /* The text form of what ipm_decode() found. */
 void dec_packet_describe(dec_packet *p, const ipm_decoded *d);
@@ -43,5 +77,12 @@ void dec_packet_describe(dec_packet *p, const ipm_decoded *d);
  * describe them. Never fails: what cannot be decoded is reported by link
  * type or EtherType. */
 void dec_packet_decode(dec_packet *p, int dlt, const uint8_t *data, uint32_t len);
+
+/* The same, and with `verbose` (-v) also the facts tcpdump -v shows: the IP
+ * header's (ip_facts), the TCP checksum and whether it is correct
+ * (tcp_cksum), and the TCP options (tcp_options), read from the headers
+ * ipm_decode() located. */
+void dec_packet_decode_verbose(dec_packet *p, int dlt, const uint8_t *data, uint32_t len,
+                               int verbose);
 
 #endif

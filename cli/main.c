@@ -85,6 +85,33 @@ static int finish(int rc)
 
 static int dispatch(int argc, char **argv);
 
+/* Options only (`ipmon -i lo -c 5`) run the default command, stats. When one
+ * of them is `ipmon capture`'s and not stats' (tcpdump habits), say where it
+ * belongs and the command line that would work, instead of stats' "unknown
+ * option"; returns EXIT_USAGE then, else -1. */
+static int capture_option_hint(int argc, char **argv)
+{
+    static const char capture_only[] = "crwsBQpxXelUnvAqSDFZ";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '-' || a[1] == '\0')
+            continue;
+        if (strchr("iIt", a[1]) && a[2] == '\0') { /* stats' options with a value */
+            i++;
+            continue;
+        }
+        if (!strchr(capture_only, a[1]))
+            continue;
+        char line[512] = "ipmon capture";
+        for (int k = 1; k < argc; k++) {
+            size_t n = strlen(line);
+            snprintf(line + n, sizeof line - n, " %s", argv[k]);
+        }
+        return cli_usage_error(NULL, "-%c belongs to 'ipmon capture': %s", a[1], line);
+    }
+    return -1;
+}
+
 int cli_main(int argc, char **argv)
 {
     return finish(dispatch(argc, argv));
@@ -118,6 +145,9 @@ static int dispatch(int argc, char **argv)
         return cmd->run(argc - 1, argv + 1);
     if (c[0] == '-') {
         /* Options only: they belong to the default command. */
+        int hint = capture_option_hint(argc, argv);
+        if (hint >= 0)
+            return hint;
         argv[0] = DEFAULT_COMMAND;
         return find_command(DEFAULT_COMMAND)->run(argc, argv);
     }

@@ -205,18 +205,107 @@ void out_init(out_ctx *o, FILE *f)
     tzset(); /* read the time zone once */
 }
 
-/* "HH:MM:SS" in local time, recomputed only when the second changes. */
-static const char *local_hms(out_ctx *o, time_t sec)
+/* "YYYY-MM-DD HH:MM:SS" in local time, recomputed only when the second
+ * changes; the time alone is its last 8 characters. */
+static const char *local_date_time(out_ctx *o, time_t sec)
 {
     if (sec != o->local_sec) {
         struct tm tm;
         if (!localtime_r(&sec, &tm))
             memset(&tm, 0, sizeof tm);
-        snprintf(o->local_hms, sizeof o->local_hms, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
-                 tm.tm_sec);
+        snprintf(o->local_hms, sizeof o->local_hms, "%04d-%02d-%02d %02d:%02d:%02d",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         o->local_sec = sec;
     }
     return o->local_hms;
+}
+
+/* ".uuuuuu" or, with nano, ".nnnnnnnnn". */
+static void lb_frac(out_ctx *o, lb *b, uint64_t nsec)
+{
+    lb_chr(b, '.');
+    if (o->nano)
+        lb_fixed(b, nsec, 9);
+    else
+        lb_fixed(b, nsec / 1000, 6);
+}
+
+/* The time column as tcpdump 4.99 prints it for the number of -t
+ * (out_ctx.time_format), with its trailing blank; nothing for -t. With
+ * microsecond precision the time is cut to microseconds first, as libpcap
+ * hands tcpdump, so deltas agree to the digit. */
+static void lb_time(out_ctx *o, lb *b, const struct timespec *ts)
+{
+    int64_t unit = o->nano ? 1 : 1000;
+    int64_t nsec = ts->tv_nsec / unit * unit;
+    size_t len;
+    switch (o->time_format) {
+    case 1: return;
+    case 2:
+        lb_i64(b, (int64_t)ts->tv_sec);
+        lb_frac(o, b, (uint64_t)nsec);
+        break;
+    case 3:
+    case 5: {
+        if (!o->have_ref) {
+            o->ref_sec = (int64_t)ts->tv_sec;
+            o->ref_nsec = nsec;
+            o->have_ref = 1;
+        }
+        /* the delta as sign and magnitude; wrapping arithmetic, so that no
+         * time stamp a file can hold overflows */
+        int64_t sec = (int64_t)ts->tv_sec;
+        int negative = sec < o->ref_sec || (sec == o->ref_sec && nsec < o->ref_nsec);
+        uint64_t dsec = negative ? (uint64_t)o->ref_sec - (uint64_t)sec : (uint64_t)sec - (uint64_t)o->ref_sec;
+        int64_t dn = negative ? o->ref_nsec - nsec : nsec - o->ref_nsec;
+        if (dn < 0) {
+            dn += 1000000000;
+            dsec--;
+        }
+        lb_chr(b, negative ? '-' : ' ');
+        /* tcpdump formats the delta as a time of day: hours wrap at 24 */
+        lb_fixed(b, dsec / 3600 % 24, 2);
+        lb_chr(b, ':');
+        lb_fixed(b, dsec / 60 % 60, 2);
+        lb_chr(b, ':');
+        lb_fixed(b, dsec % 60, 2);
+        lb_frac(o, b, (uint64_t)dn);
+        if (o->time_format == 3) {
+            o->ref_sec = sec;
+            o->ref_nsec = nsec;
+        }
+        break;
+    }
+    case 4:
+        lb_str(b, local_date_time(o, ts->tv_sec));
+        lb_frac(o, b, (uint64_t)nsec);
+        break;
+    default:
+        len = strlen(local_date_time(o, ts->tv_sec));
+        lb_str(b, o->local_hms + len - 8);
+        lb_frac(o, b, (uint64_t)nsec);
+        break;
+    }
+    lb_chr(b, ' ');
+}
+
+/* -A: the packet from its network header (as tcpdump -A), printable ASCII
+ * as is and any other byte as '.', on one line. */
+static int write_ascii(out_ctx *o, const uint8_t *d, uint32_t len, const dec_packet *p, long *total)
+{
+    lb b;
+    b.n = 0;
+    uint32_t from = p->network_offset >= 0 && p->network_offset <= (int64_t)len ? (uint32_t)p->network_offset : 0;
+    for (uint32_t i = from; i < len; i++) {
+        if (b.n > sizeof b.buf - 4) {
+            if (lb_write(&b, o->f, total) < 0)
+                return -1;
+            b.n = 0;
+        }
+        lb_chr(&b, d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '.');
+    }
+    lb_chr(&b, '\n');
+    return lb_write(&b, o->f, total);
 }
 
 /* "YYYY-MM-DDTHH:MM:SS" in UTC, recomputed only when the second changes. */
@@ -294,13 +383,7 @@ long out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
     long total = 0;
     lb b;
     b.n = 0;
-    lb_str(&b, local_hms(o, e->time_stamp.tv_sec));
-    lb_chr(&b, '.');
-    if (o->nano)
-        lb_fixed(&b, (uint64_t)e->time_stamp.tv_nsec, 9);
-    else
-        lb_fixed(&b, (uint64_t)e->time_stamp.tv_nsec / 1000, 6);
-    lb_chr(&b, ' ');
+    lb_time(o, &b, &e->time_stamp);
     lb_str(&b, out_direction_text(e->direction));
     lb_chr(&b, ' ');
     const char *adapter = e->adapter ? e->adapter : "?";
@@ -320,20 +403,40 @@ long out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
         lb_chr(&b, ' ');
     }
     lb_str(&b, d->proto);
+    if (o->verbose && d->ip_facts[0] && !o->quiet) {
+        lb_chr(&b, ' ');
+        lb_str(&b, d->ip_facts);
+    }
     if (d->src[0] || d->dst[0]) {
         lb_chr(&b, ' ');
         lb_endpoint(&b, d->src[0] ? d->src : "?", d->sport, d->ip_version == 6);
         lb_str(&b, " > ");
         lb_endpoint(&b, d->dst[0] ? d->dst : "?", d->dport, d->ip_version == 6);
     }
+    if (o->quiet) {
+        /* -q: as tcpdump -q, what goes where and how much */
+        if (d->payload_len >= 0 && d->sport >= 0) {
+            lb_str(&b, " payload ");
+            lb_i64(&b, d->payload_len);
+        }
+        goto end;
+    }
     if (d->tcp_flags[0]) {
         lb_str(&b, " [");
         lb_str(&b, d->tcp_flags);
         lb_chr(&b, ']');
     }
+    if (o->verbose && d->tcp_cksum[0]) {
+        lb_chr(&b, ' ');
+        lb_str(&b, d->tcp_cksum);
+    }
     if (d->info[0]) {
         lb_chr(&b, ' ');
         lb_str(&b, d->info);
+    }
+    if (o->verbose && d->tcp_options[0]) {
+        lb_chr(&b, ' ');
+        lb_str(&b, d->tcp_options);
     }
     if (d->payload_len >= 0 && d->sport >= 0) {
         lb_str(&b, " payload ");
@@ -341,10 +444,13 @@ long out_text(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
     }
     lb_str(&b, " len ");
     lb_u64(&b, e->packet_size);
+end:
     if (d->truncated)
         lb_str(&b, " [truncated]");
     lb_chr(&b, '\n');
     if (lb_write(&b, o->f, &total) < 0)
+        return -1;
+    if (o->ascii && write_ascii(o, e->data, e->data_size, d, &total) < 0)
         return -1;
     if (o->hex && write_hex(o, e->data, e->data_size, &total) < 0)
         return -1;
@@ -361,6 +467,25 @@ long out_json(out_ctx *o, const ipm_packet_event *e, const dec_packet *d)
     lb_i64(&b, (int64_t)e->time_stamp.tv_sec);
     lb_chr(&b, '.');
     lb_fixed(&b, (uint64_t)e->time_stamp.tv_nsec, 9);
+    /* the exact time: a float cannot hold nanoseconds since 1970 */
+    lb_str(&b, ",\"ts_ns\":");
+    if (e->time_stamp.tv_sec < 0)
+        lb_chr(&b, '-'); /* before 1970: -(|sec| * 1e9 - nsec), printed without overflow */
+    {
+        uint64_t sec = e->time_stamp.tv_sec < 0 ? (uint64_t)0 - (uint64_t)e->time_stamp.tv_sec
+                                                : (uint64_t)e->time_stamp.tv_sec;
+        uint64_t ns = (uint64_t)e->time_stamp.tv_nsec;
+        if (e->time_stamp.tv_sec < 0 && ns > 0) {
+            sec -= 1;
+            ns = 1000000000u - ns;
+        }
+        if (sec > 0) {
+            lb_u64(&b, sec);
+            lb_fixed(&b, ns, 9);
+        } else {
+            lb_u64(&b, ns);
+        }
+    }
     lb_str(&b, ",\"time\":\"");
     lb_str(&b, utc_date(o, e->time_stamp.tv_sec));
     lb_chr(&b, '.');

@@ -19,12 +19,21 @@
 
 typedef struct out_ctx {
     FILE *f;
-    int nano;        /* print 9 fraction digits instead of 6 */
+    int nano;        /* print 9 fraction digits instead of 6 (--time-stamp-precision=nano) */
+    /* The time column, by the number of -t as tcpdump: 0 local HH:MM:SS.frac,
+     * 1 none, 2 epoch seconds.frac, 3 delta since the previous packet,
+     * 4 local date and time, 5 delta since the first packet. */
+    int time_format;
+    int verbose;     /* -v: the IP and TCP facts of dec_packet_decode_verbose */
+    int ascii;       /* -A: the packet from its network header as ASCII */
+    int quiet;       /* -q: protocol, addresses and payload length only */
+    int64_t ref_sec, ref_nsec; /* -ttt / -ttttt: the previous (or first) packet's time */
+    int have_ref;
     int link_level;  /* -e: also print the MAC addresses */
     int hex;         /* 0 none, 1 hex (-x), 2 hex and ASCII (-X) */
     /* One-second caches of the formatted local and UTC times. */
     time_t local_sec, utc_sec;
-    char local_hms[40];
+    char local_hms[40]; /* "YYYY-MM-DD HH:MM:SS" (the time is its last 8) */
     char utc_date[80];
 } out_ctx;
 

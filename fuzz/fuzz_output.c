@@ -212,8 +212,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e.adapter = (data[0] & 0x0c) == 0x0c ? NULL : name;
     e.link_type = link_types[data[0] >> 4];
 
+    /* data[17]'s upper bits: -v, the -t format, -q, relative sequence numbers */
+    int extra = data[17] >> 2;
     dec_packet d;
-    dec_packet_decode(&d, e.link_type, pkt, caplen);
+    dec_packet_decode_verbose(&d, e.link_type, pkt, caplen, extra & 1);
+    static dec_seq_table seqs;
+    if (extra & 32)
+        dec_seq_relative(&seqs, &d);
     FUZZ_CHECK(d.proto && d.proto[0], "no protocol name");
 
     out_ctx o;
@@ -223,6 +228,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.hex = (data[0] >> 2) & 3;
     if (o.hex == 3)
         o.hex = 0;
+    o.verbose = extra & 1;
+    o.time_format = (extra >> 1) % 6;
+    o.quiet = (extra >> 4) & 1;
+    if (o.time_format == 3 || o.time_format == 5) { /* a reference from an earlier packet */
+        o.have_ref = 1;
+        memcpy(&o.ref_sec, data + 1, 8);
+        o.ref_sec = ~o.ref_sec;
+        o.ref_nsec = nsec % 1000000000u / 2;
+    }
 
     /* The text line, then the hex dump: one line of 16 bytes each. */
     size_t n = render(&o, 0, &e, &d);

@@ -41,7 +41,8 @@ ETHERNET_CASES = [
     (eth() / IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=80, dport=1000, flags="SA", seq=9, ack=8, window=5),
      "TCP 10.0.0.2:80 > 10.0.0.1:1000 [S.] seq 9 ack 8 win 5 payload 0 len 54"),
     (eth() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000, dport=80, flags="FPAU", seq=1, ack=2, window=3) / Raw(b"bye"),
-     "TCP 10.0.0.1:1000 > 10.0.0.2:80 [FP.U] seq 1 ack 2 win 3 payload 3 len 57"),
+     # relative to the SYN-ACK's numbers, as tcpdump prints them (without -S)
+     "TCP 10.0.0.1:1000 > 10.0.0.2:80 [FP.U] seq 4294967290 ack 4294967289 win 3 payload 3 len 57"),
     (eth() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="R", seq=0, window=0),
      "TCP 10.0.0.1:1 > 10.0.0.2:2 [R] seq 0 win 0 payload 0 len 54"),
     (eth() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="SEC", seq=0, window=0),
