@@ -21,16 +21,24 @@
 /* ---------------- two monitors ---------------- */
 
 /* Pump both monitors in turn until each has captured its count (or 5 s
- * passed), then each for 100 ms more (to see that nothing more comes). */
-static void pump_both(t_live *f1, int want1, t_live *f2, int want2)
+ * passed), then each for 100 ms more (to see that nothing more comes).
+ * Each runs in the namespace it was activated in (ns1, ns2), as a
+ * monitor's do_events must: the posix platform learns adapter changes by
+ * listing the calling thread's interfaces. */
+static void pump_both(t_live *f1, const char *ns1, int want1, t_live *f2, const char *ns2, int want2)
 {
     long long deadline = nh_now_ms() + 5000;
     while ((f1->c.n < want1 || f2->c.n < want2) && nh_now_ms() < deadline) {
+        REQUIRE(nh_enter(ns1) == 0);
         CHECK_OK(f1->m, ipm_do_events(f1->m));
+        REQUIRE(nh_enter(ns2) == 0);
         CHECK_OK(f2->m, ipm_do_events(f2->m));
     }
+    REQUIRE(nh_enter(ns1) == 0);
     CHECK_OK(f1->m, pump_for(f1->m, 100));
+    REQUIRE(nh_enter(ns2) == 0);
     CHECK_OK(f2->m, pump_for(f2->m, 100));
+    REQUIRE(nh_enter(T.a.ns) == 0);
 }
 
 static void t_two_monitors_veth(void)
@@ -50,7 +58,7 @@ static void t_two_monitors_veth(void)
     size_t sz[] = {1000};
     CHECK_INT(udp_send(f1.tx, T.a.ip4, T_PORT_A, 4, sz, 1, 0), ==, 4);
     CHECK_INT(udp_drain(f1.rx, 4, 3000), ==, 4);
-    pump_both(&f1, 4, &f2, 4);
+    pump_both(&f1, T.a.ns, 4, &f2, T.b.ns, 4);
     CHECK_INT(f1.c.n, ==, 4);
     CHECK_INT(f2.c.n, ==, 4);
     for (int i = 0; i < 4 && i < f1.c.n && i < f2.c.n; i++) {
@@ -66,8 +74,10 @@ static void t_two_monitors_veth(void)
     CHECK_OK(f1.m, ipm_deactivate(f1.m));
     CHECK_INT(udp_send(f1.tx, T.a.ip4, T_PORT_A, 2, sz, 1, 10), ==, 2);
     CHECK_INT(udp_drain(f1.rx, 2, 3000), ==, 2);
+    REQUIRE(nh_enter(T.b.ns) == 0);
     CHECK_OK(f2.m, pump_until(f2.m, &f2.c.n, 6, 5000));
     CHECK_OK(f2.m, pump_for(f2.m, 100));
+    REQUIRE(nh_enter(T.a.ns) == 0);
     CHECK_INT(f2.c.n, ==, 6);
     CHECK_INT(f1.c.n, ==, 4);
     t_live_teardown(&f1);
@@ -86,7 +96,7 @@ static void t_two_monitors_veth_lo(void)
     CHECK_INT(udp_send(f1.tx, T.a.ip4, T_PORT_A, 3, sz, 1, 0), ==, 3);
     CHECK_INT(udp_send(lo_tx, "127.0.0.1", T_PORT_A, 5, sz, 1, 50), ==, 5);
     CHECK_INT(udp_drain(f1.rx, 8, 3000), ==, 8);
-    pump_both(&f1, 3, &f2, 5);
+    pump_both(&f1, T.a.ns, 3, &f2, T.a.ns, 5);
     CHECK_INT(f1.c.n, ==, 3);
     CHECK_INT(f2.c.n, ==, 5);
     for (int i = 0; i < f2.c.n && i < 5; i++) {
