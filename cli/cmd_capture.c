@@ -71,6 +71,9 @@ typedef struct capture_opts {
     int ascii, quiet;      /* -A, -q */
     int absolute_seq;      /* -S */
     int list_numbered;     /* -D */
+    int list_types;        /* -L ('L') or -J ('J'): list the adapter's and leave */
+    const char *link_type; /* -y: a libpcap link type name */
+    const char *tstamp_type; /* -j: a libpcap time stamp type name */
     int monitor_mode;      /* -I */
     const char *filter_file; /* -F */
     const char *user;      /* -Z */
@@ -282,6 +285,60 @@ static int resolve_adapter(ipm_monitor *m, const char *arg)
     return (int)number - 1;
 }
 
+/* -L / -J: the adapter's link types or time stamp types, as tcpdump lists
+ * them (on standard output), for -y / -j. */
+static int list_types(const capture_opts *o)
+{
+    ipm_monitor *m = ipm_new();
+    if (!m)
+        return cli_error("out of memory");
+    int rc = EXIT_OK;
+    if (ipm_list_adapters(m) != IPM_OK) {
+        rc = cli_lib_error(m);
+    } else {
+        int idx = o->adapter ? resolve_adapter(m, o->adapter) : cli_default_capture_adapter(m);
+        const char *name = idx >= 0 ? ipm_get_adapter_name(m, idx) : o->adapter;
+        int types[64];
+        int n = !name ? -1
+                : o->list_types == 'L' ? ipm_list_link_types(m, name, types, 64)
+                                       : ipm_list_time_stamp_types(m, name, types, 64);
+        if (idx == -2) {
+            rc = EXIT_RUNTIME; /* resolve_adapter said why */
+        } else if (!name) {
+            rc = cli_error("no adapter is up and running (other than loopback); choose one with -i");
+        } else if (n < 0) {
+            rc = ipm_last_error_code(m) == IPM_E_ADAPTER_NOT_FOUND
+                     ? cli_error("no adapter named '%s' (see 'ipmon list')", name)
+                     : cli_lib_error(m);
+        } else {
+            printf(o->list_types == 'L' ? "Data link types for %s (use option -y to set):\n"
+                                        : "Time stamp types for %s (use option -j to set):\n",
+                   name);
+            for (int i = 0; i < n && i < 64; i++) {
+                const char *nm = o->list_types == 'L' ? pcap_datalink_val_to_name(types[i])
+                                                      : pcap_tstamp_type_val_to_name(types[i]);
+                const char *d = o->list_types == 'L' ? pcap_datalink_val_to_description(types[i])
+                                                     : pcap_tstamp_type_val_to_description(types[i]);
+                /* as tcpdump, say which ones ipmon cannot print (its decoder's
+                 * link types: see ipm_decode in ipmonitor.h) */
+                static const int decoded[] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW,
+                                              DLT_IPV4,   DLT_IPV6,      DLT_NULL,       DLT_LOOP};
+                int printable = o->list_types != 'L';
+                for (size_t k = 0; k < sizeof decoded / sizeof decoded[0]; k++)
+                    printable |= types[i] == decoded[k];
+                if (nm)
+                    printf("  %s (%s)%s\n", nm, d ? d : "?", printable ? "" : " (printing not supported)");
+                else
+                    printf("  DLT %d%s\n", types[i], printable ? "" : " (printing not supported)");
+            }
+            if (fflush(stdout) != 0)
+                rc = cli_error("writing standard output failed: %s", strerror(errno));
+        }
+    }
+    ipm_free(m);
+    return rc;
+}
+
 /* Parse the command line into `o`; returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, capture_opts *o)
 {
@@ -378,20 +435,20 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case 'p': o->promisc = 0; o->promisc_given = 1; break;
         case OPT_JSON: o->json = 1; break;
         case 'j':
-        case 'J':
+            if (pcap_tstamp_type_name_to_val(optarg) < 0)
+                return cli_usage_error(CMD, "-j %.60s: not a time stamp type ('ipmon capture -J -i "
+                                            "ADAPTER' lists an adapter's); for JSON output write --json",
+                                       optarg);
+            o->tstamp_type = optarg;
+            break;
         case 'y':
-        case 'L': {
-            char what[80];
-            snprintf(what, sizeof what, "-%c%s%.60s", c, c == 'j' || c == 'y' ? " " : "",
-                     c == 'j' || c == 'y' ? optarg : "");
-            if (c == 'j' || c == 'J')
-                return cli_usage_error(CMD, "%s: ipmon has no choice of tcpdump's time-stamp types "
-                                            "(it always uses the kernel's host time stamps); "
-                                            "for JSON output write --json", what);
-            return cli_usage_error(CMD, "%s: ipmon has no choice of tcpdump's link-layer types "
-                                        "(it captures each adapter's default one, shown on the "
-                                        "'listening on' line)", what);
-        }
+            if (pcap_datalink_name_to_val(optarg) < 0)
+                return cli_usage_error(CMD, "-y %.60s: not a link type name ('ipmon capture -L -i "
+                                            "ADAPTER' lists an adapter's)", optarg);
+            o->link_type = optarg;
+            break;
+        case 'J':
+        case 'L': o->list_types = c; break;
         case 'x': o->hex = o->hex > 1 ? o->hex : 1; break;
         case 'X': o->hex = 2; break;
         case 'e': o->link_level = 1; break;
@@ -434,8 +491,8 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case 'h': usage(); return EXIT_OK;
         default:
             if (c == ':' && optopt == 'j')
-                return cli_usage_error(CMD, "-j needs a time-stamp type, as in tcpdump (which ipmon "
-                                            "does not offer); for JSON output write --json");
+                return cli_usage_error(CMD, "-j needs a time stamp type, as in tcpdump ('ipmon "
+                                            "capture -J' lists them); for JSON output write --json");
             if (c == '?' && optopt > 0 && strchr(TCPDUMP_ONLY_FLAGS, optopt))
                 return cli_usage_error(CMD, "-%c is a tcpdump option ipmon does not have (see "
                                             "'TCPDUMP FLAGS IPMON DOES NOT HAVE' in ipmon(1))",
@@ -443,8 +500,11 @@ static int parse_args(int argc, char **argv, capture_opts *o)
             return cli_getopt_error(CMD, c, argv);
         }
     }
-    if (o->list_numbered)
-        return -1; /* -D: list and leave, as tcpdump */
+    if (o->list_numbered || o->list_types)
+        return -1; /* -D, -L, -J: list and leave, as tcpdump */
+    if (o->read_file && (o->link_type || o->tstamp_type))
+        return cli_usage_error(CMD, "-%c applies to adapters: a -r file has its own %s",
+                               o->link_type ? 'y' : 'j', o->link_type ? "link type" : "time stamps");
     if (o->adapter && o->read_file)
         return cli_usage_error(CMD, "-i and -r cannot be used together");
     if (o->read_file && o->monitor_mode)
@@ -829,6 +889,17 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
         return cli_lib_error(m);
     if (o->immediate && !o->read_file && !ipm_config(m, "ImmediateMode=True"))
         return cli_lib_error(m);
+    char setting[128];
+    if (o->link_type) { /* -y */
+        snprintf(setting, sizeof setting, "LinkType=%s", o->link_type);
+        if (!ipm_config(m, setting))
+            return cli_lib_error(m);
+    }
+    if (o->tstamp_type) { /* -j */
+        snprintf(setting, sizeof setting, "TimeStampType=%s", o->tstamp_type);
+        if (!ipm_config(m, setting))
+            return cli_lib_error(m);
+    }
     *snaplen = o->snaplen > 0 ? (int)o->snaplen : DEFAULT_SNAPLEN;
     if (o->read_file) {
         /* -r -: standard input, as tcpdump (a pipe is read as it comes). */
@@ -949,8 +1020,14 @@ int cmd_capture(int argc, char **argv)
         free(o.filter);
         return EXIT_OK;
     }
-    if (o.list_numbered)
+    if (o.list_numbered) {
+        free(o.filter);
         return cli_list_numbered();
+    }
+    if (o.list_types) {
+        free(o.filter);
+        return list_types(&o);
+    }
     if (o.user) {
         uid_t uid;
         gid_t gid;

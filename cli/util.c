@@ -99,6 +99,20 @@ int cli_lib_error(const ipm_monitor *m)
     /* Keep it one line even if the library's message has several. */
     char buf[1024];
     snprintf(buf, sizeof buf, "%s%s", msg, hint);
+    /* The library's words for its callers, in ipmon's: its options. */
+    static const char *const words[][2] = {
+        {"(config LinkType)", "(-y)"},
+        {"(config TimeStampType)", "(-j)"},
+        {"call list_adapters to see the adapters", "see 'ipmon list'"},
+    };
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        char *at = strstr(buf, words[w][0]);
+        if (!at)
+            continue;
+        size_t from = strlen(words[w][0]), to = strlen(words[w][1]);
+        memmove(at + to, at + from, strlen(at + from) + 1); /* never longer: to <= from */
+        memcpy(at, words[w][1], to);
+    }
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';

@@ -442,6 +442,18 @@ IPM_API int ipm_list_adapters(ipm_monitor *m);
  * IPM_E_ADAPTER_NOT_FOUND. */
 IPM_API int ipm_find_adapter(const ipm_monitor *m, const char *name);
 
+/* Beyond the reference: the link types (DLT_*) live adapter `adapter` can
+ * capture as (libpcap's pcap_list_datalinks, which needs a short activation
+ * and so the capture privilege), and the time stamp types (PCAP_TSTAMP_*)
+ * it offers (pcap_list_tstamp_types). Fills up to `max` values and returns
+ * how many there are (which may be more than max), or a negative code:
+ * IPM_E_ADAPTER_NOT_FOUND, IPM_E_PERMISSION, IPM_E_CAPTURE. Choose one for
+ * the next activation with config("LinkType=NAME") and
+ * config("TimeStampType=NAME"), libpcap's names (pcap_datalink_val_to_name,
+ * pcap_tstamp_type_val_to_name). */
+IPM_API int ipm_list_link_types(ipm_monitor *m, const char *adapter, int *link_types, int max);
+IPM_API int ipm_list_time_stamp_types(ipm_monitor *m, const char *adapter, int *types, int max);
+
 /* Beyond the reference: the libpcap link type (DLT_*) of the first monitored
  * adapter, to decode packets or write them to a pcap file; IPM_E_NOT_ACTIVE
  * when inactive. Each packet event also carries its own. */

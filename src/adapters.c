@@ -343,6 +343,36 @@ int ipm_find_adapter(const ipm_monitor *m, const char *name)
     return find_adapter(m, name);
 }
 
+/* list_link_types and list_time_stamp_types: one body, the lister differs. */
+static int list_types(ipm_monitor *m, ipm_call call, const char *what, const char *adapter, int *out,
+                      int max, int (*lister)(const char *, int *, int, char *))
+{
+    int rc = ipm_enter(m, call, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (!adapter || (!out && max > 0) || max < 0)
+        return ipm_fail(m, IPM_E_INVALID_ARGUMENT, "%s needs an adapter name and room for max >= 0 values",
+                        what);
+    char err[PCAP_ERRBUF_SIZE] = "";
+    int n = lister(adapter, out, max, err);
+    if (n < 0)
+        return ipm_fail(m, n, "cannot list the %s of \"%s\": %s", what, adapter, err);
+    ipm_clear_error(m);
+    return n;
+}
+
+int ipm_list_link_types(ipm_monitor *m, const char *adapter, int *link_types, int max)
+{
+    return list_types(m, IPM_CALL_list_link_types, "link types", adapter, link_types, max,
+                      ipm_live_link_types);
+}
+
+int ipm_list_time_stamp_types(ipm_monitor *m, const char *adapter, int *types, int max)
+{
+    return list_types(m, IPM_CALL_list_time_stamp_types, "time stamp types", adapter, types, max,
+                      ipm_live_time_stamp_types);
+}
+
 int ipm_adapter_index(const ipm_monitor *m, const char *name)
 {
     return find_adapter(m, name);

@@ -16,6 +16,11 @@
  *                      packets, each with its own ring
  *   FanoutMode         hash (default; flow hash, fragments defragmented),
  *                      lb, cpu, qm, rollover or random
+ *   LinkType           "" (default: each adapter's own; "any" is Linux
+ *                      cooked v2) or a libpcap link type name (EN10MB,
+ *                      LINUX_SLL...) or number: pcap_set_datalink
+ *   TimeStampType      "" (default: libpcap's) or a libpcap time stamp type
+ *                      (host, adapter, adapter_unsynced...): pcap_set_tstamp_type
  * All but the read-only ones and NetFilterGUID apply at activation, so
  * they are refused while active.
  */
@@ -39,7 +44,15 @@
     "Product: ipmonitor; Product Key: none (open source); License Source: LICENSE file; " \
     "License Type: MIT"
 
-typedef enum { SETTING_READ_ONLY, SETTING_STRING, SETTING_BOOL, SETTING_INT, SETTING_CHOICE } setting_kind;
+typedef enum {
+    SETTING_READ_ONLY,
+    SETTING_STRING,
+    SETTING_BOOL,
+    SETTING_INT,
+    SETTING_CHOICE,
+    SETTING_LINK_TYPE,  /* an int: a DLT_ by libpcap's name or number, -1 = "" */
+    SETTING_TSTAMP_TYPE /* an int: a PCAP_TSTAMP_ by libpcap's name, -1 = "" */
+} setting_kind;
 
 typedef struct setting {
     const char *name;
@@ -60,6 +73,8 @@ static const setting settings[] = {
     {"StatisticsDetail", SETTING_BOOL, offsetof(ipm_monitor, statistics_detail), 0, 0, NULL},
     {"FanoutGroup", SETTING_INT, offsetof(ipm_monitor, fanout_group), 0, 65535, NULL},
     {"FanoutMode", SETTING_CHOICE, offsetof(ipm_monitor, fanout_mode), 0, 0, fanout_modes},
+    {"LinkType", SETTING_LINK_TYPE, offsetof(ipm_monitor, link_type_choice), 0, 0, NULL},
+    {"TimeStampType", SETTING_TSTAMP_TYPE, offsetof(ipm_monitor, tstamp_type_choice), 0, 0, NULL},
 };
 
 static const setting *find_setting(const char *name, size_t len)
@@ -123,6 +138,16 @@ static const char *query(ipm_monitor *m, const setting *s)
     }
     if (s->kind == SETTING_CHOICE)
         return answer_static(m, s->choices[v]);
+    if (s->kind == SETTING_LINK_TYPE || s->kind == SETTING_TSTAMP_TYPE) {
+        const char *name = v < 0                         ? ""
+                           : s->kind == SETTING_LINK_TYPE ? pcap_datalink_val_to_name(v)
+                                                          : pcap_tstamp_type_val_to_name(v);
+        if (!name) {
+            snprintf(text, sizeof text, "%d", v);
+            return answer_copy(m, s, text);
+        }
+        return answer_static(m, name);
+    }
     return answer_static(m, v ? "True" : "False");
 }
 
@@ -160,6 +185,23 @@ static const char *assign(ipm_monitor *m, const setting *s, const char *value)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                          s->choices[i]);
             ipm_fail(m, IPM_E_CONFIG, "config setting %s takes one of %s, not \"%s\"", s->name, list,
+                     value);
+            return NULL;
+        }
+    } else if (s->kind == SETTING_LINK_TYPE) {
+        char *end;
+        long n = strtol(value, &end, 10);
+        flag = !*value ? -1 : (*end || end == value) ? pcap_datalink_name_to_val(value) : (int)n;
+        if (*value && (flag < 0 || (!*end && (n < 0 || n > 65535)))) {
+            ipm_fail(m, IPM_E_CONFIG, "config setting LinkType takes a libpcap link type name "
+                     "(EN10MB, LINUX_SLL, LINUX_SLL2, RAW...) or number, or \"\", not \"%s\"", value);
+            return NULL;
+        }
+    } else if (s->kind == SETTING_TSTAMP_TYPE) {
+        flag = !*value ? -1 : pcap_tstamp_type_name_to_val(value);
+        if (*value && flag < 0) {
+            ipm_fail(m, IPM_E_CONFIG, "config setting TimeStampType takes a libpcap time stamp type "
+                     "(host, host_lowprec, host_hiprec, adapter, adapter_unsynced...) or \"\", not \"%s\"",
                      value);
             return NULL;
         }
@@ -210,7 +252,8 @@ const char *ipm_config(ipm_monitor *m, const char *configuration_string)
     if (!s) {
         ipm_fail(m, IPM_E_CONFIG,
                  "unknown config setting \"%s\": the settings are BuildInfo, LicenseInfo, "
-                 "NetFilterGUID, ImmediateMode, StatisticsDetail, FanoutGroup and FanoutMode",
+                 "NetFilterGUID, ImmediateMode, StatisticsDetail, FanoutGroup, FanoutMode, "
+                 "LinkType and TimeStampType",
                  name);
         return NULL;
     }

@@ -122,6 +122,8 @@ struct ipm_monitor {
     int immediate_mode;
     int statistics_detail;
     int fanout_group; /* config FanoutGroup: 0 = none */
+    int link_type_choice;  /* config LinkType: a DLT_, or -1: each adapter's own */
+    int tstamp_type_choice; /* config TimeStampType: a PCAP_TSTAMP_, or -1: libpcap's */
     int fanout_mode;  /* config FanoutMode: enum ipm_fanout_mode */
     char *netfilter_guid;
     /* What config() last returned for each setting that needs a copy

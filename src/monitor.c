@@ -49,6 +49,7 @@ ipm_monitor *ipm_new(void)
     m->direction = IPM_PACKET_DIRECTION_ANY;
     m->operation_mode = IPM_OM_CAPTURE;
     ipm_adapter_settings_default(&m->adapter_defaults);
+    m->link_type_choice = m->tstamp_type_choice = -1;
     m->filter = ipm_strdup("");
     m->netfilter_guid = ipm_strdup("");
     m->error = calloc(1, sizeof *m->error);

@@ -148,6 +148,13 @@ struct ipm_source {
  * index: a small cache, so the system is asked once per interface. */
 const char *ipm_live_packet_adapter(ipm_source *s, const uint8_t *data, uint32_t caplen);
 
+/* The link types (DLT_*) / time stamp types (PCAP_TSTAMP_*) adapter `name`
+ * offers, as libpcap lists them (link types need a short activation, so
+ * the capture privilege): up to `max` in `out`; the count, or a negative
+ * IPM_E_* code with libpcap's reason in err (PCAP_ERRBUF_SIZE bytes). */
+int ipm_live_link_types(const char *name, int *out, int max, char *err);
+int ipm_live_time_stamp_types(const char *name, int *out, int max, char *err);
+
 /* Open a live adapter / a capture file. On failure returns NULL with the
  * monitor's last error set. `adapter_index` is -1 when not listed. */
 ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_index,

@@ -235,6 +235,67 @@ static void set_options(const ipm_monitor *m, pcap_t *p, const ipm_adapter_setti
     pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
 }
 
+/* "NAME (description), ..." of a list of libpcap values, for messages. */
+static void name_list(char *out, size_t size, const int *v, int n, const char *(*name)(int),
+                      const char *(*description)(int))
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && used < size; i++) {
+        const char *nm = name(v[i]), *d = description(v[i]);
+        int w = snprintf(out + used, size - used, "%s%s (%s)", i ? ", " : "", nm ? nm : "?", d ? d : "?");
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+int ipm_live_link_types(const char *name, int *out, int max, char *err)
+{
+    pcap_t *p = pcap_create(name, err);
+    if (!p)
+        return IPM_E_ADAPTER_NOT_FOUND;
+    int rc = pcap_activate(p);
+    if (rc < 0) {
+        snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(p)[0] ? pcap_geterr(p) : pcap_statustostr(rc));
+        pcap_close(p);
+        return rc == PCAP_ERROR_NO_SUCH_DEVICE ? IPM_E_ADAPTER_NOT_FOUND
+               : rc == PCAP_ERROR_PERM_DENIED ? IPM_E_PERMISSION
+                                              : IPM_E_CAPTURE;
+    }
+    int *list = NULL;
+    int n = pcap_list_datalinks(p, &list);
+    if (n < 0) {
+        snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(p));
+        pcap_close(p);
+        return IPM_E_CAPTURE;
+    }
+    for (int i = 0; i < n && i < max; i++)
+        out[i] = list[i];
+    pcap_free_datalinks(list);
+    pcap_close(p);
+    return n;
+}
+
+int ipm_live_time_stamp_types(const char *name, int *out, int max, char *err)
+{
+    pcap_t *p = pcap_create(name, err);
+    if (!p)
+        return IPM_E_ADAPTER_NOT_FOUND;
+    int *list = NULL;
+    int n = pcap_list_tstamp_types(p, &list);
+    if (n < 0) {
+        snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(p));
+        pcap_close(p);
+        return IPM_E_CAPTURE;
+    }
+    for (int i = 0; i < n && i < max; i++)
+        out[i] = list[i];
+    pcap_free_tstamp_types(list);
+    pcap_close(p);
+    return n;
+}
+
 /* How packets on this adapter tell their direction when no direction
  * filter is installed. */
 static void choose_direction_method(ipm_source *s)
@@ -267,6 +328,22 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
         return NULL;
     }
     set_options(m, p, settings, snaplen);
+    /* config TimeStampType: before activation; a type the adapter does not
+     * offer is refused here rather than left to a warning. */
+    if (m->tstamp_type_choice >= 0 && pcap_set_tstamp_type(p, m->tstamp_type_choice) != 0) {
+        int *types = NULL, n = pcap_list_tstamp_types(p, &types);
+        char list[512] = "none";
+        if (n > 0)
+            name_list(list, sizeof list, types, n, pcap_tstamp_type_val_to_name,
+                      pcap_tstamp_type_val_to_description);
+        if (n >= 0)
+            pcap_free_tstamp_types(types);
+        ipm_fail(m, IPM_E_UNSUPPORTED,
+                 "adapter \"%s\" has no time stamp type %s (config TimeStampType); it offers: %s", name,
+                 pcap_tstamp_type_val_to_name(m->tstamp_type_choice), list);
+        pcap_close(p);
+        return NULL;
+    }
     int rc = pcap_activate(p);
     if (rc < 0) {
         activation_error(m, p, name, rc);
@@ -302,12 +379,28 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     s->wait_fd = pcap_get_selectable_fd(p);
     s->caps = IPM_SOURCE_NEEDS_FILTER;
     s->ifindex = ((live_priv *)s->priv)->ifindex = ipm_os_ifindex(name);
-    /* "any": Linux cooked v2, as tcpdump 4.99 opens it: each packet then
-     * carries its interface's index, so its event names the real interface
-     * (and a pcapng file gets one interface per real adapter). */
-    if (strcmp(name, "any") == 0 && pcap_set_datalink(p, DLT_LINUX_SLL2) == 0)
-        s->names_per_packet = 1;
+    /* config LinkType, else for "any" Linux cooked v2, as tcpdump 4.99
+     * opens it: each packet then carries its interface's index, so its event
+     * names the real interface (and a pcapng file gets one interface per
+     * real adapter). */
+    if (m->link_type_choice >= 0 && pcap_set_datalink(p, m->link_type_choice) != 0) {
+        int *types = NULL, n = pcap_list_datalinks(p, &types);
+        char list[512] = "none";
+        if (n > 0)
+            name_list(list, sizeof list, types, n, pcap_datalink_val_to_name,
+                      pcap_datalink_val_to_description);
+        if (n >= 0)
+            pcap_free_datalinks(types);
+        const char *want = pcap_datalink_val_to_name(m->link_type_choice);
+        ipm_fail(m, IPM_E_UNSUPPORTED, "adapter \"%s\" cannot capture as link type %s (config LinkType); "
+                 "it offers: %s", name, want ? want : "?", list);
+        ipm_source_free(s);
+        return NULL;
+    }
+    if (m->link_type_choice < 0 && strcmp(name, "any") == 0)
+        pcap_set_datalink(p, DLT_LINUX_SLL2);
     s->link_type = s->event.link_type = pcap_datalink(p);
+    s->names_per_packet = strcmp(name, "any") == 0 && s->link_type == DLT_LINUX_SLL2;
     choose_direction_method(s);
     return s;
 }

@@ -8,6 +8,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,54 @@ static void t_adapter_defaults(void)
     ipm_free(m);
 }
 
+/* config LinkType / TimeStampType and the lists they choose from. */
+static void t_link_and_time_stamp_types(void)
+{
+    t_setup_pair();
+    ipm_monitor *m = ipm_new();
+    REQUIRE(m);
+    CHECK_STR(ipm_config(m, "LinkType"), "");
+    CHECK(ipm_config(m, "LinkType=113") != NULL);
+    CHECK_STR(ipm_config(m, "LinkType"), "LINUX_SLL");
+    CHECK(ipm_config(m, "linktype=LINUX_SLL2") != NULL);
+    CHECK_STR(ipm_config(m, "LinkType"), "LINUX_SLL2");
+    CHECK(ipm_config(m, "LinkType=NO_SUCH_TYPE") == NULL);
+    CHECK_INT(ipm_last_error_code(m), ==, IPM_E_CONFIG);
+    CHECK_CONTAINS(ipm_last_error(m), "link type name");
+    CHECK(ipm_config(m, "TimeStampType=host") != NULL);
+    CHECK_STR(ipm_config(m, "TimeStampType"), "host");
+    CHECK(ipm_config(m, "TimeStampType=sundial") == NULL);
+    CHECK(ipm_config(m, "TimeStampType=") != NULL);
+    CHECK_STR(ipm_config(m, "TimeStampType"), "");
+
+    int types[16];
+    int n = ipm_list_link_types(m, "any", types, 16);
+    CHECK_INT(n, ==, 2);
+    CHECK(n == 2 && ((types[0] == DLT_LINUX_SLL && types[1] == DLT_LINUX_SLL2) ||
+                     (types[1] == DLT_LINUX_SLL && types[0] == DLT_LINUX_SLL2)));
+    CHECK_INT(ipm_list_link_types(m, T.a.ifname, types, 1), >=, 1); /* room for one, more exist */
+    CHECK_INT(types[0], ==, DLT_EN10MB);
+    CHECK_INT(ipm_list_time_stamp_types(m, "lo", types, 16), >=, 0);
+    CHECK_INT(ipm_list_link_types(m, "nosuch0", types, 16), ==, IPM_E_ADAPTER_NOT_FOUND);
+    CHECK_CONTAINS(ipm_last_error(m), "nosuch0");
+    CHECK_INT(ipm_list_link_types(m, NULL, types, 16), ==, IPM_E_INVALID_ARGUMENT);
+    CHECK_INT(ipm_list_link_types(m, "lo", NULL, 4), ==, IPM_E_INVALID_ARGUMENT);
+
+    /* the choice applies at activation: any as cooked v1, then a type
+     * the veth lacks, refused with the ones it has */
+    CHECK(ipm_config(m, "LinkType=LINUX_SLL") != NULL);
+    CHECK_OK(m, ipm_activate(m, "any"));
+    CHECK_INT(ipm_get_link_type(m), ==, DLT_LINUX_SLL);
+    CHECK(ipm_config(m, "LinkType=EN10MB") == NULL); /* not while active */
+    CHECK_INT(ipm_last_error_code(m), ==, IPM_E_ACTIVE);
+    CHECK_OK(m, ipm_deactivate(m));
+    CHECK(ipm_config(m, "LinkType=IEEE802_11") != NULL);
+    CHECK_INT(ipm_activate(m, T.a.ifname), ==, IPM_E_UNSUPPORTED);
+    CHECK_CONTAINS(ipm_last_error(m), "EN10MB (Ethernet)");
+    CHECK_INT(ipm_get_active(m), ==, 0);
+    ipm_free(m);
+}
+
 static void t_config(void)
 {
     ipm_monitor *m = ipm_new();
@@ -253,6 +302,7 @@ static const t_case CASES[] = {
     {"list_in_namespace", t_list_in_namespace},
     {"activate_lists_first", t_activate_lists_first},
     {"adapter_defaults", t_adapter_defaults},
+    {"link_and_time_stamp_types", t_link_and_time_stamp_types},
     {"config", t_config},
     {NULL, NULL},
 };

@@ -110,6 +110,18 @@ static int try_get_statistics(ipm_monitor *m) { return ipm_get_statistics(m, NUL
 static int try_list_adapters(ipm_monitor *m) { return ipm_list_adapters(m); }
 static int try_find_adapter(ipm_monitor *m) { return ipm_find_adapter(m, ipm_get_adapter_name(m, 0)); }
 static int try_get_link_type(ipm_monitor *m) { return ipm_get_link_type(m); }
+static int try_list_link_types(ipm_monitor *m)
+{
+    int types[8];
+    int n = ipm_list_link_types(m, "lo", types, 8);
+    return n < 0 ? n : IPM_OK;
+}
+static int try_list_time_stamp_types(ipm_monitor *m)
+{
+    int types[8];
+    int n = ipm_list_time_stamp_types(m, "lo", types, 8);
+    return n < 0 ? n : IPM_OK;
+}
 static int try_set_on_packet(ipm_monitor *m) { return ipm_set_on_packet(m, NULL, NULL); }
 static int try_set_on_statistics(ipm_monitor *m) { return ipm_set_on_statistics(m, NULL, NULL); }
 static int try_set_on_error(ipm_monitor *m) { return ipm_set_on_error(m, NULL, NULL); }

@@ -407,16 +407,52 @@ def one_line_usage_error(r, *words):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["-j"], ["-j needs a time-stamp type", "--json"]),
-    (["-j", "adapter_unsynced"], ["-j adapter_unsynced", "time-stamp", "--json"]),
-    (["-j", "-r", "x.pcap"], ["-j -r", "--json"]),   # never JSON, never a filter
-    (["-J"], ["-J", "time-stamp", "--json"]),
-    (["-y", "EN10MB"], ["-y EN10MB", "link-layer"]),
-    (["-L"], ["-L", "link-layer"]),
-    (["--time-stamp-type=host"], ["-j host"]),
+    (["-j"], ["-j needs a time stamp type", "--json"]),
+    (["-j", "nope"], ["-j nope: not a time stamp type", "-J", "--json"]),
+    (["-j", "-r", "x.pcap"], ["-j -r: not a time stamp type", "--json"]),   # never JSON, never a filter
+    (["-y", "BOGUS"], ["-y BOGUS: not a link type name", "-L"]),
+    (["-y", "EN10MB", "-r", "x.pcap"], ["-y applies to adapters"]),
+    (["--time-stamp-type=nope"], ["-j nope"]),
 ])
-def test_j_is_tcpdumps_time_stamp_type(args, words):
+def test_j_y_bad_values(args, words):
     one_line_usage_error(run_ipmon("capture", *args), *words)
+
+
+@pytest.mark.parametrize("flag", ["-L", "-J"])
+@pytest.mark.parametrize("adapter", ["lo", "any", "veth"])
+def test_list_types_as_tcpdump(veth, flag, adapter):
+    """-L / -J print what tcpdump -L / -J print for the same adapter (tcpdump
+    writes the list to standard error, ipmon to standard output, where a
+    pipe can take it)."""
+    name = veth.a.ifname if adapter == "veth" else adapter
+    mine = veth.a.exec(IPMON, "capture", flag, "-i", name, capture_output=True, text=True)
+    theirs = veth.a.exec("tcpdump", flag, "-i", name, capture_output=True, text=True)
+    assert mine.returncode == 0, mine.stderr
+    assert mine.stdout == theirs.stderr and mine.stdout.startswith(
+        ("Data link types for " if flag == "-L" else "Time stamp types for ") + name)
+
+
+def test_y_chooses_the_link_type_as_tcpdump(veth, start_ipmon):
+    """-y LINUX_SLL on any: cooked v1 (not ipmon's default v2), announced as
+    tcpdump announces it; a type the adapter lacks: one line, status 1."""
+    ip = start_ipmon(veth.a, "capture", "-y", "LINUX_SLL", "-i", "any", "-c", "1", "--json", "udp port 5000")
+    ip.wait_listening()
+    netns.send_udp(veth.b, veth.a.ip4, 5000, [b"x"])
+    rc, out, err = ip.finish()
+    assert rc == 0, err
+    assert "link-type LINUX_SLL (Linux cooked v1)" in err
+    assert json.loads(out.splitlines()[0])["adapter"] == "any"  # v1 has no interface index
+    r = veth.a.exec(IPMON, "capture", "-y", "IEEE802_11", "-i", veth.a.ifname, "-c", "1",
+                    capture_output=True, text=True, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f'ipmon: adapter "{veth.a.ifname}" cannot capture as link type IEEE802_11 (-y); '
+        "it offers: EN10MB (Ethernet), DOCSIS (DOCSIS)"]
+    r = veth.a.exec(IPMON, "capture", "-j", "adapter", "-i", veth.a.ifname, "-c", "1",
+                    capture_output=True, text=True, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f'ipmon: adapter "{veth.a.ifname}" has no time stamp type adapter (-j); '
+                                "it offers: host (Host)")
 
 
 def test_json_is_the_long_option(timed):
