@@ -31,7 +31,8 @@
 #include "cli.h"
 
 #define MAX_ROWS 1025 /* the adapters cmd_stats.c can hold, plus the total */
-#define NAME_MAX_W 16 /* the adapter column grows to the longest name up to this */
+#define NAME_MAX_W 22 /* the adapter column grows to the longest label up to this
+                       * (a 15-character Linux name and " (gone)") */
 #define NAME_MIN_W 6  /* and is cut down to this before anything is clipped */
 #define MAX_NOTES 32
 #define TOP_LINES 3   /* header, keys, column titles */

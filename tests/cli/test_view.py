@@ -60,7 +60,7 @@ class Term:
     """ipmon in a detached tmux session of width x height, on a tmux server
     of its own (-L), killed at the end."""
 
-    def __init__(self, tmp_path, host, args, width, height, term=None):
+    def __init__(self, tmp_path, host, args, width, height, term=None, stderr_in_pane=False):
         self.sock = f"ipmv{os.getpid()}x{next(_counter)}"
         self.width, self.height = width, height
         self.dir = tmp_path
@@ -69,7 +69,8 @@ class Term:
         env = f"env TERM={shlex.quote(term)} " if term else ""
         inner = (f"echo $$ > {self.pid_file}; exec {env}ip netns exec {host.ns} "
                  f"{shlex.join([IPMON, *args])}")
-        script = (f"sh -c {shlex.quote(inner)} 2> {self.err_file}; echo $? > {self.rc_file}; "
+        redirect = "" if stderr_in_pane else f" 2> {self.err_file}"
+        script = (f"sh -c {shlex.quote(inner)}{redirect}; echo $? > {self.rc_file}; "
                   f"stty -a > {self.stty_file}; sleep 600")
         self.tmux("new-session", "-d", "-s", "v", "-x", str(width), "-y", str(height), script)
 
@@ -122,8 +123,8 @@ class Term:
 def term(tmp_path):
     made = []
 
-    def start(host, *args, width=80, height=24, term=None):
-        t = Term(tmp_path, host, args, width, height, term)
+    def start(host, *args, width=80, height=24, term=None, stderr_in_pane=False):
+        t = Term(tmp_path, host, args, width, height, term, stderr_in_pane)
         made.append(t)
         return t
 
@@ -313,3 +314,25 @@ def test_unknown_terminal_falls_back_to_plain_lines(veths, term):
                           "the plain totals")
     total = next(x for x in lines if x.startswith(f"total {veths.a.ifname} "))
     assert " packets=2 " in total
+
+
+def test_messages_on_the_status_line_then_on_stderr(veths, term):
+    # stderr is the terminal too: the message of an adapter that goes away
+    # is shown on the status line (stderr would scribble over the view),
+    # the row is marked, and the message is written out when the view ends.
+    gone = veths.extra[0]
+    t = term(veths.a, "stats", "-I", "0.2", "udp port 5000", stderr_in_pane=True)
+    t.wait_screen(lambda s: row(s, gone) is not None, f"the row of {gone}")
+    subprocess.run(["ip", "-n", veths.a.ns, "link", "del", gone], check=True)
+    lines = t.wait_screen(lambda s: "disappeared" in s[-2] and row(s, f"{gone} (gone)"),
+                          "the message and the mark")
+    assert lines[-2].startswith("rows 1-3 of 3  ") and gone in lines[-2]
+    assert not any("disappeared" in x for x in lines[:-2])  # nothing scribbled over the view
+    t.keys("q")
+    assert t.exit_status() == 0
+    lines = t.wait_screen(lambda s: any(x.startswith("totals over") for x in s), "the totals",
+                          history=True)
+    i = next(k for k, x in enumerate(lines) if x.startswith("totals over"))
+    assert re.match(rf"{gone} \(gone\) +0 +0 ", row(lines[i:], f"{gone} (gone)"))
+    # Written when the view closed, just before the totals.
+    assert any(x.startswith(f"ipmon: {gone}: ") and "disappeared" in x for x in lines[:i]), lines
