@@ -336,3 +336,36 @@ def test_messages_on_the_status_line_then_on_stderr(veths, term):
     assert re.match(rf"{gone} \(gone\) +0 +0 ", row(lines[i:], f"{gone} (gone)"))
     # Written when the view closed, just before the totals.
     assert any(x.startswith(f"ipmon: {gone}: ") and "disappeared" in x for x in lines[:i]), lines
+
+
+def test_terminal_going_away_ends_it(veths):
+    # The terminal closes under the view (its master side, as when a
+    # terminal window is closed; SIGHUP ignored, as under nohup): ipmon
+    # notices at its next frame and ends with one line, status 1, instead
+    # of drawing into nothing for ever.
+    import pty
+    import select
+    import signal
+    master, slave = pty.openpty()
+    p = subprocess.Popen(["ip", "netns", "exec", veths.a.ns, IPMON, "stats", "-I", "0.1"],
+                         stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+                         env={**os.environ, "TERM": "xterm"},
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    os.close(slave)
+    try:
+        assert p.stderr.readline().startswith(b"listening on")
+        seen, deadline = b"", time.monotonic() + 10
+        while b"ADAPTER" not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 65536)
+        assert b"ADAPTER" in seen
+        os.close(master)
+        master = None
+        assert p.wait(timeout=10) == 1
+        assert p.stderr.read() == b"ipmon: the terminal went away; stopped\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if master is not None:
+            os.close(master)
