@@ -7,6 +7,7 @@
 #define IPMON_CLI_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ipmonitor.h"
@@ -64,6 +65,10 @@ int cli_default_capture_adapter(const ipm_monitor *m);
  * + 1, as `ipmon list` shows and `ipmon capture -i N` takes. Returns the
  * exit status. */
 int cli_list_numbered(void);
+
+/* `v` with an SI prefix and `unit` appended: 1234567, "b/s" -> "1.23 Mb/s"
+ * (three significant digits; under 1000 as a whole number). */
+void cli_human(char *out, size_t cap, double v, const char *unit);
 
 /* Seconds of CLOCK_MONOTONIC. */
 double cli_now(void);

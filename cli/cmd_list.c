@@ -1,9 +1,12 @@
 /*
- * cmd_list.c - `ipmon list [--json]`: every adapter libipmonitor can
+ * cmd_list.c - `ipmon list [-l] [--json]`: every adapter libipmonitor can
  * monitor, with what the OS knows about it, as an aligned table or as JSON;
  * and `ipmon capture -D`, the same adapters as tcpdump -D numbers them.
  * The table's IDX is tcpdump's number (the library's index + 1), the one
- * `ipmon capture -i N` takes.
+ * `ipmon capture -i N` takes. The table fits 80 columns by default: the
+ * monitor-mode and description columns are left to -l/--long, and the
+ * addresses are cut to the room left ("+N" says how many more there are);
+ * -l prints every column whole.
  * Written through a sink (sink.h): a failed write is reported with its real
  * errno; a closed pipe ends quietly.
  */
@@ -17,6 +20,9 @@
 #include "sink.h"
 
 #define NCOLS 9
+#define SHORT_COLS 7   /* IDX .. ADDRESSES: the default table */
+#define SHORT_WIDTH 80 /* what the default table fits */
+#define MIN_ADDR_WIDTH 12
 
 static const char *type_name(int iftype)
 {
@@ -145,19 +151,66 @@ static void row_cells(const ipm_monitor *m, int i, char cells[NCOLS][512])
     snprintf(cells[8], 512, "%s", *desc ? desc : "-");
 }
 
-/* Numbers right-aligned, text left-aligned; the last column unpadded so
- * lines have no trailing blanks. */
-static void print_cell(FILE *f, int col, int width, const char *text)
+/* Numbers right-aligned, text left-aligned, `gap` blanks between; the
+ * last column unpadded so lines have no trailing blanks. */
+static void print_cell(FILE *f, int col, int ncols, int gap, int width, const char *text)
 {
-    if (col == NCOLS - 1)
+    if (col == ncols - 1)
         fprintf(f, "%s\n", text);
     else if (col == 0 || col == 5)
-        fprintf(f, "%*s  ", width, text);
+        fprintf(f, "%*s%*s", width, text, gap, "");
     else
-        fprintf(f, "%-*s  ", width, text);
+        fprintf(f, "%-*s%*s", width, text, gap, "");
 }
 
-static int print_table(FILE *f, const ipm_monitor *m)
+/* The space-separated addresses `all` cut to at most `avail` characters:
+ * whole addresses from the first while they fit, then " +N" for the N
+ * left out (the first alone is cut, ending in "~", when it cannot fit). */
+static void fit_addresses(char *out, size_t cap, const char *all, int avail)
+{
+    int count = 0;
+    for (const char *p = all; *p;) {
+        p += strspn(p, " ");
+        if (*p) {
+            count++;
+            p += strcspn(p, " ");
+        }
+    }
+    out[0] = '\0';
+    int len = 0, taken = 0;
+    const char *p = all;
+    for (int i = 0; i < count; i++) {
+        p += strspn(p, " ");
+        int n = (int)strcspn(p, " ");
+        char more[16] = "";
+        if (i < count - 1)
+            snprintf(more, sizeof more, " +%d", count - i - 1);
+        int need = len + (len ? 1 : 0) + n + (int)strlen(more);
+        if (need > avail)
+            break;
+        len += snprintf(out + len, cap - (size_t)len, "%s%.*s", len ? " " : "", n, p);
+        taken++;
+        p += n;
+    }
+    if (taken == count)
+        return;
+    if (taken == 0) {
+        char more[16] = "";
+        if (count > 1)
+            snprintf(more, sizeof more, " +%d", count - 1);
+        p = all + strspn(all, " ");
+        int keep = avail - (int)strlen(more) - 1;
+        if (keep < 1)
+            keep = 1;
+        snprintf(out, cap, "%.*s~%s", keep, p, more);
+        return;
+    }
+    snprintf(out + len, cap - (size_t)len, " +%d", count - taken);
+}
+
+/* The table: every column with `long_form`, else the first SHORT_COLS
+ * with the addresses fitted into what SHORT_WIDTH leaves them. */
+static int print_table(FILE *f, const ipm_monitor *m, int long_form)
 {
     static const char *const head[NCOLS] = {"IDX", "NAME", "TYPE", "MAC", "STATE", "MTU",
                                             "ADDRESSES", "MONITOR", "DESCRIPTION"};
@@ -174,24 +227,41 @@ static int print_table(FILE *f, const ipm_monitor *m)
             if (strlen(cells[i][c]) > width[c])
                 width[c] = strlen(cells[i][c]);
     }
-    for (int c = 0; c < NCOLS; c++)
-        print_cell(f, c, (int)width[c], head[c]);
+    int ncols = long_form ? NCOLS : SHORT_COLS;
+    int gap = long_form ? 2 : 1; /* the short table saves a blank per column */
+    if (!long_form) {
+        int used = 0;
+        for (int c = 0; c < SHORT_COLS - 1; c++)
+            used += (int)width[c] + gap;
+        int avail = SHORT_WIDTH - used;
+        if (avail < MIN_ADDR_WIDTH)
+            avail = MIN_ADDR_WIDTH; /* very long names: the line goes over */
+        for (int i = 0; i < n; i++) {
+            char fitted[512];
+            fit_addresses(fitted, sizeof fitted, cells[i][6], avail);
+            snprintf(cells[i][6], sizeof cells[i][6], "%s", fitted);
+        }
+    }
+    for (int c = 0; c < ncols; c++)
+        print_cell(f, c, ncols, gap, (int)width[c], head[c]);
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < NCOLS; c++)
-            print_cell(f, c, (int)width[c], cells[i][c]);
+        for (int c = 0; c < ncols; c++)
+            print_cell(f, c, ncols, gap, (int)width[c], cells[i][c]);
     free(cells);
     return EXIT_OK;
 }
 
 static void usage(void)
 {
-    fputs("Usage: ipmon list [--json]\n"
+    fputs("Usage: ipmon list [-l] [--json]\n"
           "\n"
           "List every adapter ipmon can monitor: number (tcpdump -D's, what\n"
-          "'ipmon capture -i N' takes), name, type, MAC address,\n"
-          "state (up, no-carrier, down), MTU, IPv4 and IPv6 addresses, Wi-Fi\n"
-          "monitor-mode support and description.\n"
+          "'ipmon capture -i N' takes), name, type, MAC address, state (up,\n"
+          "no-carrier, down), MTU and addresses, in 80 columns (addresses that do\n"
+          "not fit are counted as +N). -l adds Wi-Fi monitor-mode support and the\n"
+          "description, and shows every address.\n"
           "\n"
+          "  -l, --long   every column, whole, however wide\n"
           "  -j, --json   one JSON array of objects, for scripts\n"
           "  -h, --help   this help\n",
           stdout);
@@ -200,15 +270,17 @@ static void usage(void)
 int cmd_list(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int json = 0, c;
+        {"json", no_argument, NULL, 'j'}, {"long", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int json = 0, long_form = 0, c;
     opterr = 0;
     /* 0, not 1: glibc then also forgets a cluster of short options an
      * earlier parse left half-read ("-hx"), which 1 would go on reading. */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":jlh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
+        case 'l': long_form = 1; break;
         case 'h': usage(); return EXIT_OK;
         default: return cli_getopt_error("list", c, argv);
         }
@@ -234,7 +306,7 @@ int cmd_list(int argc, char **argv)
     else if (json)
         print_json(out.f, m);
     else
-        rc = print_table(out.f, m);
+        rc = print_table(out.f, m, long_form);
     ipm_free(m);
     if (sink_close(&out) != 0 && rc == EXIT_OK)
         rc = sink_report(&out, "");

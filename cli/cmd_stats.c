@@ -9,10 +9,12 @@
  * StatisticsDetail=True, so each on_statistics event carries the
  * direction, protocol and address-family splits. do_events runs in a loop;
  * its events are summed per adapter until the interval (CLOCK_MONOTONIC)
- * has passed, then printed: as a live refreshing table on a terminal (like
- * iftop or bmon), as one line per adapter and interval when piped, or as
- * JSON lines. At the end (-t, Ctrl-C, SIGTERM) the last packets still in
- * the kernel's ring are collected and the totals printed.
+ * has passed, then shown: in the live view on a terminal (view.c, on
+ * ncurses, like iftop or bmon), as one line per adapter and interval when
+ * piped or with --plain, or as JSON lines. At the end (-t, Ctrl-C, SIGTERM,
+ * `q` in the view) the last packets still in the kernel's ring are
+ * collected and the totals printed: a small aligned table after the view,
+ * machine lines (key=value or JSON) otherwise.
  *
  * The output goes through a sink (sink.h), flushed and checked after every
  * interval: a failed write stops the command at once with its real errno
@@ -29,6 +31,7 @@
 #include "cli.h"
 #include "output.h"
 #include "sink.h"
+#include "view.h"
 
 #define CMD "stats"
 #define MAX_ADAPTERS 1024 /* slots: adapters watched over the whole run */
@@ -69,8 +72,9 @@ static void usage(void)
           "\n"
           "Count packets and bytes per adapter and interval: packets/s, bits/s, kernel\n"
           "drops, and the split by direction (in/out), protocol (TCP, UDP, ICMP, other)\n"
-          "and family (IPv4, IPv6). On a terminal the table refreshes in place; piped,\n"
-          "each interval prints one line per adapter. Totals follow at the end.\n"
+          "and family (IPv4, IPv6). On a terminal a live view refreshes in place;\n"
+          "piped (or with --plain), each interval prints one line per adapter.\n"
+          "Totals follow at the end.\n"
           "An optional pcap-filter(7) expression limits what is counted.\n"
           "\n"
           "  -i ADAPTER     adapter to watch; repeat (or separate with commas) for more\n"
@@ -81,6 +85,12 @@ static void usage(void)
           "  -j, --json     JSON lines: {\"type\":\"interval\",...} and {\"type\":\"total\",...}\n"
           "      --plain    plain lines even on a terminal\n"
           "  -h, --help     this help\n"
+          "\n"
+          "Keys in the live view: q quit (totals follow, as after Ctrl-C); r, d, n sort\n"
+          "by rate, drops, name; p or space pause; arrows, PgUp, PgDn, Home, End scroll.\n"
+          "Narrower than the full table, the view drops columns in this order: IP4%/IP6%,\n"
+          "TCP%/UDP%/ICM%/OTH%, BYTES, PACKETS, IN/OUT, PKT/S (ADAPTER, TOTAL and DROPS\n"
+          "stay; long names are cut with an ellipsis).\n"
           "\n"
           "Examples:\n"
           "  ipmon                       live table of every adapter that is up\n"
@@ -191,8 +201,15 @@ static void on_error(const ipm_error_event *e, void *user)
         if (s)
             s->gone = e->error_code == IPM_E_ADAPTER_GONE;
     }
-    cli_error("%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
-              e->description ? e->description : ipm_strerror(e->error_code));
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s%s%s", e->adapter ? e->adapter : "", e->adapter ? ": " : "",
+             e->description ? e->description : ipm_strerror(e->error_code));
+    /* On the terminal the view owns, stderr would scribble over it: the
+     * view shows the message and writes it to stderr when it closes. */
+    if (view_active() && isatty(STDERR_FILENO))
+        view_note(msg);
+    else
+        cli_error("%s", msg);
 }
 
 /* ---- formatting helpers ---- */
@@ -214,21 +231,6 @@ static void wall_iso_utc(char out[48])
     char head[24];
     strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out, 48, "%s.%03dZ", head, (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
-/* 1234567 -> "1.23 M" style with `unit` appended ("b/s", "B"). */
-static void human(char *out, size_t cap, double v, const char *unit)
-{
-    static const char *const prefix[] = {"", "k", "M", "G", "T", "P"};
-    int p = 0;
-    while (v >= 1000.0 && p < 5) {
-        v /= 1000.0;
-        p++;
-    }
-    if (p == 0)
-        snprintf(out, cap, "%.0f %s", v, unit);
-    else
-        snprintf(out, cap, "%.*f %s%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, prefix[p], unit);
 }
 
 static int pct(int64_t part, int64_t whole)
@@ -282,82 +284,106 @@ static void print_json(FILE *f, const char *type, const stats_state *st, const s
     fprintf(f, "}\n");
 }
 
-/* ---- the live table ---- */
+/* ---- the live view (view.c) ---- */
 
-static void table_row(char *buf, size_t cap, int namew, const char *name, const counters *c,
-                      const counters *tot, double secs)
+static void fill_row(view_row *r, const char *name, int gone, const counters *c,
+                     const counters *tot, double secs)
 {
-    char in[24], out[24], all[24], bytes[24];
     double k = secs > 0 ? 8.0 / secs : 0;
-    human(in, sizeof in, (double)c->in_b * k, "b/s");
-    human(out, sizeof out, (double)c->out_b * k, "b/s");
-    human(all, sizeof all, (double)c->bytes * k, "b/s");
-    human(bytes, sizeof bytes, (double)tot->bytes, "B");
-    snprintf(buf, cap,
-             "%-*.*s %11s %11s %11s %9.1f %6lld %4d %4d %4d %4d %4d %4d %11lld %10s\033[K\n",
-             namew, namew, name, in, out, all, secs > 0 ? (double)c->packets / secs : 0.0,
-             (long long)c->dropped, pct(c->proto_p[IPM_PROTO_TCP], c->packets),
-             pct(c->proto_p[IPM_PROTO_UDP], c->packets), pct(c->proto_p[IPM_PROTO_ICMP], c->packets),
-             pct(c->proto_p[IPM_PROTO_OTHER], c->packets), pct(c->fam_p[IPM_FAMILY_IPV4], c->packets),
-             pct(c->fam_p[IPM_FAMILY_IPV6], c->packets), (long long)tot->packets, bytes);
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    r->gone = gone;
+    r->in_bps = (double)c->in_b * k;
+    r->out_bps = (double)c->out_b * k;
+    r->bps = (double)c->bytes * k;
+    r->pps = secs > 0 ? (double)c->packets / secs : 0;
+    r->drops = c->dropped;
+    r->pct_tcp = pct(c->proto_p[IPM_PROTO_TCP], c->packets);
+    r->pct_udp = pct(c->proto_p[IPM_PROTO_UDP], c->packets);
+    r->pct_icmp = pct(c->proto_p[IPM_PROTO_ICMP], c->packets);
+    r->pct_other = pct(c->proto_p[IPM_PROTO_OTHER], c->packets);
+    r->pct_ip4 = pct(c->fam_p[IPM_FAMILY_IPV4], c->packets);
+    r->pct_ip6 = pct(c->fam_p[IPM_FAMILY_IPV6], c->packets);
+    r->packets = tot->packets;
+    r->bytes = tot->bytes;
 }
 
-static void print_table(FILE *f, const stats_state *st, double secs)
+/* Add every counter of `b` to `a`. */
+static void counters_sum(counters *a, const counters *b)
 {
-    int namew = 7;
-    for (int i = 0; i < st->n; i++)
-        if ((int)strlen(st->slots[i].name) + (st->slots[i].gone ? 7 : 0) > namew)
-            namew = (int)strlen(st->slots[i].name) + (st->slots[i].gone ? 7 : 0);
-    if (namew > 24)
-        namew = 24;
-    char hms[16];
-    wall_hms(hms);
-    long run = (long)(cli_now() - st->start);
-    /* Home the cursor and overwrite; clearing first would flicker. */
-    fprintf(f, "\033[H");
-    fprintf(f, "ipmon stats: %d adapter%s, interval %g s, running %02ld:%02ld:%02ld, %s  "
-           "(Ctrl-C to quit)\033[K\n\033[K\n",
-           st->n, st->n == 1 ? "" : "s", st->interval, run / 3600, run / 60 % 60, run % 60, hms);
-    fprintf(f, "%-*s %11s %11s %11s %9s %6s %4s %4s %4s %4s %4s %4s %11s %10s\033[K\n", namew,
-           "ADAPTER", "IN", "OUT", "TOTAL", "PKT/S", "DROPS", "TCP%", "UDP%", "ICM%", "OTH%",
-           "IP4%", "IP6%", "PACKETS", "BYTES");
+    int64_t *x = (int64_t *)a;
+    const int64_t *y = (const int64_t *)b;
+    for (size_t j = 0; j < sizeof(counters) / sizeof(int64_t); j++)
+        x[j] += y[j];
+}
+
+/* Hand the view this interval's rows (and a TOTAL row for several
+ * adapters); returns -1 when the terminal went away. */
+static int show_view(const stats_state *st, double secs)
+{
+    static view_row rows[MAX_ADAPTERS + 1];
     counters sum_i, sum_t;
     memset(&sum_i, 0, sizeof sum_i);
     memset(&sum_t, 0, sizeof sum_t);
-    char row[512];
     for (int i = 0; i < st->n; i++) {
         const slot *s = &st->slots[i];
-        char label[160];
-        snprintf(label, sizeof label, "%s%s", s->name, s->gone ? " (gone)" : "");
-        table_row(row, sizeof row, namew, label, &s->interval, &s->total, secs);
-        fputs(row, f);
-        /* Sum the interval and total counters for the TOTAL row. */
-        const int64_t *a = (const int64_t *)&s->interval, *b = (const int64_t *)&s->total;
-        int64_t *x = (int64_t *)&sum_i, *y = (int64_t *)&sum_t;
-        for (size_t j = 0; j < sizeof(counters) / sizeof(int64_t); j++) {
-            x[j] += a[j];
-            y[j] += b[j];
+        fill_row(&rows[i], s->name, s->gone != 0, &s->interval, &s->total, secs);
+        counters_sum(&sum_i, &s->interval);
+        counters_sum(&sum_t, &s->total);
+    }
+    int n = st->n, has_total = st->n > 1;
+    if (has_total)
+        fill_row(&rows[n++], "TOTAL", 0, &sum_i, &sum_t, secs);
+    view_info info = {.interval = st->interval, .running = cli_now() - st->start,
+                      .detail = st->detail};
+    return view_frame(rows, n, has_total, &info);
+}
+
+/* After the view: the totals as a small aligned table for people. */
+static void print_human_totals(FILE *f, const stats_state *st, double secs)
+{
+    int namew = 7;
+    for (int i = 0; i < st->n; i++) {
+        int len = (int)strlen(st->slots[i].name) + (st->slots[i].gone ? 7 : 0);
+        if (len > namew)
+            namew = len;
+    }
+    fprintf(f, "totals over %.1f s:\n", secs);
+    fprintf(f, "%-*s %12s %14s %11s %8s\n", namew, "ADAPTER", "PACKETS", "BYTES", "AVG RATE",
+            "DROPS");
+    counters sum;
+    memset(&sum, 0, sizeof sum);
+    for (int i = 0; i <= st->n; i++) {
+        const counters *c = &sum;
+        char label[160], rate[32];
+        if (i < st->n) {
+            const slot *s = &st->slots[i];
+            c = &s->total;
+            counters_sum(&sum, c);
+            snprintf(label, sizeof label, "%s%s", s->name, s->gone ? " (gone)" : "");
+        } else if (st->n > 1) {
+            snprintf(label, sizeof label, "TOTAL");
+        } else {
+            break;
         }
+        cli_human(rate, sizeof rate, secs > 0 ? 8.0 * (double)c->bytes / secs : 0, "b/s");
+        fprintf(f, "%-*s %12lld %14lld %11s %8lld\n", namew, label, (long long)c->packets,
+                (long long)c->bytes, rate, (long long)c->dropped);
     }
-    if (st->n > 1) {
-        table_row(row, sizeof row, namew, "TOTAL", &sum_i, &sum_t, secs);
-        fputs(row, f);
-    }
-    if (!st->detail)
-        fprintf(f, "(the library gave no direction/protocol split)\033[K\n");
-    fprintf(f, "\033[J");
 }
 
 /* ---- the loop ---- */
 
-/* Print one interval and flush it; returns -1 when writing failed. */
+/* Show one interval (print and flush it, or hand it to the view);
+ * returns -1 when writing failed, -2 when the view's terminal went away. */
 static int emit_interval(stats_state *st, double secs)
 {
     FILE *f = st->out.f;
     char hms[16];
     wall_hms(hms);
-    if (st->mode == MODE_LIVE)
-        print_table(f, st, secs);
+    int rc = 0;
+    if (st->mode == MODE_LIVE && show_view(st, secs) != 0)
+        rc = -2;
     for (int i = 0; i < st->n; i++) {
         slot *s = &st->slots[i];
         /* A gone adapter's lines stop after the interval it went in (which
@@ -372,6 +398,8 @@ static int emit_interval(stats_state *st, double secs)
         if (s->gone)
             s->gone = 2;
     }
+    if (rc != 0)
+        return rc;
     return sink_flush(&st->out);
 }
 
@@ -379,8 +407,10 @@ static int emit_interval(stats_state *st, double secs)
 static int emit_totals(stats_state *st, double secs)
 {
     FILE *f = st->out.f;
-    if (st->mode == MODE_LIVE)
-        fputc('\n', f);
+    if (st->mode == MODE_LIVE) {
+        print_human_totals(f, st, secs);
+        return sink_flush(&st->out);
+    }
     for (int i = 0; i < st->n; i++) {
         const slot *s = &st->slots[i];
         if (st->mode == MODE_JSON)
@@ -404,6 +434,14 @@ static int drain(stats_state *st, int timeout_ms)
     return IPM_OK;
 }
 
+/* The view's terminal hung up or closed: give it back (as far as it is
+ * still there) and stop without totals, which have nowhere to go. */
+static int terminal_gone(void)
+{
+    view_close();
+    return cli_error("the terminal went away; stopped");
+}
+
 static int run(stats_state *st, int timeout_ms)
 {
     double last = st->start, next = st->start + st->interval;
@@ -416,6 +454,9 @@ static int run(stats_state *st, int timeout_ms)
             rc = EXIT_RUNTIME; /* on_error printed it */
             break;
         }
+        /* `q` ends the view as Ctrl-C does: drain, then the totals. */
+        if (st->mode == MODE_LIVE && view_keys() == VIEW_QUIT)
+            break;
         double now = cli_now();
         if (now >= end)
             break;
@@ -427,7 +468,10 @@ static int run(stats_state *st, int timeout_ms)
                 return sink_report(&st->out, "");
         }
         if (now >= next) {
-            if (emit_interval(st, now - last) != 0)
+            int e = emit_interval(st, now - last);
+            if (e == -2)
+                return terminal_gone();
+            if (e != 0)
                 return sink_report(&st->out, ""); /* no totals: they cannot be written */
             last = now;
             next += st->interval;
@@ -438,7 +482,14 @@ static int run(stats_state *st, int timeout_ms)
     if (rc == EXIT_OK && drain(st, timeout_ms) != IPM_OK)
         rc = EXIT_RUNTIME;
     double now = cli_now();
-    if (emit_interval(st, now - last) != 0 || emit_totals(st, now - st->start) != 0) {
+    /* The view gives the terminal back before the totals are printed on
+     * it; its last interval is not drawn (it would vanish at once). */
+    int failed = 0;
+    if (st->mode == MODE_LIVE)
+        view_close();
+    else
+        failed = emit_interval(st, now - last) != 0;
+    if (failed || emit_totals(st, now - st->start) != 0) {
         int wrc = sink_report(&st->out, "");
         return rc == EXIT_OK ? wrc : rc;
     }
@@ -595,10 +646,15 @@ int cmd_stats(int argc, char **argv)
     if (rc == EXIT_OK) {
         cli_signals_graceful();
         announce(&st);
-        if (st.mode == MODE_LIVE)
-            fputs("\033[H\033[2J", st.out.f);
+        /* No terminal ncurses can drive: plain lines (view_open said so). */
+        if (st.mode == MODE_LIVE && view_open() != 0)
+            st.mode = MODE_LINES;
         st.start = cli_now();
-        rc = run(&st, timeout_ms);
+        if (st.mode == MODE_LIVE && show_view(&st, 0) != 0)
+            rc = terminal_gone();
+        else
+            rc = run(&st, timeout_ms);
+        view_close(); /* every way out of run() gives the terminal back */
     }
     ipm_deactivate(st.m);
     ipm_free(st.m);

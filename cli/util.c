@@ -212,6 +212,20 @@ int cli_default_capture_adapter(const ipm_monitor *m)
     return -1;
 }
 
+void cli_human(char *out, size_t cap, double v, const char *unit)
+{
+    static const char *const prefix[] = {"", "k", "M", "G", "T", "P"};
+    int p = 0;
+    while (v >= 999.5 && p < 5) {
+        v /= 1000.0;
+        p++;
+    }
+    if (p == 0)
+        snprintf(out, cap, "%.0f %s", v, unit);
+    else
+        snprintf(out, cap, "%.*f %s%s", v < 9.995 ? 2 : v < 99.95 ? 1 : 0, v, prefix[p], unit);
+}
+
 double cli_now(void)
 {
     struct timespec ts;

@@ -20,6 +20,8 @@ packages=(
   # ipmon exporter: HTTP (and TLS through GnuTLS) from libmicrohttpd, the web
   # config's YAML, bcrypt passwords through libxcrypt's crypt(3)
   libmicrohttpd-dev libyaml-dev libcrypt-dev
+  # ipmon's live view (cli/view.c) on ncurses; its tests drive it in tmux
+  libncurses-dev tmux
   # its tests: a real Prometheus server and promtool, htpasswd for bcrypt
   # hashes, openssl for a test certificate, curl for the README's examples
   prometheus apache2-utils openssl curl
