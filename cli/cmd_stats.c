@@ -563,6 +563,10 @@ static int packet_timeout_ms(double interval)
 static int setup(stats_state *st, const char *names, const char *filter, int timeout_ms)
 {
     ipm_monitor *m = st->m;
+    /* The interval's timeout also for adapters that appear later (set
+     * before listing: every adapter listed now takes it too). */
+    if (ipm_set_adapter_packet_timeout(m, IPM_ADAPTER_DEFAULTS, timeout_ms) != IPM_OK)
+        return cli_lib_error(m);
     if (ipm_list_adapters(m) != IPM_OK)
         return cli_lib_error(m);
     st->following = names[0] == '\0';
@@ -582,10 +586,6 @@ static int setup(stats_state *st, const char *names, const char *filter, int tim
         list[i] = st->slots[i].name;
     }
     if (st->following) {
-        /* Every listed adapter gets the timeout, in case it comes up later. */
-        for (int i = 0; i < ipm_get_adapter_count(m); i++)
-            if (ipm_set_adapter_packet_timeout(m, i, timeout_ms) != IPM_OK)
-                return cli_lib_error(m);
         if (ipm_activate_matching(m, NULL, 0) != IPM_OK)
             return cli_lib_error(m);
         return EXIT_OK;
