@@ -235,27 +235,62 @@ static void set_options(const ipm_monitor *m, pcap_t *p, const ipm_adapter_setti
     pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
 }
 
-/* "NAME (description), ..." of a list of libpcap values, for messages. */
-static void name_list(char *out, size_t size, const int *v, int n, const char *(*name)(int),
-                      const char *(*description)(int))
+/* Link types and time stamp types: libpcap lists and names each kind with
+ * its own calls; these choose by kind, so the code using them is one. */
+typedef enum type_kind { TYPES_LINK, TYPES_TSTAMP } type_kind;
+
+static int list_of(pcap_t *p, type_kind kind, int **v)
 {
-    size_t used = 0;
-    out[0] = '\0';
+    return kind == TYPES_LINK ? pcap_list_datalinks(p, v) : pcap_list_tstamp_types(p, v);
+}
+
+static void free_list(type_kind kind, int *v)
+{
+    if (kind == TYPES_LINK)
+        pcap_free_datalinks(v);
+    else
+        pcap_free_tstamp_types(v);
+}
+
+static const char *type_name(type_kind kind, int v)
+{
+    const char *n = kind == TYPES_LINK ? pcap_datalink_val_to_name(v) : pcap_tstamp_type_val_to_name(v);
+    return n ? n : "?";
+}
+
+static const char *type_description(type_kind kind, int v)
+{
+    const char *d = kind == TYPES_LINK ? pcap_datalink_val_to_description(v)
+                                       : pcap_tstamp_type_val_to_description(v);
+    return d ? d : "?";
+}
+
+/* What `p` offers of a kind, "NAME (description), ...", for messages. */
+static void offered(pcap_t *p, type_kind kind, char *out, size_t size)
+{
+    int *v = NULL;
+    int n = list_of(p, kind, &v);
+    size_t used = (size_t)snprintf(out, size, "%s", n > 0 ? "" : "none");
     for (int i = 0; i < n && used < size; i++) {
-        const char *nm = name(v[i]), *d = description(v[i]);
-        int w = snprintf(out + used, size - used, "%s%s (%s)", i ? ", " : "", nm ? nm : "?", d ? d : "?");
+        int w = snprintf(out + used, size - used, "%s%s (%s)", i ? ", " : "", type_name(kind, v[i]),
+                         type_description(kind, v[i]));
         if (w < 0)
             break;
         used += (size_t)w;
     }
+    if (n >= 0)
+        free_list(kind, v);
 }
 
-int ipm_live_link_types(const char *name, int *out, int max, char *err)
+/* ipm_live_link_types / ipm_live_time_stamp_types: link types are only
+ * known once activated (so the privilege is needed), time stamp types
+ * before. */
+static int live_types(const char *name, type_kind kind, int *out, int max, char *err)
 {
     pcap_t *p = pcap_create(name, err);
     if (!p)
         return IPM_E_ADAPTER_NOT_FOUND;
-    int rc = pcap_activate(p);
+    int rc = kind == TYPES_LINK ? pcap_activate(p) : 0;
     if (rc < 0) {
         snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(p)[0] ? pcap_geterr(p) : pcap_statustostr(rc));
         pcap_close(p);
@@ -263,37 +298,28 @@ int ipm_live_link_types(const char *name, int *out, int max, char *err)
                : rc == PCAP_ERROR_PERM_DENIED ? IPM_E_PERMISSION
                                               : IPM_E_CAPTURE;
     }
-    int *list = NULL;
-    int n = pcap_list_datalinks(p, &list);
+    int *v = NULL;
+    int n = list_of(p, kind, &v);
     if (n < 0) {
         snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(p));
         pcap_close(p);
         return IPM_E_CAPTURE;
     }
     for (int i = 0; i < n && i < max; i++)
-        out[i] = list[i];
-    pcap_free_datalinks(list);
+        out[i] = v[i];
+    free_list(kind, v);
     pcap_close(p);
     return n;
 }
 
+int ipm_live_link_types(const char *name, int *out, int max, char *err)
+{
+    return live_types(name, TYPES_LINK, out, max, err);
+}
+
 int ipm_live_time_stamp_types(const char *name, int *out, int max, char *err)
 {
-    pcap_t *p = pcap_create(name, err);
-    if (!p)
-        return IPM_E_ADAPTER_NOT_FOUND;
-    int *list = NULL;
-    int n = pcap_list_tstamp_types(p, &list);
-    if (n < 0) {
-        snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(p));
-        pcap_close(p);
-        return IPM_E_CAPTURE;
-    }
-    for (int i = 0; i < n && i < max; i++)
-        out[i] = list[i];
-    pcap_free_tstamp_types(list);
-    pcap_close(p);
-    return n;
+    return live_types(name, TYPES_TSTAMP, out, max, err);
 }
 
 /* How packets on this adapter tell their direction when no direction
@@ -331,16 +357,11 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     /* config TimeStampType: before activation; a type the adapter does not
      * offer is refused here rather than left to a warning. */
     if (m->tstamp_type_choice >= 0 && pcap_set_tstamp_type(p, m->tstamp_type_choice) != 0) {
-        int *types = NULL, n = pcap_list_tstamp_types(p, &types);
-        char list[512] = "none";
-        if (n > 0)
-            name_list(list, sizeof list, types, n, pcap_tstamp_type_val_to_name,
-                      pcap_tstamp_type_val_to_description);
-        if (n >= 0)
-            pcap_free_tstamp_types(types);
+        char list[512];
+        offered(p, TYPES_TSTAMP, list, sizeof list);
         ipm_fail(m, IPM_E_UNSUPPORTED,
                  "adapter \"%s\" has no time stamp type %s (config TimeStampType); it offers: %s", name,
-                 pcap_tstamp_type_val_to_name(m->tstamp_type_choice), list);
+                 type_name(TYPES_TSTAMP, m->tstamp_type_choice), list);
         pcap_close(p);
         return NULL;
     }
@@ -384,16 +405,10 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
      * names the real interface (and a pcapng file gets one interface per
      * real adapter). */
     if (m->link_type_choice >= 0 && pcap_set_datalink(p, m->link_type_choice) != 0) {
-        int *types = NULL, n = pcap_list_datalinks(p, &types);
-        char list[512] = "none";
-        if (n > 0)
-            name_list(list, sizeof list, types, n, pcap_datalink_val_to_name,
-                      pcap_datalink_val_to_description);
-        if (n >= 0)
-            pcap_free_datalinks(types);
-        const char *want = pcap_datalink_val_to_name(m->link_type_choice);
+        char list[512];
+        offered(p, TYPES_LINK, list, sizeof list);
         ipm_fail(m, IPM_E_UNSUPPORTED, "adapter \"%s\" cannot capture as link type %s (config LinkType); "
-                 "it offers: %s", name, want ? want : "?", list);
+                 "it offers: %s", name, type_name(TYPES_LINK, m->link_type_choice), list);
         ipm_source_free(s);
         return NULL;
     }
