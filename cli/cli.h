@@ -36,6 +36,16 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * does not compile, else EXIT_RUNTIME. */
 int cli_lib_error(const ipm_monitor *m);
 
+/* -Z USER, for the commands that take it. cli_find_user looks the user up
+ * (uid/gid may be NULL): EXIT_OK, or EXIT_RUNTIME after one line ("no such
+ * user"). cli_drop_privileges, called once the captures (and sockets) are
+ * open: as tcpdump, only when running as root (otherwise there is nothing
+ * to give up) it becomes the user (its groups, its group, its user) and
+ * checks that the change held and cannot be undone. */
+#include <sys/types.h>
+int cli_find_user(const char *name, uid_t *uid, gid_t *gid);
+int cli_drop_privileges(const char *name);
+
 /* The message for getopt_long's '?' or ':' result (needs opterr = 0 and an
  * optstring starting with ':'); returns EXIT_USAGE. */
 int cli_getopt_error(const char *cmd, int c, char *const argv[]);

@@ -232,40 +232,6 @@ static int read_filter_file(capture_opts *o)
     return -1;
 }
 
-/* -Z USER: the user to become, looked up before anything is opened (an
- * unknown name fails at once); the change happens in drop_privileges. */
-static int find_user(const char *name, uid_t *uid, gid_t *gid)
-{
-    errno = 0;
-    struct passwd *pw = getpwnam(name);
-    if (!pw)
-        return errno ? cli_error("-Z %s: cannot look the user up: %s", name, strerror(errno))
-                     : cli_error("-Z %s: no such user", name);
-    *uid = pw->pw_uid;
-    *gid = pw->pw_gid;
-    return EXIT_OK;
-}
-
-/* After the capture is open (before any -w file is created, as tcpdump):
- * become `name` (its groups, its group, its user), then check that it took
- * and cannot be undone. */
-static int drop_privileges(const char *name)
-{
-    uid_t uid;
-    gid_t gid;
-    if (find_user(name, &uid, &gid) != EXIT_OK)
-        return EXIT_RUNTIME;
-    if (getuid() == uid && geteuid() == uid && getgid() == gid && getegid() == gid)
-        return EXIT_OK;
-    if (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
-        return cli_error("-Z %s: cannot become that user: %s (run ipmon as root to use -Z)", name,
-                         strerror(errno));
-    if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid ||
-        (uid != 0 && setuid(0) == 0))
-        return cli_error("-Z %s: the change of user did not hold", name);
-    return EXIT_OK;
-}
-
 /* The adapter `arg` names: the adapter of that name, else (all digits)
  * the number `ipmon list` and -D print, tcpdump's (library index + 1).
  * Returns the index, or -1 (the name is then tried as it is); -2 after
@@ -783,7 +749,9 @@ static long long close_writer(capture_state *s, int *rc)
     char message[IPM_ERRBUF_SIZE];
     snprintf(message, sizeof message, "%s", ipm_writer_error(s->writer));
     int failed = ipm_writer_close(s->writer) != IPM_OK;
-    int close_errno = errno; /* ipm_writer_close leaves the system's reason there */
+    /* errno: the system's reason, or 0 for a failure that is not the
+     * system's (memory), whose words are the writer's message */
+    int close_errno = failed ? errno : 0;
     s->writer = NULL;
     if (!failed && !s->write_err)
         return accepted - whole;
@@ -1028,13 +996,9 @@ int cmd_capture(int argc, char **argv)
         free(o.filter);
         return list_types(&o);
     }
-    if (o.user) {
-        uid_t uid;
-        gid_t gid;
-        if (find_user(o.user, &uid, &gid) != EXIT_OK) {
-            free(o.filter);
-            return EXIT_RUNTIME;
-        }
+    if (o.user && cli_find_user(o.user, NULL, NULL) != EXIT_OK) {
+        free(o.filter);
+        return EXIT_RUNTIME; /* -Z: an unknown user fails before anything opens */
     }
 
     capture_state s;
@@ -1067,7 +1031,7 @@ int cmd_capture(int argc, char **argv)
     int snaplen = DEFAULT_SNAPLEN;
     rc = start(&s, &o, &snaplen);
     if (rc == EXIT_OK && o.user)
-        rc = drop_privileges(o.user);
+        rc = cli_drop_privileges(o.user);
     if (rc == EXIT_OK && o.write_file) {
         if (make_file_name(&s) != 0) {
             rc = cli_error("-w %s: the file name is too long", o.write_file);

@@ -506,19 +506,6 @@ static int setup_monitor(exporter *ex, const char *filter)
     return ex->names[0] ? activate_named(ex) : activate_default(ex);
 }
 
-/* -Z: become `pw` (groups too) if running as root; after it the process
- * cannot get root back. Returns EXIT_OK or EXIT_RUNTIME. */
-static int drop_privileges(const struct passwd *pw)
-{
-    if (getuid() != 0 && geteuid() != 0)
-        return EXIT_OK; /* as tcpdump: only root has anything to give up */
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-        return cli_error("cannot become user '%s': %s", pw->pw_name, strerror(errno));
-    if (pw->pw_uid != 0 && setuid(0) == 0)
-        return cli_error("cannot become user '%s': root could be regained", pw->pw_name);
-    return EXIT_OK;
-}
-
 /* ---- the loop ---- */
 
 static int run(exporter *ex)
@@ -646,18 +633,9 @@ int cmd_exporter(int argc, char **argv)
         free(filter);
         return EXIT_OK;
     }
-    const struct passwd *pw = NULL;
-    struct passwd pwbuf;
-    char pwtext[4096];
-    if (ex.user) {
-        struct passwd *found = NULL;
-        int e = getpwnam_r(ex.user, &pwbuf, pwtext, sizeof pwtext, &found);
-        if (!found) {
-            free(filter);
-            return e ? cli_error("-Z %s: %s", ex.user, strerror(e))
-                     : cli_error("-Z: no user named '%s'", ex.user);
-        }
-        pw = found;
+    if (ex.user && cli_find_user(ex.user, NULL, NULL) != EXIT_OK) {
+        free(filter);
+        return EXIT_RUNTIME; /* -Z: an unknown user fails before anything opens */
     }
     if (ex.web_config_file) {
         char err[512];
@@ -691,8 +669,8 @@ int cmd_exporter(int argc, char **argv)
         snprintf(ex.served, sizeof ex.served, "writing %s every %g s", ex.textfile, ex.interval);
     if (rc == EXIT_OK)
         rc = setup_monitor(&ex, filter);
-    if (rc == EXIT_OK && pw)
-        rc = drop_privileges(pw);
+    if (rc == EXIT_OK && ex.user)
+        rc = cli_drop_privileges(ex.user);
     if (rc == EXIT_OK && ex.textfile)
         rc = write_textfile(&ex); /* at once: a folder it cannot write is an error now */
     if (rc == EXIT_OK) {

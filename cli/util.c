@@ -7,12 +7,15 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The contracts of the cli_* functions are in cli.h. */
 
@@ -231,4 +234,34 @@ double cli_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cli_find_user(const char *name, uid_t *uid, gid_t *gid)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(name);
+    if (!pw)
+        return errno ? cli_error("-Z %s: cannot look the user up: %s", name, strerror(errno))
+                     : cli_error("-Z %s: no such user", name);
+    if (uid)
+        *uid = pw->pw_uid;
+    if (gid)
+        *gid = pw->pw_gid;
+    return EXIT_OK;
+}
+
+int cli_drop_privileges(const char *name)
+{
+    uid_t uid;
+    gid_t gid;
+    if (cli_find_user(name, &uid, &gid) != EXIT_OK)
+        return EXIT_RUNTIME;
+    if (getuid() != 0 && geteuid() != 0)
+        return EXIT_OK; /* as tcpdump: only root has anything to give up */
+    if (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+        return cli_error("-Z %s: cannot become that user: %s", name, strerror(errno));
+    if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid ||
+        (uid != 0 && setuid(0) == 0))
+        return cli_error("-Z %s: the change of user did not hold", name);
+    return EXIT_OK;
 }

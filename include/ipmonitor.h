@@ -688,7 +688,8 @@ IPM_API int ipm_writer_flush(ipm_writer *w);
 /* Write the statistics blocks (pcapng), flush, close the file and free the
  * writer: IPM_OK, or the first error (then the file holds every packet
  * written before it, whole, as far as the system kept it, and errno is the
- * system's reason, as ipm_writer_os_error said). */
+ * system's reason, as ipm_writer_os_error said, or 0 when the failure was
+ * not the system's). */
 IPM_API int ipm_writer_close(ipm_writer *w);
 /* The first error's message ("writing the capture file failed: No space
  * left on device"), or "" when there was none. */

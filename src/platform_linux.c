@@ -293,7 +293,7 @@ int ipm_os_attach_kernel_filter(int fd, const struct bpf_insn *insns, unsigned c
 
 int ipm_os_join_fanout(int fd, int group, int mode)
 {
-    static const int types[] = {
+    static const unsigned types[] = {
         [IPM_FANOUT_HASH] = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG,
         [IPM_FANOUT_LB] = PACKET_FANOUT_LB,
         [IPM_FANOUT_CPU] = PACKET_FANOUT_CPU,
@@ -305,7 +305,11 @@ int ipm_os_join_fanout(int fd, int group, int mode)
         errno = EINVAL;
         return -1;
     }
-    int arg = (group & 0xffff) | types[mode] << 16;
+    /* group in the low 16 bits, type and flags in the high 16 (unsigned:
+     * the defrag flag is bit 31) */
+    unsigned bits = ((unsigned)group & 0xffffu) | types[mode] << 16;
+    int arg;
+    memcpy(&arg, &bits, sizeof arg);
     return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) == 0 ? 0 : -1;
 }
 

@@ -33,7 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WRITE_BUFFER (256u * 1024)
+/* Room for the largest block: a packet of MAX_CAPTURE bytes with its
+ * enhanced packet block's fields and options (or a pcap record's header). */
+#define WRITE_BUFFER (MAX_CAPTURE + 64u * 1024)
 #define MAX_INTERFACES IPM_MAX_SOURCES
 #define MAX_CAPTURE 262144u
 
@@ -125,11 +127,35 @@ static int refuse(ipm_writer *w, int code, const char *fmt, ...)
     return code;
 }
 
+/* A write failed after `done` bytes of the buffer went out: count the
+ * packets that lie whole in them, cut a regular file back to the last
+ * whole block, and keep the reason for good. */
+static int write_failed(ipm_writer *w, size_t done, int err)
+{
+    w->os_error = err;
+    size_t keep = 0;
+    for (uint32_t i = 0; i < w->pending && (w->ends[i] >> 1) <= done; i++) {
+        w->saved += w->ends[i] & 1;
+        keep = w->ends[i] >> 1;
+    }
+    if (w->offset >= 0 && keep < done && ftruncate(w->fd, (off_t)(w->offset + (int64_t)keep)) != 0) {
+        /* the file stays cut inside a block; the count is still of whole packets */
+    }
+    w->pending = w->pending_packets = 0;
+    w->used = 0;
+    return fail(w, IPM_E_FILE, "writing the capture file failed: %s", err ? strerror(err) : "nothing written");
+}
+
 /* Everything in the buffer to the fd; the real errno on failure. */
 static int flush_buffer(ipm_writer *w)
 {
+    if (w->error) { /* failed before (a write, or memory): what is buffered never goes out */
+        w->pending = w->pending_packets = 0;
+        w->used = 0;
+        return w->error;
+    }
     size_t done = 0;
-    while (done < w->used && !w->error) {
+    while (done < w->used) {
         ssize_t n = write(w->fd, w->buffer + done, w->used - done);
         if (n > 0) {
             done += (size_t)n;
@@ -138,24 +164,10 @@ static int flush_buffer(ipm_writer *w)
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             /* a non-blocking fd (a pipe set so by its reader): wait for room */
             struct pollfd p = {.fd = w->fd, .events = POLLOUT};
-            if (poll(&p, 1, -1) < 0 && errno != EINTR) {
-                w->os_error = errno;
-                return fail(w, IPM_E_FILE, "writing the capture file failed: %s",
-                            strerror(errno));
-            }
+            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                return write_failed(w, done, errno);
         } else {
-            w->os_error = n < 0 ? errno : EIO;
-            size_t keep = 0;
-            for (uint32_t i = 0; i < w->pending && (w->ends[i] >> 1) <= done; i++) {
-                w->saved += w->ends[i] & 1;
-                keep = w->ends[i] >> 1;
-            }
-            if (w->offset >= 0 && keep < done && ftruncate(w->fd, (off_t)(w->offset + (int64_t)keep)) != 0) {
-                /* the file stays cut inside a block; the count is still of whole packets */
-            }
-            w->pending = w->pending_packets = 0;
-            return fail(w, IPM_E_FILE, "writing the capture file failed: %s",
-                        n < 0 ? strerror(w->os_error) : "nothing written");
+            return write_failed(w, done, n < 0 ? errno : 0);
         }
     }
     w->saved += w->pending_packets;
@@ -163,13 +175,15 @@ static int flush_buffer(ipm_writer *w)
     if (w->offset >= 0)
         w->offset += (int64_t)w->used;
     w->used = 0;
-    return w->error;
+    return IPM_OK;
 }
 
 /* Room for `n` more bytes in the buffer (a block is at most a record plus
  * its options, far below the buffer's size). */
 static int reserve(ipm_writer *w, size_t n)
 {
+    if (n > sizeof w->buffer) /* never for a packet (WRITE_BUFFER has room); options could */
+        return fail(w, IPM_E_INVALID_ARGUMENT, "a block of %zu bytes is larger than the writer's buffer", n);
     if (w->used + n > sizeof w->buffer)
         return flush_buffer(w);
     return w->error;
@@ -459,7 +473,13 @@ static ipm_writer *writer_new(int fd, int format, ipm_monitor *m, char *errbuf)
     w->fd = fd;
     w->format = format;
     struct stat st;
-    w->offset = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)lseek(fd, 0, SEEK_CUR) : -1;
+    /* A regular file may be cut back after a failed write; not one opened
+     * for appending (writes land at its end whatever SEEK_CUR says), nor a
+     * pipe. */
+    int flags = fcntl(fd, F_GETFL);
+    w->offset = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flags >= 0 && !(flags & O_APPEND)
+                    ? (int64_t)lseek(fd, 0, SEEK_CUR)
+                    : -1;
     w->monitor = m;
     if (format == IPM_FORMAT_PCAPNG && write_section_header(w) != IPM_OK) {
         snprintf(errbuf, IPM_ERRBUF_SIZE, "%s", w->message);
@@ -606,8 +626,8 @@ int ipm_writer_close(ipm_writer *w)
     for (int i = 0; i < w->interface_count; i++)
         free(w->interfaces[i].name);
     free(w);
-    if (rc != IPM_OK && os_error)
-        errno = os_error;
+    if (rc != IPM_OK)
+        errno = os_error; /* 0: not the system's failure (see ipm_writer_error) */
     return rc;
 }
 

@@ -284,6 +284,41 @@ static void t_pcapng_two_link_types(void)
     CHECK_CONTAINS(out, "Encapsulation = Ethernet");
 }
 
+/* The largest packet a capture gives (262144 bytes) fits the writer's
+ * buffer with its block around it, in both formats, twice in a row (the
+ * second after a flush), and reads back whole. */
+static void t_largest_packet(void)
+{
+    static uint8_t big[262144];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    ipm_packet_event e = {.data = big, .data_size = sizeof big, .packet_size = sizeof big,
+                          .adapter = "big0", .link_type = DLT_EN10MB,
+                          .direction = IPM_PACKET_DIRECTION_INCOMING};
+    for (int format = IPM_FORMAT_PCAP; format <= IPM_FORMAT_PCAPNG; format++) {
+        const char *path = path_of(format == IPM_FORMAT_PCAP ? "big.pcap" : "big.pcapng");
+        char err[IPM_ERRBUF_SIZE];
+        ipm_writer *w = ipm_writer_open(path, format, NULL, err);
+        REQUIRE(w != NULL);
+        CHECK_INT(ipm_writer_write(w, &e), ==, IPM_OK);
+        CHECK_INT(ipm_writer_write(w, &e), ==, IPM_OK);
+        CHECK_INT(ipm_writer_close(w), ==, IPM_OK);
+        char perr[PCAP_ERRBUF_SIZE];
+        pcap_t *p = pcap_open_offline(path, perr);
+        REQUIRE(p != NULL);
+        struct pcap_pkthdr *h;
+        const u_char *d;
+        int n = 0;
+        while (pcap_next_ex(p, &h, &d) == 1) {
+            CHECK_INT(h->caplen, ==, sizeof big);
+            CHECK(memcmp(d, big, sizeof big) == 0);
+            n++;
+        }
+        CHECK_INT(n, ==, 2);
+        pcap_close(p);
+    }
+}
+
 /* A full disk: the first failure with the system's reason, kept for every
  * later call; the file holds whole blocks only up to where the disk did. */
 static void t_full_disk(void)
@@ -469,6 +504,7 @@ static void t_live_pcapng(void)
 }
 
 static const t_case CASES[] = {
+    {"largest_packet", t_largest_packet},
     {"pcapng_file", t_pcapng_file},
     {"pcap_file", t_pcap_file},
     {"pcapng_two_link_types", t_pcapng_two_link_types},

@@ -729,5 +729,5 @@ def test_systemd_unit(workdir):
 def test_unknown_user(veth):
     r = run_ipmon("exporter", "-i", veth.a.ifname, "-Z", "no-such-user-x", f"--web.listen-address=127.0.0.1:{PORT}",
                   host=veth.a)
-    check_one_line(r, 1, "no user named 'no-such-user-x'")
+    check_one_line(r, 1, "-Z no-such-user-x: no such user")
     assert f":{PORT}" not in listening_ports(veth.a)
