@@ -25,8 +25,10 @@
  *   conditional jumps -> 32-bit eBPF jumps (JMP32: unsigned compares of the
  *     low words with the 32-bit K, not sign-extended) plus a JA for jf,
  *   `ret K` -> match when K != 0, `ret A` -> match when A != 0.
- * "Match" jumps to the counting tail: look up entry 0 of the per-CPU array,
- * add 1 to packets and skb->len to bytes, return 0. "No match" returns 0.
+ * "Match" is the counting tail, emitted in place at each return: look up
+ * entry 0 of the per-CPU array, add 1 to packets and skb->len to bytes,
+ * return 0. "No match" returns 0. Classic jumps keep their targets, their
+ * offsets recomputed once every instruction's position is known.
  * The value is per CPU and a socket filter runs with softirqs (bottom
  * halves) off on its CPU, so the adds need no atomics.
  */
@@ -49,20 +51,17 @@
 #define MEM_OFF(i) (-64 + 4 * (int)(i)) /* M[i] relative to fp */
 #define KEY_OFF (-72)                  /* the map key, a u32 0 */
 
-/* Jump targets that are not classic instructions. */
-#define TARGET_NOMATCH (-1)
-#define TARGET_MATCH (-2)
-
 typedef struct emitter {
     struct bpf_insn *insns;
     size_t count, cap;
     /* Jumps to resolve once every position is known. */
     struct fixup {
         size_t at;   /* eBPF index of the jump */
-        long target; /* classic index, TARGET_NOMATCH or TARGET_MATCH */
+        size_t target; /* classic index */
     } *fixups;
     size_t nfix, capfix;
     int failed; /* out of memory */
+    int map_fd; /* the counter map the match tails update */
 } emitter;
 
 static void emit(emitter *e, struct bpf_insn insn)
@@ -94,9 +93,8 @@ static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off,
     return i;
 }
 
-/* A jump whose offset is filled in later (target: classic index or one of
- * the TARGET_ labels). */
-static void emit_jump(emitter *e, struct bpf_insn j, long target)
+/* A jump to classic instruction `target`, its offset filled in later. */
+static void emit_jump(emitter *e, struct bpf_insn j, size_t target)
 {
     if (e->failed)
         return;
@@ -116,13 +114,45 @@ static void emit_jump(emitter *e, struct bpf_insn j, long target)
     emit(e, j);
 }
 
-/* End the program here with "no match" (classic BPF's return 0). A
- * conditional jump that is always taken, not a JA: the classic instructions
- * after it stay reachable in the verifier's control-flow check (it refuses
- * unreachable code; it is content to prune a branch it proves dead). */
+/* "No match": return 0. */
+static void emit_return_no_match(emitter *e)
+{
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0));
+    emit(e, insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+}
+
+/* End the program here with "no match" (classic BPF's return 0), yet keep
+ * the classic instructions after this one reachable in the verifier's
+ * control-flow check (it refuses unreachable code, and is content to prune
+ * a branch it proves dead): a jump over the return that is never taken. */
 static void emit_no_match_here(emitter *e)
 {
-    emit_jump(e, insn(BPF_JMP | BPF_JEQ | BPF_X, REG_A, REG_A, 0, 0), TARGET_NOMATCH);
+    emit(e, insn(BPF_JMP | BPF_JNE | BPF_X, REG_A, REG_A, 2, 0));
+    emit_return_no_match(e);
+}
+
+static void emit_skb_field(emitter *e, int dst, int off);
+
+/* "Match": counters[0].packets += 1, .bytes += skb->len; return 0. Emitted
+ * in place at each classic return (libpcap's programs have one or two), so
+ * that no jump has to reach a shared tail across a long program. */
+static void emit_count_and_return(emitter *e)
+{
+    emit(e, insn(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, KEY_OFF, 0));
+    emit(e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, e->map_fd));
+    emit(e, insn(0, 0, 0, 0, 0));
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0));
+    emit(e, insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, KEY_OFF));
+    emit(e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
+    emit(e, insn(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 7, 0)); /* to the exit below */
+    emit(e, insn(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_0, offsetof(ipm_bpf_counts, packets), 0));
+    emit(e, insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, 1));
+    emit(e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_1, offsetof(ipm_bpf_counts, packets), 0));
+    emit_skb_field(e, BPF_REG_1, offsetof(struct __sk_buff, len));
+    emit(e, insn(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_2, BPF_REG_0, offsetof(ipm_bpf_counts, bytes), 0));
+    emit(e, insn(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, BPF_REG_1, 0, 0));
+    emit(e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_2, offsetof(ipm_bpf_counts, bytes), 0));
+    emit_return_no_match(e);
 }
 
 /* A = the u32 field of struct __sk_buff at `off`. */
@@ -313,8 +343,10 @@ static int translate_one(emitter *e, const ipm_cbpf_insn *prog, size_t n, size_t
             }
             emit(e, insn((uint8_t)(BPF_ALU | op | BPF_K), REG_A, 0, 0, (int32_t)k));
         } else {
-            if (op == BPF_DIV || op == BPF_MOD)
-                emit_jump(e, insn(BPF_JMP32 | BPF_JEQ | BPF_K, REG_X, 0, 0, 0), TARGET_NOMATCH);
+            if (op == BPF_DIV || op == BPF_MOD) { /* X == 0: return 0 */
+                emit(e, insn(BPF_JMP32 | BPF_JNE | BPF_K, REG_X, 0, 2, 0));
+                emit_return_no_match(e);
+            }
             emit(e, insn((uint8_t)(BPF_ALU | op | BPF_X), REG_A, REG_X, 0, 0));
         }
         return 0;
@@ -332,7 +364,7 @@ static int translate_one(emitter *e, const ipm_cbpf_insn *prog, size_t n, size_t
             }
             if ((uint64_t)i + 1 + k >= n)
                 break;
-            emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), (long)(i + 1 + k));
+            emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), i + 1 + k);
             return 0;
         }
         int op = jump_op(code);
@@ -342,21 +374,28 @@ static int translate_one(emitter *e, const ipm_cbpf_insn *prog, size_t n, size_t
         if (t >= n || f >= n)
             break;
         if (BPF_SRC(code) == BPF_K)
-            emit_jump(e, insn((uint8_t)(BPF_JMP32 | op | BPF_K), REG_A, 0, 0, (int32_t)k), (long)t);
+            emit_jump(e, insn((uint8_t)(BPF_JMP32 | op | BPF_K), REG_A, 0, 0, (int32_t)k), t);
         else
-            emit_jump(e, insn((uint8_t)(BPF_JMP32 | op | BPF_X), REG_A, REG_X, 0, 0), (long)t);
+            emit_jump(e, insn((uint8_t)(BPF_JMP32 | op | BPF_X), REG_A, REG_X, 0, 0), t);
         if (c->jf != 0)
-            emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), (long)f);
+            emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), f);
         return 0;
     }
     case BPF_RET:
         if (BPF_RVAL(code) == BPF_K) {
-            emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), k != 0 ? TARGET_MATCH : TARGET_NOMATCH);
+            if (k != 0)
+                emit_count_and_return(e);
+            else
+                emit_return_no_match(e);
             return 0;
         }
         if (BPF_RVAL(code) == BPF_A) {
-            emit_jump(e, insn(BPF_JMP32 | BPF_JNE | BPF_K, REG_A, 0, 0, 0), TARGET_MATCH);
-            emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), TARGET_NOMATCH);
+            size_t over = e->count; /* A == 0: over the count to "no match" */
+            emit(e, insn(BPF_JMP32 | BPF_JEQ | BPF_K, REG_A, 0, 0, 0));
+            emit_count_and_return(e);
+            if (!e->failed)
+                e->insns[over].off = (int16_t)(e->count - over - 1);
+            emit_return_no_match(e);
             return 0;
         }
         break;
@@ -381,8 +420,11 @@ int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, uint64_t 
 {
     *out = NULL;
     *out_count = 0;
-    if (!prog || n == 0 || n > BPF_MAXINSNS) {
-        set_err(err, errlen, "a classic BPF program has 1 to %d instructions, not %zu", BPF_MAXINSNS, n);
+    /* No BPF_MAXINSNS (4096) limit: libpcap makes longer programs (a long
+     * list of hosts), which the kernel's classic BPF refuses but an eBPF
+     * program may hold (the verifier's limit is on what it explores). */
+    if (!prog || n == 0 || n > 1000000) {
+        set_err(err, errlen, "a classic BPF program of %zu instructions", n);
         return -1;
     }
     if (BPF_CLASS(prog[n - 1].code) != BPF_RET) {
@@ -392,6 +434,7 @@ int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, uint64_t 
 
     emitter e;
     memset(&e, 0, sizeof e);
+    e.map_fd = map_fd;
     size_t *start = malloc(n * sizeof *start); /* eBPF index of each classic instruction */
     if (!start) {
         set_err(err, errlen, "out of memory");
@@ -442,54 +485,25 @@ int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, uint64_t 
     }
     free(reached);
 
-    /* The two tails, each only if something jumps there (unreachable code
-     * again). No match: return 0. */
-    int to_nomatch = 0, to_match = 0;
-    for (size_t f = 0; f < e.nfix; f++) {
-        to_nomatch |= e.fixups[f].target == TARGET_NOMATCH;
-        to_match |= e.fixups[f].target == TARGET_MATCH;
-    }
-    size_t nomatch = e.count;
-    if (to_nomatch) {
-        emit(&e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0));
-        emit(&e, insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-    }
-
-    /* Match: counters[0].packets += 1, .bytes += skb->len; return 0. */
-    size_t match = e.count;
-    if (to_match) {
-    emit(&e, insn(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, KEY_OFF, 0));
-    emit(&e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map_fd));
-    emit(&e, insn(0, 0, 0, 0, 0));
-    emit(&e, insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0));
-    emit(&e, insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, KEY_OFF));
-    emit(&e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
-    emit(&e, insn(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 7, 0)); /* to the exit below */
-    emit(&e, insn(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_0, offsetof(ipm_bpf_counts, packets), 0));
-    emit(&e, insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, 1));
-    emit(&e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_1, offsetof(ipm_bpf_counts, packets), 0));
-    emit_skb_field(&e, BPF_REG_1, offsetof(struct __sk_buff, len));
-    emit(&e, insn(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_2, BPF_REG_0, offsetof(ipm_bpf_counts, bytes), 0));
-    emit(&e, insn(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, BPF_REG_1, 0, 0));
-    emit(&e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_2, offsetof(ipm_bpf_counts, bytes), 0));
-    emit(&e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0));
-    emit(&e, insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-    }
-
     if (rc == 0 && e.failed) {
         set_err(err, errlen, "out of memory");
         rc = -1;
     }
     for (size_t f = 0; rc == 0 && f < e.nfix; f++) {
-        long target = e.fixups[f].target;
-        size_t to = target == TARGET_MATCH ? match : target == TARGET_NOMATCH ? nomatch : start[target];
-        long off = (long)to - (long)e.fixups[f].at - 1;
-        if (off < INT16_MIN || off > INT16_MAX) {
-            set_err(err, errlen, "the translated program is too long for an eBPF jump");
+        struct bpf_insn *j = &e.insns[e.fixups[f].at];
+        long off = (long)start[e.fixups[f].target] - (long)e.fixups[f].at - 1;
+        if (off >= INT16_MIN && off <= INT16_MAX) {
+            j->off = (int16_t)off;
+        } else if (j->code == (BPF_JMP | BPF_JA)) {
+            /* Past a 16-bit offset (a long program's classic JA): the
+             * 32-bit JA ("gotol", kernel 6.4 on) takes it in imm. */
+            j->code = BPF_JMP32 | BPF_JA;
+            j->imm = (int32_t)off;
+        } else {
+            set_err(err, errlen, "the translated program is too long for an eBPF conditional jump");
             rc = -1;
             break;
         }
-        e.insns[e.fixups[f].at].off = (int16_t)off;
     }
     free(start);
     free(e.fixups);
