@@ -512,7 +512,8 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     /* Like tcpdump: someone watching a terminal wants each packet at once. */
     if (o->print && isatty(STDOUT_FILENO))
         o->immediate = 1;
-    if (o->filter_file)
+    /* -F's file is opened here; cli_parse_only (the fuzz target) opens nothing */
+    if (o->filter_file && !cli_parse_only)
         return read_filter_file(o);
     o->filter = cli_join_words(argc - optind, argv + optind);
     if (!o->filter)
