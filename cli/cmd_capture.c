@@ -512,9 +512,8 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     /* Like tcpdump: someone watching a terminal wants each packet at once. */
     if (o->print && isatty(STDOUT_FILENO))
         o->immediate = 1;
-    /* -F's file is opened here; cli_parse_only (the fuzz target) opens nothing */
-    if (o->filter_file && !cli_parse_only)
-        return read_filter_file(o);
+    if (o->filter_file)
+        return -1; /* the expression is read from the file by cmd_capture, once parsed */
     o->filter = cli_join_words(argc - optind, argv + optind);
     if (!o->filter)
         return cli_error("out of memory");
@@ -989,6 +988,9 @@ int cmd_capture(int argc, char **argv)
         free(o.filter);
         return EXIT_OK;
     }
+    /* Parsing opens nothing (the fuzz target relies on it): -F's file is read here. */
+    if (o.filter_file && (rc = read_filter_file(&o)) >= 0)
+        return rc;
     if (o.list_numbered) {
         free(o.filter);
         return cli_list_numbered();

@@ -489,12 +489,14 @@ def big_pcap(tmp_path_factory):
     return f
 
 
+def packet_seconds(path):
+    """The whole seconds of each packet's time stamp in a capture file, as tcpdump reads it."""
+    r = subprocess.run(["tcpdump", "-tt", "-r", str(path)], capture_output=True, text=True)
+    return [int(line.split(".")[0]) for line in r.stdout.splitlines()]
+
+
 def files_and_counts(d):
-    out = {}
-    for name in sorted(os.listdir(d)):
-        r = subprocess.run(["tcpdump", "-r", os.path.join(d, name)], capture_output=True, text=True)
-        out[name] = len(r.stdout.splitlines())
-    return out
+    return {name: len(packet_seconds(os.path.join(d, name))) for name in sorted(os.listdir(d))}
 
 
 @pytest.mark.parametrize("args", [["-C", "1"], ["-C", "1", "-W", "3"], ["-C", "1", "-W", "2"],
@@ -540,10 +542,7 @@ def test_G_W_makes_count_files_then_stops(veth, start_ipmon, tmp_path):
     # seconds, so a file begun late in its second ends at the first packet
     # after the tick. What it holds belongs to its second; the second file
     # begins with the packet that rotated it.
-    times = {}
-    for name in names:
-        r = subprocess.run(["tcpdump", "-tt", "-r", str(tmp_path / name)], capture_output=True, text=True)
-        times[name] = [int(line.split(".")[0]) for line in r.stdout.splitlines()]
+    times = {name: packet_seconds(tmp_path / name) for name in names}
     # (time(2) is the kernel's coarse clock: it may lag a packet's time stamp by a tick)
     assert all(t0 <= t <= t0 + 1 for t in times[names[0]]), times
     assert len(times[names[1]]) > 0, times
