@@ -25,12 +25,19 @@
  *   conditional jumps -> 32-bit eBPF jumps (JMP32: unsigned compares of the
  *     low words with the 32-bit K, not sign-extended) plus a JA for jf,
  *   `ret K` -> match when K != 0, `ret A` -> match when A != 0.
- * "Match" is the counting tail, emitted in place at each return: look up
- * entry 0 of the per-CPU array, add 1 to packets and skb->len to bytes,
- * return 0. "No match" returns 0. Classic jumps keep their targets, their
- * offsets recomputed once every instruction's position is known.
- * The value is per CPU and a socket filter runs with softirqs (bottom
- * halves) off on its CPU, so the adds need no atomics.
+ * "Match" puts the classic return value (the bytes the filter keeps) in R9
+ * and jumps to the counting tail, emitted once after the program (a 32-bit
+ * JA reaches it across any length). "No match" returns 0. Classic jumps
+ * keep their targets, their offsets recomputed once every instruction's
+ * position is known.
+ * The tail (emit_tail) works out what the ring engine would have been given
+ * for the packet (its length with a VLAN tag put back, its captured length)
+ * and, with detail, classifies it exactly as events.c's on_count_detail
+ * does with decode.h (Ethernet, up to two VLAN tags, IPv4, IPv6 extension
+ * headers; only within the captured length), by the packet type for the
+ * direction; then adds to entry 0 of the per-CPU array and returns 0. The
+ * value is per CPU and a socket filter runs with softirqs (bottom halves)
+ * off on its CPU, so the adds need no atomics.
  */
 #include "bpf_translate.h"
 
@@ -50,6 +57,15 @@
 #define MEM_WORDS 16                  /* classic BPF_MEMWORDS */
 #define MEM_OFF(i) (-64 + 4 * (int)(i)) /* M[i] relative to fp */
 #define KEY_OFF (-72)                  /* the map key, a u32 0 */
+/* The tail's own stack slots (u64 each), below the key. */
+#define FAM_OFF (-80)   /* IPM_FAMILY_* of the packet */
+#define PROTO_OFF (-88) /* IPM_PROTO_* */
+#define BYTES_OFF (-96) /* the length the ring engine would report */
+#define NEXT_OFF (-104) /* IPv6: the next header */
+#define EXT_OFF (-112)  /* IPv6: the extension header's length */
+#define REG_KEEP BPF_REG_9 /* at the tail: the classic return value */
+#define TAIL_MAX_JUMPS 256
+#define TAIL_LABELS 128
 
 typedef struct emitter {
     struct bpf_insn *insns;
@@ -61,7 +77,15 @@ typedef struct emitter {
     } *fixups;
     size_t nfix, capfix;
     int failed; /* out of memory */
-    int map_fd; /* the counter map the match tails update */
+    int map_fd; /* the counter map the tail updates */
+    size_t tail_target; /* the classic "index" fixups use for the tail (n) */
+    /* The tail's own forward jumps to its labels (resolved by tail_label). */
+    struct tail_fix {
+        size_t at;
+        int label;
+    } tail_fixes[TAIL_MAX_JUMPS];
+    int ntail_fixes;
+    long label_pos[TAIL_LABELS]; /* -1: not placed */
 } emitter;
 
 static void emit(emitter *e, struct bpf_insn insn)
@@ -133,26 +157,11 @@ static void emit_no_match_here(emitter *e)
 
 static void emit_skb_field(emitter *e, int dst, int off);
 
-/* "Match": counters[0].packets += 1, .bytes += skb->len; return 0. Emitted
- * in place at each classic return (libpcap's programs have one or two), so
- * that no jump has to reach a shared tail across a long program. */
-static void emit_count_and_return(emitter *e)
+/* "Match", keeping `keep` bytes: to the counting tail with R9 = keep. */
+static void emit_match_k(emitter *e, uint32_t keep)
 {
-    emit(e, insn(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, KEY_OFF, 0));
-    emit(e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, e->map_fd));
-    emit(e, insn(0, 0, 0, 0, 0));
-    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0));
-    emit(e, insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, KEY_OFF));
-    emit(e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
-    emit(e, insn(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 7, 0)); /* to the exit below */
-    emit(e, insn(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_0, offsetof(ipm_bpf_counts, packets), 0));
-    emit(e, insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, 1));
-    emit(e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_1, offsetof(ipm_bpf_counts, packets), 0));
-    emit_skb_field(e, BPF_REG_1, offsetof(struct __sk_buff, len));
-    emit(e, insn(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_2, BPF_REG_0, offsetof(ipm_bpf_counts, bytes), 0));
-    emit(e, insn(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, BPF_REG_1, 0, 0));
-    emit(e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_2, offsetof(ipm_bpf_counts, bytes), 0));
-    emit_return_no_match(e);
+    emit(e, insn(BPF_ALU | BPF_MOV | BPF_K, REG_KEEP, 0, 0, (int32_t)keep));
+    emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), e->tail_target);
 }
 
 /* A = the u32 field of struct __sk_buff at `off`. */
@@ -384,18 +393,17 @@ static int translate_one(emitter *e, const ipm_cbpf_insn *prog, size_t n, size_t
     case BPF_RET:
         if (BPF_RVAL(code) == BPF_K) {
             if (k != 0)
-                emit_count_and_return(e);
+                emit_match_k(e, k);
             else
                 emit_return_no_match(e);
             return 0;
         }
         if (BPF_RVAL(code) == BPF_A) {
-            size_t over = e->count; /* A == 0: over the count to "no match" */
-            emit(e, insn(BPF_JMP32 | BPF_JEQ | BPF_K, REG_A, 0, 0, 0));
-            emit_count_and_return(e);
-            if (!e->failed)
-                e->insns[over].off = (int16_t)(e->count - over - 1);
+            /* A == 0: "no match"; else to the tail keeping A bytes */
+            emit(e, insn(BPF_JMP32 | BPF_JNE | BPF_K, REG_A, 0, 2, 0));
             emit_return_no_match(e);
+            emit(e, insn(BPF_ALU | BPF_MOV | BPF_X, REG_KEEP, REG_A, 0, 0));
+            emit_jump(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0), e->tail_target);
             return 0;
         }
         break;
@@ -415,8 +423,316 @@ static int translate_one(emitter *e, const ipm_cbpf_insn *prog, size_t n, size_t
     return -1;
 }
 
-int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, uint64_t **out,
-                      size_t *out_count, char *err, size_t errlen)
+/* ---- the counting tail ------------------------------------------------- */
+
+/* The tail's labels: fixed ones, then a few per unrolled step. */
+enum {
+    L_CLAMP, L_PLAIN, L_TYPE, L_AFTER_TAGS, L_IPV4, L_IPV6, L_V6_END, L_CLASSIFY, L_COUNT,
+    L_ROW, L_EXIT,
+    L_TAG0 = 16,                /* + step (IPM_DECODE_MAX_VLANS of them) */
+    L_V6 = 32,                  /* + 8 * step + V6_* */
+};
+enum { V6_EXT, V6_ROOM, V6_NOTFRAG, V6_LATER, V6_OTHER, V6_SETEXT, V6_STEP };
+#define V6_STEPS 8 /* extension headers followed, as decode.h's walk_ipv6 */
+_Static_assert(L_V6 + 8 * V6_STEPS <= TAIL_LABELS, "raise TAIL_LABELS");
+_Static_assert(L_TAG0 + IPM_DECODE_MAX_VLANS <= L_V6, "move L_V6");
+
+/* A jump inside the tail to `label`, placed later (tail_label). */
+static void tail_jump(emitter *e, uint8_t code, int dst, int src, int32_t imm, int label)
+{
+    if (e->failed)
+        return;
+    if (e->ntail_fixes == TAIL_MAX_JUMPS) {
+        e->failed = 1;
+        return;
+    }
+    e->tail_fixes[e->ntail_fixes].at = e->count;
+    e->tail_fixes[e->ntail_fixes].label = label;
+    e->ntail_fixes++;
+    emit(e, insn(code, (uint8_t)dst, (uint8_t)src, 0, imm));
+}
+
+static void tail_label(emitter *e, int label)
+{
+    e->label_pos[label] = (long)e->count;
+}
+
+static void stack_store_k(emitter *e, int off, int32_t value)
+{
+    emit(e, insn(BPF_ST | BPF_MEM | BPF_DW, BPF_REG_10, 0, (int16_t)off, value));
+}
+
+static void stack_store(emitter *e, int off, int reg)
+{
+    emit(e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, (uint8_t)reg, (int16_t)off, 0));
+}
+
+static void stack_load(emitter *e, int reg, int off)
+{
+    emit(e, insn(BPF_LDX | BPF_MEM | BPF_DW, (uint8_t)reg, BPF_REG_10, (int16_t)off, 0));
+}
+
+static void mov_x(emitter *e, int dst, int src)
+{
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_X, (uint8_t)dst, (uint8_t)src, 0, 0));
+}
+
+static void alu_k(emitter *e, int op, int dst, int32_t k)
+{
+    emit(e, insn((uint8_t)(BPF_ALU64 | op | BPF_K), (uint8_t)dst, 0, 0, k));
+}
+
+static void alu_x(emitter *e, int op, int dst, int src)
+{
+    emit(e, insn((uint8_t)(BPF_ALU64 | op | BPF_X), (uint8_t)dst, (uint8_t)src, 0, 0));
+}
+
+/* R0 = the packet's byte (size BPF_B) or big-endian half (BPF_H) at
+ * skb offset reg + k; R1-R5 are lost. Every use is inside the captured
+ * length, checked first, so the legacy load never ends the program. */
+static void load_ind(emitter *e, int size, int reg, int32_t k)
+{
+    emit(e, insn((uint8_t)(BPF_LD | BPF_IND | size), 0, (uint8_t)reg, 0, k));
+}
+
+/* R1 = R8 + R7 (IPv6: the extension header's skb offset) */
+static void r1_header_at(emitter *e)
+{
+    mov_x(e, BPF_REG_1, BPF_REG_8);
+    alu_x(e, BPF_ADD, BPF_REG_1, BPF_REG_7);
+}
+
+/* The IPv6 extension headers, as decode.h's walk_ipv6 with full = 0, on
+ * R8 = the IPv6 header's skb offset, R9 = the captured length in skb
+ * offsets, R7 = the header's offset from R8, next in NEXT_OFF. */
+static void emit_ipv6_steps(emitter *e)
+{
+    static const int32_t extensions[] = {0, 43, 44, 60, 51};
+    for (int i = 0; i < V6_STEPS; i++) {
+        int L = L_V6 + 8 * i;
+        stack_load(e, BPF_REG_0, NEXT_OFF);
+        for (size_t x = 0; x < sizeof extensions / sizeof extensions[0]; x++)
+            tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, extensions[x], L + V6_EXT);
+        tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_V6_END);
+        tail_label(e, L + V6_EXT);
+        /* cut by the capture inside the chain: the protocol is this header's */
+        r1_header_at(e);
+        alu_k(e, BPF_ADD, BPF_REG_1, 8);
+        tail_jump(e, BPF_JMP | BPF_JLE | BPF_X, BPF_REG_1, BPF_REG_9, 0, L + V6_ROOM);
+        tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_CLASSIFY);
+        tail_label(e, L + V6_ROOM);
+        tail_jump(e, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 44, L + V6_NOTFRAG);
+        /* fragment header: a later fragment carries no transport header */
+        r1_header_at(e);
+        load_ind(e, BPF_H, BPF_REG_1, 2);
+        tail_jump(e, BPF_JMP | BPF_JSET | BPF_K, BPF_REG_0, 0, 0xfff8, L + V6_LATER);
+        stack_store_k(e, EXT_OFF, 8);
+        tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L + V6_STEP);
+        tail_label(e, L + V6_LATER);
+        r1_header_at(e);
+        load_ind(e, BPF_B, BPF_REG_1, 0);
+        tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_CLASSIFY);
+        tail_label(e, L + V6_NOTFRAG);
+        r1_header_at(e);
+        load_ind(e, BPF_B, BPF_REG_1, 1);
+        stack_load(e, BPF_REG_1, NEXT_OFF);
+        tail_jump(e, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_1, 0, 51, L + V6_OTHER);
+        alu_k(e, BPF_ADD, BPF_REG_0, 2); /* AH: (len + 2) * 4 */
+        alu_k(e, BPF_LSH, BPF_REG_0, 2);
+        tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L + V6_SETEXT);
+        tail_label(e, L + V6_OTHER);
+        alu_k(e, BPF_ADD, BPF_REG_0, 1); /* the others: (len + 1) * 8 */
+        alu_k(e, BPF_LSH, BPF_REG_0, 3);
+        tail_label(e, L + V6_SETEXT);
+        stack_store(e, EXT_OFF, BPF_REG_0);
+        tail_label(e, L + V6_STEP);
+        r1_header_at(e);
+        load_ind(e, BPF_B, BPF_REG_1, 0);
+        stack_store(e, NEXT_OFF, BPF_REG_0);
+        stack_load(e, BPF_REG_0, EXT_OFF);
+        alu_x(e, BPF_ADD, BPF_REG_7, BPF_REG_0);
+    }
+    tail_label(e, L_V6_END);
+    r1_header_at(e);
+    tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
+    stack_load(e, BPF_REG_0, NEXT_OFF);
+    tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_CLASSIFY);
+}
+
+/* The family and transport protocol, as decode.h's ipm_decode_class on
+ * the bytes the ring engine would have captured: R9 = that captured length
+ * and R7 = 4 when the adapter took a VLAN tag off that the ring engine
+ * would show at offset 12 (else 0). Offsets below are the ring engine's
+ * ("virtual": R8); the skb's are 4 less past the tag. */
+static void emit_classify(emitter *e)
+{
+    stack_store_k(e, FAM_OFF, IPM_FAMILY_OTHER);
+    stack_store_k(e, PROTO_OFF, IPM_PROTO_OTHER);
+    tail_jump(e, BPF_JMP | BPF_JLT | BPF_K, BPF_REG_9, 0, 14, L_COUNT);
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_7, 0, 0, L_PLAIN);
+    emit_skb_field(e, BPF_REG_0, offsetof(struct __sk_buff, vlan_proto));
+    emit(e, insn(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_0, 0, 0, 16));
+    tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_TYPE);
+    tail_label(e, L_PLAIN);
+    emit(e, insn(BPF_LD | BPF_ABS | BPF_H, 0, 0, 0, 12));
+    tail_label(e, L_TYPE);
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_8, 0, 0, 14));
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0x0800, L_IPV4);
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0x86dd, L_IPV6);
+    for (int i = 0; i < IPM_DECODE_MAX_VLANS; i++) {
+        static const int32_t tpids[] = {0x8100, 0x88a8, 0x9100};
+        for (int t = 0; t < 3; t++)
+            tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, tpids[t], L_TAG0 + i);
+        tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_AFTER_TAGS);
+        tail_label(e, L_TAG0 + i);
+        mov_x(e, BPF_REG_1, BPF_REG_8);
+        alu_k(e, BPF_ADD, BPF_REG_1, 4);
+        tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
+        mov_x(e, BPF_REG_1, BPF_REG_8);
+        alu_x(e, BPF_SUB, BPF_REG_1, BPF_REG_7);
+        load_ind(e, BPF_H, BPF_REG_1, 2);
+        alu_k(e, BPF_ADD, BPF_REG_8, 4);
+    }
+    tail_label(e, L_AFTER_TAGS);
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0x0800, L_IPV4);
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0x86dd, L_IPV6);
+    tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_COUNT);
+
+    /* IPv4: version 4 and a header of 5 to 15 words, all captured */
+    tail_label(e, L_IPV4);
+    stack_store_k(e, FAM_OFF, IPM_FAMILY_IPV4);
+    mov_x(e, BPF_REG_1, BPF_REG_8);
+    alu_k(e, BPF_ADD, BPF_REG_1, 20);
+    tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
+    mov_x(e, BPF_REG_1, BPF_REG_8);
+    alu_x(e, BPF_SUB, BPF_REG_1, BPF_REG_7);
+    load_ind(e, BPF_B, BPF_REG_1, 0);
+    emit(e, insn(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_0, 0, 0));
+    emit(e, insn(BPF_ALU | BPF_SUB | BPF_K, BPF_REG_2, 0, 0, 0x45));
+    tail_jump(e, BPF_JMP32 | BPF_JGT | BPF_K, BPF_REG_2, 0, 0x0a, L_COUNT);
+    alu_k(e, BPF_AND, BPF_REG_0, 15);
+    alu_k(e, BPF_LSH, BPF_REG_0, 2);
+    alu_x(e, BPF_ADD, BPF_REG_0, BPF_REG_8);
+    tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_0, BPF_REG_9, 0, L_COUNT);
+    mov_x(e, BPF_REG_1, BPF_REG_8);
+    alu_x(e, BPF_SUB, BPF_REG_1, BPF_REG_7);
+    load_ind(e, BPF_B, BPF_REG_1, 9);
+    tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_CLASSIFY);
+
+    /* IPv6: from here on in skb offsets (R8, R9 less the tag) */
+    tail_label(e, L_IPV6);
+    stack_store_k(e, FAM_OFF, IPM_FAMILY_IPV6);
+    mov_x(e, BPF_REG_1, BPF_REG_8);
+    alu_k(e, BPF_ADD, BPF_REG_1, 40);
+    tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
+    alu_x(e, BPF_SUB, BPF_REG_8, BPF_REG_7);
+    alu_x(e, BPF_SUB, BPF_REG_9, BPF_REG_7);
+    load_ind(e, BPF_B, BPF_REG_8, 0);
+    alu_k(e, BPF_RSH, BPF_REG_0, 4);
+    tail_jump(e, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 6, L_COUNT);
+    load_ind(e, BPF_B, BPF_REG_8, 6);
+    stack_store(e, NEXT_OFF, BPF_REG_0);
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_7, 0, 0, 40));
+    emit_ipv6_steps(e);
+
+    /* R0 = the IP protocol number -> IPM_PROTO_* */
+    tail_label(e, L_CLASSIFY);
+    static const struct { int32_t number, cls; } classes[] = {
+        {6, IPM_PROTO_TCP}, {17, IPM_PROTO_UDP}, {1, IPM_PROTO_ICMP}, {58, IPM_PROTO_ICMP}};
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, IPM_PROTO_OTHER));
+    for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++) {
+        emit(e, insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 1, classes[c].number));
+        emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, classes[c].cls));
+    }
+    stack_store(e, PROTO_OFF, BPF_REG_1);
+}
+
+/* R1 = *(u64 *)(R7 + off) + value-of-reg-or-1; stored back. */
+static void add_counter(emitter *e, int off, int reg)
+{
+    emit(e, insn(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_7, (int16_t)off, 0));
+    if (reg < 0)
+        alu_k(e, BPF_ADD, BPF_REG_1, 1);
+    else
+        alu_x(e, BPF_ADD, BPF_REG_1, reg);
+    emit(e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_7, BPF_REG_1, (int16_t)off, 0));
+}
+
+/* The counting tail, entered with R9 = the bytes the classic program keeps. */
+static void emit_tail(emitter *e, const ipm_bpf_tail *t)
+{
+    for (int i = 0; i < TAIL_LABELS; i++)
+        e->label_pos[i] = -1;
+    /* kept = min(skb->len, R9); R8 = the length reported; R7 = 4 when the
+     * ring engine's libpcap would put a VLAN tag back (kept >= 12) */
+    emit_skb_field(e, BPF_REG_1, offsetof(struct __sk_buff, len));
+    emit(e, insn(BPF_JMP | BPF_JLE | BPF_X, REG_KEEP, BPF_REG_1, 1, 0));
+    mov_x(e, REG_KEEP, BPF_REG_1);
+    mov_x(e, BPF_REG_8, BPF_REG_1);
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_7, 0, 0, 0));
+    emit_skb_field(e, BPF_REG_1, offsetof(struct __sk_buff, vlan_present));
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_1, 0, 0, L_CLAMP);
+    tail_jump(e, BPF_JMP | BPF_JLT | BPF_K, REG_KEEP, 0, 12, L_CLAMP);
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_7, 0, 0, 4));
+    alu_k(e, BPF_ADD, BPF_REG_8, 4);
+    alu_k(e, BPF_ADD, REG_KEEP, 4);
+    tail_label(e, L_CLAMP);
+    /* the captured length: at most the snapshot */
+    emit(e, insn(BPF_JMP | BPF_JLE | BPF_K, REG_KEEP, 0, 1, (int32_t)t->snapshot));
+    emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, REG_KEEP, 0, 0, (int32_t)t->snapshot));
+    stack_store(e, BYTES_OFF, BPF_REG_8);
+    if (t->detail)
+        emit_classify(e);
+
+    tail_label(e, L_COUNT);
+    emit(e, insn(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, KEY_OFF, 0));
+    emit(e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, e->map_fd));
+    emit(e, insn(0, 0, 0, 0, 0));
+    mov_x(e, BPF_REG_2, BPF_REG_10);
+    alu_k(e, BPF_ADD, BPF_REG_2, KEY_OFF);
+    emit(e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0, L_EXIT);
+    mov_x(e, BPF_REG_7, BPF_REG_0);
+    stack_load(e, BPF_REG_4, BYTES_OFF);
+    add_counter(e, offsetof(ipm_bpf_counts, packets), -1);
+    add_counter(e, offsetof(ipm_bpf_counts, bytes), BPF_REG_4);
+    if (t->detail) {
+        /* row = direction + 1 from the packet type: 0-3 arrived (2), 4 sent (3), else unknown (0) */
+        emit_skb_field(e, BPF_REG_1, offsetof(struct __sk_buff, pkt_type));
+        emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, 0));
+        tail_jump(e, BPF_JMP | BPF_JGT | BPF_K, BPF_REG_1, 0, 4, L_ROW);
+        emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, IPM_PACKET_DIRECTION_INCOMING + 1));
+        tail_jump(e, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_1, 0, 4, L_ROW);
+        emit(e, insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, IPM_PACKET_DIRECTION_OUTGOING + 1));
+        tail_label(e, L_ROW);
+        alu_k(e, BPF_MUL, BPF_REG_2, IPM_PROTO_COUNT);
+        stack_load(e, BPF_REG_3, PROTO_OFF);
+        alu_x(e, BPF_ADD, BPF_REG_2, BPF_REG_3);
+        alu_k(e, BPF_MUL, BPF_REG_2, IPM_FAMILY_COUNT);
+        stack_load(e, BPF_REG_3, FAM_OFF);
+        alu_x(e, BPF_ADD, BPF_REG_2, BPF_REG_3);
+        /* bounded for the verifier (it always is) */
+        tail_jump(e, BPF_JMP | BPF_JGT | BPF_K, BPF_REG_2, 0, IPM_BPF_CELLS - 1, L_EXIT);
+        alu_k(e, BPF_LSH, BPF_REG_2, 3);
+        alu_x(e, BPF_ADD, BPF_REG_7, BPF_REG_2);
+        add_counter(e, offsetof(ipm_bpf_counts, cell_packets), -1);
+        add_counter(e, offsetof(ipm_bpf_counts, cell_bytes), BPF_REG_4);
+    }
+    tail_label(e, L_EXIT);
+    emit_return_no_match(e);
+
+    for (int f = 0; f < e->ntail_fixes && !e->failed; f++) {
+        long to = e->label_pos[e->tail_fixes[f].label];
+        long off = to - (long)e->tail_fixes[f].at - 1;
+        if (to < 0 || off < 0 || off > INT16_MAX)
+            e->failed = 1; /* a label never placed: a bug here, not the user's */
+        else
+            e->insns[e->tail_fixes[f].at].off = (int16_t)off;
+    }
+}
+
+int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, const ipm_bpf_tail *tail,
+                      uint64_t **out, size_t *out_count, char *err, size_t errlen)
 {
     *out = NULL;
     *out_count = 0;
@@ -435,7 +751,9 @@ int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, uint64_t 
     emitter e;
     memset(&e, 0, sizeof e);
     e.map_fd = map_fd;
-    size_t *start = malloc(n * sizeof *start); /* eBPF index of each classic instruction */
+    e.tail_target = n;
+    /* eBPF index of each classic instruction, and of the tail (start[n]) */
+    size_t *start = malloc((n + 1) * sizeof *start);
     if (!start) {
         set_err(err, errlen, "out of memory");
         return -1;
@@ -484,6 +802,10 @@ int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, uint64_t 
             rc = translate_one(&e, prog, n, i, err, errlen);
     }
     free(reached);
+    if (rc == 0) {
+        start[n] = e.count;
+        emit_tail(&e, tail);
+    }
 
     if (rc == 0 && e.failed) {
         set_err(err, errlen, "out of memory");
@@ -547,12 +869,12 @@ int ipm_bpf_counter_map_create(char *err, size_t errlen)
     return fd;
 }
 
-int ipm_bpf_counting_filter_load(const ipm_cbpf_insn *prog, size_t n, int map_fd, char *err,
-                                 size_t errlen)
+int ipm_bpf_counting_filter_load(const ipm_cbpf_insn *prog, size_t n, int map_fd,
+                                 const ipm_bpf_tail *tail, char *err, size_t errlen)
 {
     uint64_t *insns;
     size_t count;
-    if (ipm_bpf_translate(prog, n, map_fd, &insns, &count, err, errlen) < 0)
+    if (ipm_bpf_translate(prog, n, map_fd, tail, &insns, &count, err, errlen) < 0)
         return -1;
 
     static const char license[] = "GPL"; /* the helpers used are GPL-only or not: either works */
@@ -665,10 +987,14 @@ int ipm_bpf_counter_read(int map_fd, ipm_bpf_counts *out)
     attr.value = (uint64_t)(uintptr_t)values;
     int rc = (int)sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr);
     if (rc == 0) {
-        out->packets = out->bytes = 0;
+        memset(out, 0, sizeof *out);
         for (unsigned c = 0; c < cpus; c++) {
             out->packets += values[c].packets;
             out->bytes += values[c].bytes;
+            for (int i = 0; i < IPM_BPF_CELLS; i++) {
+                out->cell_packets[i] += values[c].cell_packets[i];
+                out->cell_bytes[i] += values[c].cell_bytes[i];
+            }
         }
     }
     free(values);

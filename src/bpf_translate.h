@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ipmonitor.h" /* IPM_PROTO_COUNT, IPM_FAMILY_COUNT */
+
 /* One classic BPF instruction: the layout of pcap's struct bpf_insn and of
  * Linux's struct sock_filter, so a pcap program's bf_insns can be passed as
  * (const ipm_cbpf_insn *). */
@@ -31,21 +33,39 @@ typedef struct ipm_cbpf_insn {
     uint32_t k;
 } ipm_cbpf_insn;
 
-/* The counters the program keeps, summed over CPUs. */
+/* The counters the program keeps (one per-CPU array entry), summed over
+ * CPUs when read. The cells are the ring engine's joint counts
+ * (ipm_interval in source.h): [direction + 1][protocol][family], direction
+ * from the packet type, so row 1 stays empty. */
+#define IPM_BPF_ROWS 4
+#define IPM_BPF_CELLS (IPM_BPF_ROWS * IPM_PROTO_COUNT * IPM_FAMILY_COUNT)
 typedef struct ipm_bpf_counts {
     uint64_t packets; /* packets the filter matched */
-    uint64_t bytes;   /* their lengths (skb->len when the filter ran) */
+    uint64_t bytes;   /* their lengths, as the ring engine gives them (below) */
+    uint64_t cell_packets[IPM_BPF_CELLS]; /* only with ipm_bpf_tail.detail */
+    uint64_t cell_bytes[IPM_BPF_CELLS];
 } ipm_bpf_counts;
+
+/* What the counting tail does with a matched packet, so that the kernel
+ * engine's counts are the ring engine's for the same packets. The ring
+ * engine's libpcap puts a VLAN tag the adapter took off back into the
+ * packet (4 more bytes of length) when the filter kept at least the 12
+ * bytes before it, and hands over at most `snapshot` bytes, which the
+ * classification may read. */
+typedef struct ipm_bpf_tail {
+    int detail;        /* also count in the cells (Ethernet link layer) */
+    uint32_t snapshot; /* the ring engine's snapshot length */
+} ipm_bpf_tail;
 
 /* Translate the classic program `prog` (n instructions) into the eBPF
  * counting socket filter that updates the counter map `map_fd` (from
- * ipm_bpf_counter_map_create). On success returns 0 and stores a malloc'd
- * array of *count eBPF instructions (8 bytes each; free() it) in *insns. On
- * failure (an instruction it cannot translate, a jump out of the program, a
- * program without a final return) returns -1 with a one-line reason in err.
- * Does not call the kernel. */
-int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, uint64_t **insns,
-                      size_t *count, char *err, size_t errlen);
+ * ipm_bpf_counter_map_create) as `tail` says. On success returns 0 and
+ * stores a malloc'd array of *count eBPF instructions (8 bytes each; free()
+ * it) in *insns. On failure (an instruction it cannot translate, a jump out
+ * of the program, a program without a final return) returns -1 with a
+ * one-line reason in err. Does not call the kernel. */
+int ipm_bpf_translate(const ipm_cbpf_insn *prog, size_t n, int map_fd, const ipm_bpf_tail *tail,
+                      uint64_t **insns, size_t *count, char *err, size_t errlen);
 
 /* A new counter map (BPF_MAP_TYPE_PERCPU_ARRAY, one entry of
  * ipm_bpf_counts, zeroed). Returns its fd, or -1 with the reason in err
@@ -55,8 +75,8 @@ int ipm_bpf_counter_map_create(char *err, size_t errlen);
 /* Translate `prog` and load it as a BPF_PROG_TYPE_SOCKET_FILTER counting into
  * map_fd. Returns the program fd, or -1 with the reason in err: the
  * translation's, or the verifier's last message. */
-int ipm_bpf_counting_filter_load(const ipm_cbpf_insn *prog, size_t n, int map_fd, char *err,
-                                 size_t errlen);
+int ipm_bpf_counting_filter_load(const ipm_cbpf_insn *prog, size_t n, int map_fd,
+                                 const ipm_bpf_tail *tail, char *err, size_t errlen);
 
 /* Read the counters, summed over every possible CPU. 0, or -1 (errno set). */
 int ipm_bpf_counter_read(int map_fd, ipm_bpf_counts *out);
