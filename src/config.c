@@ -21,6 +21,13 @@
  *                      LINUX_SLL...) or number: pcap_set_datalink
  *   TimeStampType      "" (default: libpcap's) or a libpcap time stamp type
  *                      (host, adapter, adapter_unsynced...): pcap_set_tstamp_type
+ *   StatisticsEngine   auto (default), kernel or ring: who counts in
+ *                      statistics mode (source.c). Read while active: the
+ *                      engine that runs, "kernel" or "ring" ("file" for
+ *                      capture files), or per adapter ("eth0=kernel,
+ *                      any=ring") when they differ
+ *   StatisticsEngineReason  read-only: why an adapter is counted by the
+ *                      ring engine under auto ("" when none is)
  * All but the read-only ones and NetFilterGUID apply at activation, so
  * they are refused while active.
  */
@@ -64,6 +71,8 @@ typedef struct setting {
 
 /* FanoutMode's names, in the order of enum ipm_fanout_mode (platform.h). */
 static const char *const fanout_modes[] = {"hash", "lb", "cpu", "qm", "rollover", "random", NULL};
+/* StatisticsEngine's names, in the order of enum ipm_statistics_engine. */
+static const char *const statistics_engines[] = {"auto", "kernel", "ring", NULL};
 
 static const setting settings[] = {
     {"BuildInfo", SETTING_READ_ONLY, 0, 0, 0, NULL},
@@ -75,6 +84,8 @@ static const setting settings[] = {
     {"FanoutMode", SETTING_CHOICE, offsetof(ipm_monitor, fanout_mode), 0, 0, fanout_modes},
     {"LinkType", SETTING_LINK_TYPE, offsetof(ipm_monitor, link_type_choice), 0, 0, NULL},
     {"TimeStampType", SETTING_TSTAMP_TYPE, offsetof(ipm_monitor, tstamp_type_choice), 0, 0, NULL},
+    {"StatisticsEngine", SETTING_CHOICE, offsetof(ipm_monitor, statistics_engine), 0, 0, statistics_engines},
+    {"StatisticsEngineReason", SETTING_READ_ONLY, 0, 0, 0, NULL},
 };
 
 static const setting *find_setting(const char *name, size_t len)
@@ -120,6 +131,27 @@ static const char *answer_copy(ipm_monitor *m, const setting *s, const char *val
     return *slot;
 }
 
+static const char *source_engine(const ipm_source *s)
+{
+    return s->counted_in_kernel ? "kernel" : (s->caps & IPM_SOURCE_ENDS) ? "file" : "ring";
+}
+
+/* While active: the engine every source runs, or each source's. */
+static const char *engines_running(ipm_monitor *m, const setting *s)
+{
+    int same = 1;
+    for (int i = 1; i < m->source_count; i++)
+        same &= strcmp(source_engine(m->sources[i]), source_engine(m->sources[0])) == 0;
+    if (same)
+        return answer_static(m, source_engine(m->sources[0]));
+    char text[1024] = "";
+    size_t n = 0;
+    for (int i = 0; i < m->source_count && n < sizeof text; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s%s=%s", i ? ", " : "", m->sources[i]->name,
+                              source_engine(m->sources[i]));
+    return answer_copy(m, s, text);
+}
+
 static const char *query(ipm_monitor *m, const setting *s)
 {
     char text[512];
@@ -129,6 +161,11 @@ static const char *query(ipm_monitor *m, const setting *s)
     }
     if (strcmp(s->name, "LicenseInfo") == 0)
         return answer_static(m, LICENSE_INFO);
+    if (strcmp(s->name, "StatisticsEngineReason") == 0)
+        return answer_copy(m, s, m->engine_reason);
+    if (strcmp(s->name, "StatisticsEngine") == 0 && ipm_state_of(m) != IPM_STATE_IDLE &&
+        m->operation_mode == IPM_OM_STAT && m->source_count > 0)
+        return engines_running(m, s);
     if (s->kind == SETTING_STRING)
         return answer_copy(m, s, *(char **)((char *)m + s->offset));
     int v = *(int *)((char *)m + s->offset);
@@ -253,7 +290,7 @@ const char *ipm_config(ipm_monitor *m, const char *configuration_string)
         ipm_fail(m, IPM_E_CONFIG,
                  "unknown config setting \"%s\": the settings are BuildInfo, LicenseInfo, "
                  "NetFilterGUID, ImmediateMode, StatisticsDetail, FanoutGroup, FanoutMode, "
-                 "LinkType and TimeStampType",
+                 "LinkType, TimeStampType, StatisticsEngine and StatisticsEngineReason",
                  name);
         return NULL;
     }

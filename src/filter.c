@@ -54,6 +54,11 @@ static char *compose(const ipm_source *s, const char *expression, int direction,
     return text;
 }
 
+char *ipm_filter_kernel_text(const ipm_source *s, const char *expression, int direction)
+{
+    return compose(s, expression, direction, 1);
+}
+
 /* The expression as a message quotes it: whole when short, else its start
  * and its end around "...", so that the reason (said first) and the
  * adapter are never cut off by a long expression. */
@@ -189,7 +194,7 @@ static void memo_free(compile_memo *memo)
 
 /* `text` compiled for `s` into `prog`: a copy of an earlier compile when
  * one fits, else libpcap's compile, remembered. 0, or libpcap's -1 (its
- * message in pcap_geterr(s->pcap)), or -2 when out of memory. */
+ * message in s->error), or -2 when out of memory. */
 static int compile_remembered(compile_memo *memo, ipm_source *s, char *text,
                               struct bpf_program *prog)
 {
@@ -200,7 +205,7 @@ static int compile_remembered(compile_memo *memo, ipm_source *s, char *text,
             strcmp(c->text, text) == 0)
             return copy_program(prog, &c->prog) == 0 ? 0 : -2;
     }
-    if (pcap_compile(s->pcap, prog, text, 1, PCAP_NETMASK_UNKNOWN) != 0)
+    if (ipm_source_compile(s, prog, text) != 0)
         return -1;
     keep_bytes_filter_reads(prog);
     if (memo->n < (int)(sizeof memo->done / sizeof memo->done[0])) {
@@ -238,9 +243,9 @@ static int compile_text(ipm_monitor *m, compile_memo *memo, ipm_source *s,
                         "direction %s cannot be applied on \"%s\" (link type %s): %s; set "
                         "direction to ANY (0)",
                         direction == IPM_PACKET_DIRECTION_INCOMING ? "INCOMING" : "OUTGOING",
-                        s->name, pcap_datalink_val_to_name(s->link_type), pcap_geterr(s->pcap));
+                        s->name, pcap_datalink_val_to_name(s->link_type), s->error);
     return ipm_fail(m, IPM_E_BAD_FILTER, "bad filter for \"%s\" (link type %s): %s; the filter was %s",
-                    s->name, pcap_datalink_val_to_name(s->link_type), pcap_geterr(s->pcap),
+                    s->name, pcap_datalink_val_to_name(s->link_type), s->error,
                     quote(expression).text);
 }
 

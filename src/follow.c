@@ -294,7 +294,7 @@ static ipm_source *attach(ipm_monitor *m, int slot)
         ipm_fail(m, IPM_E_NO_MEMORY, "out of memory while attaching \"%s\"", a->name);
         return NULL;
     }
-    ipm_source *s = ipm_source_open_live(m, a->name, slot, &a->settings);
+    ipm_source *s = ipm_source_open_adapter(m, a->name, slot, &a->settings);
     if (!s)
         return NULL;
     int first = m->source_count;

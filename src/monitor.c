@@ -276,12 +276,12 @@ ipm_source *ipm_open_source(ipm_monitor *m, const char *name)
     }
     defaults = m->adapter_defaults;
     if (index >= 0)
-        s = ipm_source_open_live(m, name, index, &m->adapters[index].settings);
+        s = ipm_source_open_adapter(m, name, index, &m->adapters[index].settings);
     else if (names_a_file(m, name))
         s = ipm_source_open_file(m, name, &defaults);
     else /* Not listed: an interface made after list_adapters, or a typo that
           * libpcap reports as "no such device". */
-        s = ipm_source_open_live(m, name, -1, &defaults);
+        s = ipm_source_open_adapter(m, name, -1, &defaults);
     if (s) {
         m->sources[m->source_count++] = s;
         ipm_follow_mark_seen(m, index);
@@ -354,6 +354,7 @@ static int activate_sources(ipm_monitor *m, const char *const *adapters, int cou
     atomic_store(&m->owner_thread, ipm_this_thread());
 
     pthread_mutex_lock(&m->run_lock);
+    m->engine_reason[0] = '\0';
     const char **live = calloc((size_t)count, sizeof *live);
     int nlive = 0;
     for (int i = 0; live && i < count; i++)
@@ -404,6 +405,7 @@ int ipm_activate_matching(ipm_monitor *m, const char *const *patterns, int count
         return rc;
     atomic_store(&m->owner_thread, ipm_this_thread());
     pthread_mutex_lock(&m->run_lock);
+    m->engine_reason[0] = '\0';
     /* The watch before the listing, so that no change after it is missed. */
     if (ipm_sources_reserve(m, 1) != IPM_OK || /* do_events' poll set, even empty */
         ipm_follow_start(m, IPM_FOLLOW_MATCHING, patterns, count) != IPM_OK)

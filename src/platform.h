@@ -141,4 +141,9 @@ void ipm_os_wake_close(int fds[2]);
  * or the path does not fit. */
 int ipm_os_program_path(char *buf, size_t size);
 
+/* The packets the interface `name` itself dropped on receive since it was
+ * made (what libpcap reports as ps_ifdrop, counted from its opening) into
+ * *out: 0, or -1 when the system does not say. */
+int ipm_os_adapter_drops(const char *name, int64_t *out);
+
 #endif

@@ -418,3 +418,27 @@ int ipm_os_program_path(char *buf, size_t size)
     buf[n] = '\0';
     return 1;
 }
+
+/* /proc/net/dev's "drop" column, which libpcap reads: rx_dropped plus
+ * rx_missed_errors. */
+int ipm_os_adapter_drops(const char *name, int64_t *out)
+{
+    static const char *const counters[] = {"rx_dropped", "rx_missed_errors"};
+    int64_t total = 0;
+    if (strchr(name, '/'))
+        return -1;
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/sys/class/net/%s/statistics/%s", name, counters[i]);
+        FILE *f = fopen(path, "re");
+        long long v = 0;
+        int ok = f && fscanf(f, "%lld", &v) == 1;
+        if (f)
+            fclose(f);
+        if (!ok)
+            return -1;
+        total += v;
+    }
+    *out = total;
+    return 0;
+}

@@ -327,3 +327,10 @@ int ipm_os_program_path(char *buf, size_t size)
     }
     return 0;
 }
+
+int ipm_os_adapter_drops(const char *name, int64_t *out)
+{
+    (void)name;
+    (void)out;
+    return -1; /* libpcap's own ps_ifdrop is what the ring engine reports here */
+}

@@ -1,9 +1,11 @@
 /*
  * source.c - what every kind of packet source shares: allocation (with the
  * kind's private state), libpcap's dispatch and filter, statistics since
- * activation, the per-packet direction method, and the statistics-mode
- * snapshot length.
+ * activation, the per-packet direction method, watching a live adapter's
+ * link (down, back up, gone), the statistics-mode snapshot length, and the
+ * choice of statistics engine for an adapter.
  */
+#include "platform.h"
 #include "source.h"
 
 #include <stddef.h>
@@ -46,6 +48,16 @@ int ipm_source_pcap_dispatch(ipm_source *s, pcap_handler handler)
 int ipm_source_pcap_set_filter(ipm_source *s, struct bpf_program *prog)
 {
     if (pcap_setfilter(s->pcap, prog) == 0)
+        return 0;
+    snprintf(s->error, sizeof s->error, "%s", pcap_geterr(s->pcap));
+    return -1;
+}
+
+int ipm_source_compile(ipm_source *s, struct bpf_program *prog, const char *text)
+{
+    if (s->ops->compile)
+        return s->ops->compile(s, prog, text);
+    if (pcap_compile(s->pcap, prog, text, 1, PCAP_NETMASK_UNKNOWN) == 0)
         return 0;
     snprintf(s->error, sizeof s->error, "%s", pcap_geterr(s->pcap));
     return -1;
@@ -97,4 +109,90 @@ void ipm_source_set_direction(ipm_source *s, int direction)
 int ipm_stat_snaplen(const ipm_monitor *m)
 {
     return m->statistics_detail ? 96 : 1;
+}
+
+void ipm_source_choose_direction_method(ipm_source *s)
+{
+    ipm_os_link_kind kind = IPM_OS_LINK_UNKNOWN;
+    if (s->link_type == DLT_LINUX_SLL) {
+        s->base_dir_method = IPM_DIRMETHOD_SLL;
+    } else if (s->link_type == DLT_LINUX_SLL2) {
+        s->base_dir_method = IPM_DIRMETHOD_SLL2;
+    } else if ((kind = ipm_os_link_kind_of(s->name, s->mac)) == IPM_OS_LINK_LOOPBACK) {
+        s->base_dir_method = IPM_DIRMETHOD_INCOMING;
+    } else if (s->link_type == DLT_EN10MB && kind == IPM_OS_LINK_ETHERNET) {
+        s->base_dir_method = IPM_DIRMETHOD_ETHER_MAC;
+    } else {
+        s->base_dir_method = IPM_DIRMETHOD_UNKNOWN;
+    }
+    s->dir_method = s->base_dir_method;
+}
+
+/* ---- a live adapter's link ----------------------------------------------- */
+
+/* How often a source whose adapter is down asks whether it was deleted. */
+#define IPM_LINK_DOWN_CHECK_MS 100
+
+static ipm_wait_state wait_state_of(ipm_os_link_state state)
+{
+    return state == IPM_OS_LINK_GONE   ? IPM_WAIT_GONE
+           : state == IPM_OS_LINK_DOWN ? IPM_WAIT_DOWN
+                                       : IPM_WAIT_OK;
+}
+
+static long long ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (long long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* A down adapter is watched by ipm_source_watch_down from now on. */
+static ipm_wait_state note_down(ipm_source *s, ipm_wait_state state)
+{
+    if (state == IPM_WAIT_DOWN) {
+        s->link_down = 1;
+        clock_gettime(CLOCK_MONOTONIC, &s->link_checked);
+    }
+    return state;
+}
+
+ipm_wait_state ipm_source_link_error(ipm_source *s)
+{
+    return note_down(s, wait_state_of(ipm_os_link_error(s->wait_fd, s->name, s->ifindex)));
+}
+
+ipm_wait_state ipm_source_link_state(ipm_source *s)
+{
+    return note_down(s, wait_state_of(ipm_os_link_check(s->wait_fd, s->name, s->ifindex)));
+}
+
+ipm_wait_state ipm_source_watch_down(ipm_source *s, const struct timespec *now)
+{
+    if (!s->link_down || ms_between(&s->link_checked, now) < IPM_LINK_DOWN_CHECK_MS)
+        return IPM_WAIT_OK;
+    s->link_checked = *now;
+    ipm_wait_state state = wait_state_of(ipm_os_link_check(s->wait_fd, s->name, s->ifindex));
+    if (state == IPM_WAIT_OK)
+        s->link_down = 0;
+    return state == IPM_WAIT_GONE ? IPM_WAIT_GONE : IPM_WAIT_OK;
+}
+
+/* ---- the statistics engine ------------------------------------------------ */
+
+ipm_source *ipm_source_open_adapter(ipm_monitor *m, const char *name, int adapter_index,
+                                    const ipm_adapter_settings *settings)
+{
+    if (m->operation_mode == IPM_OM_STAT && m->statistics_engine != IPM_ENGINE_RING) {
+        char why[IPM_ERRMSG_MAX / 2];
+        int code = 0;
+        ipm_source *s = ipm_source_open_kernel(m, name, adapter_index, settings, &code, why, sizeof why);
+        if (s)
+            return s;
+        if (m->statistics_engine == IPM_ENGINE_KERNEL && code != 0) {
+            ipm_fail(m, code, "the kernel statistics engine cannot count \"%s\": %s; set config "
+                     "StatisticsEngine=auto to count it with the ring engine instead", name, why);
+            return NULL;
+        }
+        snprintf(m->engine_reason, sizeof m->engine_reason, "%s: %s", name, why);
+    }
+    return ipm_source_open_live(m, name, adapter_index, settings);
 }

@@ -79,6 +79,9 @@ typedef struct ipm_source_ops {
      * and watch an adapter that went down: IPM_WAIT_GONE once it has been
      * deleted (its socket, unhooked while down, is never told), else OK. */
     ipm_wait_state (*refresh)(ipm_source *s, const struct timespec *now);
+    /* Compile a program text for this source (NULL: pcap_compile on
+     * s->pcap, optimised): 0, or -1 with s->error. */
+    int (*compile)(ipm_source *s, struct bpf_program *prog, const char *text);
 } ipm_source_ops;
 
 /* Capability bits (ipm_source.caps). */
@@ -120,6 +123,7 @@ struct ipm_source {
     int has_filter;       /* a program was ever given to libpcap */
     unsigned ifindex;     /* a live adapter's OS index when opened; 0 otherwise
                            * (a file, "any"): what follow.c tells a delete by */
+    int counted_in_kernel; /* the statistics engine "kernel" (source_kernel.c) */
     int names_per_packet; /* "any" in Linux cooked v2: each packet's event names
                            * its own interface (ipm_live_packet_adapter) */
     ipm_adapter_settings settings;
@@ -130,6 +134,10 @@ struct ipm_source {
     int base_dir_method;  /* the method when no direction filter is set */
     int recorded_direction; /* IPM_DIRMETHOD_RECORDED: the current packet's */
     uint8_t mac[6];
+
+    /* A live adapter's link: reported down, and when last asked since. */
+    int link_down;
+    struct timespec link_checked;
 
     /* Per-packet state: the event is filled in place, never allocated. */
     ipm_packet_event event;
@@ -161,6 +169,21 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
                                  const ipm_adapter_settings *settings);
 ipm_source *ipm_source_open_file(ipm_monitor *m, const char *path,
                                  const ipm_adapter_settings *settings);
+/* A live adapter counted by the statistics engine "kernel" (statistics mode
+ * only): the source, or NULL with the reason in `why` and in *code the
+ * IPM_E_* a caller that insists on this engine reports (0 when the ring
+ * engine's opening would report the problem better: an adapter that is
+ * not there, no permission to capture). Sets no error. On a platform
+ * without it (source_kernel_none.c) always NULL. */
+ipm_source *ipm_source_open_kernel(ipm_monitor *m, const char *name, int adapter_index,
+                                   const ipm_adapter_settings *settings, int *code, char *why,
+                                   size_t whylen);
+/* A live adapter by the monitor's statistics engine (config
+ * StatisticsEngine): kernel, else the ring (source_live.c); under auto a
+ * fallback's reason is kept for config("StatisticsEngineReason"). NULL with
+ * the monitor's error set. */
+ipm_source *ipm_source_open_adapter(ipm_monitor *m, const char *name, int adapter_index,
+                                    const ipm_adapter_settings *settings);
 /* Shared by both kinds: libpcap's own dispatch and filter. */
 int ipm_source_pcap_dispatch(ipm_source *s, pcap_handler handler);
 int ipm_source_pcap_set_filter(ipm_source *s, struct bpf_program *prog);
@@ -177,6 +200,29 @@ void ipm_source_take_baseline(ipm_source *s);
 /* Once per do_events: the source's refresh op (IPM_WAIT_OK when it has
  * none or has failed). */
 ipm_wait_state ipm_source_refresh(ipm_source *s, const struct timespec *now);
+
+/* How a live adapter's packets tell their direction (base_dir_method),
+ * from its link type and kind; set once it is opened. */
+void ipm_source_choose_direction_method(ipm_source *s);
+
+/* A live adapter's link, for the wait_error, link_state and refresh ops:
+ * what the socket's error (wait_fd) means, what the system says after a
+ * failed read, and, once per do_events while the adapter is down (at most
+ * every 100 ms), whether it came back (then no longer asked) or was
+ * deleted (IPM_WAIT_GONE: its socket, unhooked while down, is never told). */
+ipm_wait_state ipm_source_link_error(ipm_source *s);
+ipm_wait_state ipm_source_link_state(ipm_source *s);
+ipm_wait_state ipm_source_watch_down(ipm_source *s, const struct timespec *now);
+
+/* `text` compiled for s (its compile op, or libpcap on s->pcap): 0, or -1
+ * with the reason in s->error. */
+int ipm_source_compile(ipm_source *s, struct bpf_program *prog, const char *text);
+
+/* The program text (filter.c) for a source that filters in the kernel
+ * only: the expression joined with the direction (and with `inbound` on a
+ * loopback, whose outgoing copy the ring engine never sees). malloc'd;
+ * NULL when out of memory. */
+char *ipm_filter_kernel_text(const ipm_source *s, const char *expression, int direction);
 
 /* Called after a filter was installed: how direction is told from now on. */
 void ipm_source_set_direction(ipm_source *s, int direction);

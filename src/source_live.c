@@ -12,7 +12,7 @@
  * raises an error on the capture socket when it is deleted (wait_error).
  * Once it is down the socket is unhooked from it, and a delete then raises
  * nothing: so a source whose adapter went down asks the system, once per
- * do_events at most every IPM_LIVE_DOWN_CHECK_MS, whether it is up again
+ * do_events at most every 100 ms, whether it is up again
  * or gone (refresh).
  */
 #include "platform.h"
@@ -24,9 +24,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* How often a source whose adapter is down asks whether it was deleted. */
-#define IPM_LIVE_DOWN_CHECK_MS 100
 
 /* "any": the interface names of recent interface indexes (direct-mapped by
  * index; a miss asks the system once). An index reused by a new interface
@@ -40,9 +37,6 @@ typedef struct any_name {
 /* What only a live source has. */
 typedef struct live_priv {
     any_name names[ANY_NAME_SLOTS]; /* used by "any" only */
-    unsigned ifindex; /* of the interface captured on; 0 for "any" */
-    int down;         /* the adapter was reported down and not seen up since */
-    struct timespec link_checked; /* when `down` was last checked */
     /* libpcap's counters are 32-bit: added up in 64 bits, read at least
      * once a second (live_refresh). */
     uint32_t counter_raw[3];
@@ -71,34 +65,16 @@ static int live_stats(ipm_source *s, ipm_totals *out)
     return 0;
 }
 
-static ipm_wait_state wait_state_of(ipm_os_link_state state)
-{
-    return state == IPM_OS_LINK_GONE   ? IPM_WAIT_GONE
-           : state == IPM_OS_LINK_DOWN ? IPM_WAIT_DOWN
-                                       : IPM_WAIT_OK;
-}
-
-static long long ms_between(const struct timespec *a, const struct timespec *b)
-{
-    return (long long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
-}
-
 /* Read the counters if a second has passed since they last were, so that
  * libpcap's 32-bit counters never wrap unseen; while the adapter is down,
- * ask whether it is up again (then stop asking) or gone. */
+ * ask whether it is up again or gone (source.c). */
 static ipm_wait_state live_refresh(ipm_source *s, const struct timespec *now)
 {
     live_priv *lp = s->priv;
     ipm_totals ignored;
     if (now->tv_sec - lp->counters_read.tv_sec >= 1)
         live_stats(s, &ignored);
-    if (!lp->down || ms_between(&lp->link_checked, now) < IPM_LIVE_DOWN_CHECK_MS)
-        return IPM_WAIT_OK;
-    lp->link_checked = *now;
-    ipm_wait_state state = wait_state_of(ipm_os_link_check(s->wait_fd, s->name, lp->ifindex));
-    if (state == IPM_WAIT_OK)
-        lp->down = 0;
-    return state == IPM_WAIT_GONE ? IPM_WAIT_GONE : IPM_WAIT_OK;
+    return ipm_source_watch_down(s, now);
 }
 
 static void live_close(ipm_source *s)
@@ -106,32 +82,6 @@ static void live_close(ipm_source *s)
     if (s->pcap)
         pcap_close(s->pcap);
     s->pcap = NULL;
-}
-
-/* A down adapter is watched by live_refresh from now on. */
-static ipm_wait_state note_down(ipm_source *s, ipm_wait_state state)
-{
-    live_priv *lp = s->priv;
-    if (state == IPM_WAIT_DOWN) {
-        lp->down = 1;
-        clock_gettime(CLOCK_MONOTONIC, &lp->link_checked);
-    }
-    return state;
-}
-
-/* The socket's error: gone (removed, or made again with a new index) or
- * down, as the platform tells them apart. */
-static ipm_wait_state live_wait_error(ipm_source *s)
-{
-    const live_priv *lp = s->priv;
-    return note_down(s, wait_state_of(ipm_os_link_error(s->wait_fd, s->name, lp->ifindex)));
-}
-
-/* After a failed read: the adapter's state as the system tells it. */
-static ipm_wait_state live_link_state(ipm_source *s)
-{
-    const live_priv *lp = s->priv;
-    return note_down(s, wait_state_of(ipm_os_link_check(s->wait_fd, s->name, lp->ifindex)));
 }
 
 static int live_set_direction(ipm_source *s, int direction)
@@ -173,8 +123,8 @@ static const ipm_source_ops live_ops = {
     .set_filter = ipm_source_pcap_set_filter,
     .stats = live_stats,
     .close = live_close,
-    .wait_error = live_wait_error,
-    .link_state = live_link_state,
+    .wait_error = ipm_source_link_error,
+    .link_state = ipm_source_link_state,
     .set_direction = live_set_direction,
     .set_kernel_filter = live_set_kernel_filter,
     .refresh = live_refresh,
@@ -324,23 +274,6 @@ int ipm_live_time_stamp_types(const char *name, int *out, int max, char *err)
 
 /* How packets on this adapter tell their direction when no direction
  * filter is installed. */
-static void choose_direction_method(ipm_source *s)
-{
-    ipm_os_link_kind kind = IPM_OS_LINK_UNKNOWN;
-    if (s->link_type == DLT_LINUX_SLL) {
-        s->base_dir_method = IPM_DIRMETHOD_SLL;
-    } else if (s->link_type == DLT_LINUX_SLL2) {
-        s->base_dir_method = IPM_DIRMETHOD_SLL2;
-    } else if ((kind = ipm_os_link_kind_of(s->name, s->mac)) == IPM_OS_LINK_LOOPBACK) {
-        s->base_dir_method = IPM_DIRMETHOD_INCOMING;
-    } else if (s->link_type == DLT_EN10MB && kind == IPM_OS_LINK_ETHERNET) {
-        s->base_dir_method = IPM_DIRMETHOD_ETHER_MAC;
-    } else {
-        s->base_dir_method = IPM_DIRMETHOD_UNKNOWN;
-    }
-    s->dir_method = s->base_dir_method;
-}
-
 ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_index,
                                  const ipm_adapter_settings *settings)
 {
@@ -399,7 +332,7 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
     s->ts_scale = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     s->wait_fd = pcap_get_selectable_fd(p);
     s->caps = IPM_SOURCE_NEEDS_FILTER;
-    s->ifindex = ((live_priv *)s->priv)->ifindex = ipm_os_ifindex(name);
+    s->ifindex = ipm_os_ifindex(name);
     /* config LinkType, else for "any" Linux cooked v2, as tcpdump 4.99
      * opens it: each packet then carries its interface's index, so its event
      * names the real interface (and a pcapng file gets one interface per
@@ -416,6 +349,6 @@ ipm_source *ipm_source_open_live(ipm_monitor *m, const char *name, int adapter_i
         pcap_set_datalink(p, DLT_LINUX_SLL2);
     s->link_type = s->event.link_type = pcap_datalink(p);
     s->names_per_packet = strcmp(name, "any") == 0 && s->link_type == DLT_LINUX_SLL2;
-    choose_direction_method(s);
+    ipm_source_choose_direction_method(s);
     return s;
 }
