@@ -247,10 +247,10 @@ ipm_source *ipm_source_open_kernel(ipm_monitor *m, const char *name, int adapter
     if (!s->pcap) {
         *code = IPM_E_NO_MEMORY;
         snprintf(why, whylen, "out of memory");
-    } else if (s->ifindex == 0 || (kind != IPM_OS_LINK_ETHERNET && kind != IPM_OS_LINK_LOOPBACK)) {
-        /* Not there (the ring engine then says so, as it always has), or
-         * not a link whose frames are Ethernet's. */
-        *code = 0;
+    } else if (s->ifindex == 0) {
+        *code = 0; /* not there: the ring engine says so, as it always has */
+        snprintf(why, whylen, "no such adapter");
+    } else if (kind != IPM_OS_LINK_ETHERNET && kind != IPM_OS_LINK_LOOPBACK) {
         snprintf(why, whylen, "the kernel engine counts Ethernet and loopback adapters only");
     } else if ((kp->map = ipm_bpf_counter_map_create(why, whylen)) < 0) {
         *code = errno == EPERM ? IPM_E_PERMISSION : IPM_E_UNSUPPORTED;

@@ -50,11 +50,15 @@ typedef struct follow_log {
     int n;
     int code[NOTE_MAX], index[NOTE_MAX];
     char name[NOTE_MAX][IF_NAMESIZE];
+    ipm_monitor *m;     /* for the engine check at the first event */
+    int statistics_events;
 } follow_log;
 
 static int log_statistics(const ipm_statistics_event *ev, void *user)
 {
     follow_log *l = user;
+    if (l->statistics_events++ == 0)
+        t_check_engine(l->m);
     if (ev->adapter_index >= 0 && ev->adapter_index < MAX_SLOTS) {
         l->packets[ev->adapter_index] += ev->captured_packets;
         l->events[ev->adapter_index]++;
@@ -173,6 +177,7 @@ static void fx_setup(follow_fx *x, int stats)
     t_live_setup(&x->f, (t_live_opts){.filter = "udp dst port 7001", .udp = 1});
     x->l = calloc(1, sizeof *x->l);
     REQUIRE(x->l != NULL);
+    x->l->m = x->f.m;
     CHECK_OK(x->f.m, ipm_set_on_error(x->f.m, log_error, x->l));
     CHECK_OK(x->f.m, ipm_set_on_packet(x->f.m, log_packet, x->l));
     CHECK_OK(x->f.m, ipm_set_on_statistics(x->f.m, log_statistics, x->l));

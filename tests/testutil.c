@@ -87,7 +87,35 @@ ipm_monitor *t_new_monitor(const char *filter, int timeout_ms)
         CHECK_INT(ipm_get_adapter_packet_timeout(m, i), ==, timeout_ms);
     if (filter)
         CHECK_OK(m, ipm_set_filter(m, filter));
+    /* The statistics engine every statistics-mode case runs under: ctest
+     * registers those cases once per engine (tests/CMakeLists.txt). */
+    const char *engine = t_statistics_engine();
+    if (engine) {
+        char setting[64];
+        snprintf(setting, sizeof setting, "StatisticsEngine=%s", engine);
+        REQUIRE(ipm_config(m, setting) != NULL);
+    }
     return m;
+}
+
+const char *t_statistics_engine(void)
+{
+    const char *engine = getenv("IPM_TEST_STATISTICS_ENGINE");
+    return engine && *engine ? engine : NULL;
+}
+
+void t_check_engine(ipm_monitor *m)
+{
+    const char *want = t_statistics_engine();
+    if (!want || ipm_get_operation_mode(m) != IPM_OM_STAT || !ipm_get_active(m))
+        return;
+    const char *running = ipm_config(m, "StatisticsEngine");
+    REQUIRE(running != NULL);
+    /* one engine for all ("kernel"), or per adapter ("a=kernel, b=ring") */
+    const char *other = strcmp(want, "kernel") == 0 ? "ring" : "kernel";
+    if (!strstr(running, want) || strstr(running, other))
+        t_fail(__FILE__, __LINE__, "statistics engine: want %s, running %s (reason: %s)", want, running,
+               ipm_config(m, "StatisticsEngineReason"));
 }
 
 /* ---------------- collectors ---------------- */
@@ -154,7 +182,8 @@ void cap_attach(capture *c, ipm_monitor *m)
 int stat_on_statistics(const ipm_statistics_event *ev, void *user)
 {
     statcol *s = user;
-    s->events++;
+    if (s->events++ == 0 && s->m)
+        t_check_engine(s->m); /* the engine the run asked for counts this */
     if (ev->captured_packets == 0)
         s->zero_events++;
     s->packets += ev->captured_packets;

@@ -105,6 +105,12 @@ void t_setup_pair(void);
 /* A monitor with short timeouts for tests: packet_timeout `timeout_ms` on
  * every listed adapter (after list_adapters), filter `filter`. */
 ipm_monitor *t_new_monitor(const char *filter, int timeout_ms);
+/* IPM_TEST_STATISTICS_ENGINE (kernel or ring), which t_new_monitor sets as
+ * config StatisticsEngine, or NULL when unset (the default, auto). */
+const char *t_statistics_engine(void);
+/* Fails the case unless the engine asked for counts every adapter of `m`
+ * (when `m` is active in statistics mode and an engine was asked for). */
+void t_check_engine(ipm_monitor *m);
 
 /* ---------------- collectors ---------------- */
 
