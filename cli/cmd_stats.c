@@ -62,6 +62,8 @@ typedef struct stats_state {
     double start;
     int64_t unmatched; /* events beyond MAX_ADAPTERS slots */
     int following;     /* no -i: every adapter, as they come and go */
+    const char *engine; /* --engine: auto (NULL), kernel or ring */
+    char engine_shown[64]; /* what counts, for the view's header */
     sink out;          /* standard output */
 } stats_state;
 
@@ -84,6 +86,12 @@ static void usage(void)
           "  -t SECONDS     stop after this long (default: run until Ctrl-C)\n"
           "  -j, --json     JSON lines: {\"type\":\"interval\",...} and {\"type\":\"total\",...}\n"
           "      --plain    plain lines even on a terminal\n"
+          "      --engine auto|kernel|ring\n"
+          "                 who counts: kernel counts in an eBPF program on the capture\n"
+          "                 socket (no copy, no ring, no drops; needs CAP_BPF besides\n"
+          "                 CAP_NET_RAW), ring counts the packets from a ring as\n"
+          "                 tcpdump reads them; auto (default) takes kernel where it\n"
+          "                 can and says why where it cannot\n"
           "  -h, --help     this help\n"
           "\n"
           "Keys in the live view: q quit (totals follow, as after Ctrl-C); r, d, n sort\n"
@@ -335,7 +343,7 @@ static int show_view(const stats_state *st, double secs)
     if (has_total)
         fill_row(&rows[n++], "TOTAL", 0, &sum_i, &sum_t, secs);
     view_info info = {.interval = st->interval, .running = cli_now() - st->start,
-                      .detail = st->detail};
+                      .detail = st->detail, .engine = st->engine_shown};
     return view_frame(rows, n, has_total, &info);
 }
 
@@ -501,12 +509,13 @@ static int run(stats_state *st, int timeout_ms)
 static int parse_args(int argc, char **argv, stats_state *st, char *names, size_t cap,
                       char **filter)
 {
-    enum { OPT_PLAIN = 256 };
+    enum { OPT_PLAIN = 256, OPT_ENGINE };
     static const struct option opts[] = {{"interface", required_argument, NULL, 'i'},
                                          {"interval", required_argument, NULL, 'I'},
                                          {"time", required_argument, NULL, 't'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"plain", no_argument, NULL, OPT_PLAIN},
+                                         {"engine", required_argument, NULL, OPT_ENGINE},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int json = 0, plain = 0, c;
@@ -536,6 +545,11 @@ static int parse_args(int argc, char **argv, stats_state *st, char *names, size_
             break;
         case 'j': json = 1; break;
         case OPT_PLAIN: plain = 1; break;
+        case OPT_ENGINE:
+            if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "kernel") != 0 && strcmp(optarg, "ring") != 0)
+                return cli_usage_error(CMD, "--engine takes auto, kernel or ring, not \"%s\"", optarg);
+            st->engine = strcmp(optarg, "auto") == 0 ? NULL : optarg;
+            break;
         case 'h': usage(); return EXIT_OK;
         default: return cli_getopt_error(CMD, c, argv);
         }
@@ -576,6 +590,12 @@ static int setup(stats_state *st, const char *names, const char *filter, int tim
     if (ipm_set_operation_mode(m, IPM_OM_STAT) != IPM_OK)
         return cli_lib_error(m);
     st->detail = ipm_config(m, "StatisticsDetail=True") != NULL;
+    if (st->engine) {
+        char setting[64];
+        snprintf(setting, sizeof setting, "StatisticsEngine=%s", st->engine);
+        if (!ipm_config(m, setting))
+            return cli_lib_error(m);
+    }
     if (ipm_set_filter(m, filter) != IPM_OK)
         return cli_lib_error(m);
     static const char *list[MAX_ADAPTERS];
@@ -595,9 +615,29 @@ static int setup(stats_state *st, const char *names, const char *filter, int tim
     return EXIT_OK;
 }
 
-static void announce(const stats_state *st)
+/* Which engine counts, in words, with why the kernel's is not used where
+ * auto fell back (the library's reason names adapter and cause). */
+static void describe_engine(stats_state *st, char *out, size_t cap)
 {
-    char buf[2048];
+    const char *engine = ipm_config(st->m, "StatisticsEngine");
+    snprintf(st->engine_shown, sizeof st->engine_shown, "%s", engine ? engine : "");
+    if (!engine || !*engine) {
+        snprintf(out, cap, "%s", "");
+        return;
+    }
+    const char *reason = ipm_config(st->m, "StatisticsEngineReason");
+    if (strcmp(engine, "kernel") == 0)
+        snprintf(out, cap, ", counted in the kernel (eBPF)");
+    else if (reason && *reason)
+        snprintf(out, cap, ", counted by the %s engine (not the kernel's: %s)", engine, reason);
+    else
+        snprintf(out, cap, ", counted by the %s engine", engine);
+}
+
+static void announce(stats_state *st)
+{
+    char buf[2048], engine[1024];
+    describe_engine(st, engine, sizeof engine);
     if (st->n == 0) {
         fprintf(stderr, "listening on no adapter yet (none is up: waiting for one), interval %g s\n",
                 st->interval);
@@ -608,7 +648,7 @@ static void announce(const stats_state *st)
     for (int i = 0; i < st->n && n > 0 && (size_t)n < sizeof buf; i++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%s", i ? ", " : "", st->slots[i].name);
     if (n > 0 && (size_t)n < sizeof buf)
-        snprintf(buf + n, sizeof buf - (size_t)n, ", interval %g s\n", st->interval);
+        snprintf(buf + n, sizeof buf - (size_t)n, ", interval %g s%s\n", st->interval, engine);
     fputs(buf, stderr);
     fflush(stderr);
 }

@@ -98,7 +98,7 @@ int cli_lib_error(const ipm_monitor *m)
     if (!msg || !*msg)
         msg = ipm_strerror(code);
     /* ipmon's own advice after the library's, by error code. */
-    const char *hint = code == IPM_E_PERMISSION ? "; 'ipmon list' needs no privilege" : "";
+    const char *hint = code == IPM_E_PERMISSION && !strstr(msg, "CAP_BPF") ? "; 'ipmon list' needs no privilege" : "";
     /* Keep it one line even if the library's message has several. */
     char buf[1024];
     snprintf(buf, sizeof buf, "%s%s", msg, hint);
@@ -107,6 +107,7 @@ int cli_lib_error(const ipm_monitor *m)
         {"(config LinkType)", "(-y)"},
         {"(config TimeStampType)", "(-j)"},
         {"call list_adapters to see the adapters", "see 'ipmon list'"},
+        {"set config StatisticsEngine=auto", "use --engine auto"},
     };
     for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
         char *at = strstr(buf, words[w][0]);

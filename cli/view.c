@@ -68,6 +68,7 @@ typedef struct frame {
     int n;         /* rows, the total included */
     int has_total; /* rows[n - 1] is the total */
     view_info info;
+    char engine[64]; /* info.engine, copied */
     int valid;
 } frame;
 
@@ -358,9 +359,9 @@ static void draw(void)
     strftime(clock, sizeof clock, "%H:%M:%S", &tm);
     long run = (long)F->info.running;
     snprintf(line, sizeof line,
-             "ipmon stats  %d adapter%s  every %g s  up %02ld:%02ld:%02ld  %s  sort: %s%s",
+             "ipmon stats  %d adapter%s  every %g s  up %02ld:%02ld:%02ld  %s  sort: %s%s%s%s",
              n, n == 1 ? "" : "s", F->info.interval, run / 3600, run / 60 % 60, run % 60, clock,
-             sort_names[V.sort], V.paused ? "  PAUSED" : "");
+             sort_names[V.sort], V.paused ? "  PAUSED" : "", F->engine[0] ? "  engine: " : "", F->engine);
     draw_text_line(0, line, A_BOLD);
     draw_text_line(1, "q quit  r/d/n sort by rate/drops/name  p pause  arrows PgUp PgDn scroll",
                    A_NORMAL);
@@ -426,6 +427,8 @@ static void store(frame *F, const view_row *rows, int n, int has_total, const vi
     F->n = n;
     F->has_total = has_total && n > 0;
     F->info = *info;
+    snprintf(F->engine, sizeof F->engine, "%s", info->engine ? info->engine : "");
+    F->info.engine = F->engine;
     F->valid = 1;
 }
 

@@ -39,6 +39,7 @@ typedef struct view_info {
     double interval;    /* seconds */
     double running;     /* seconds since the start */
     int detail;         /* 0: the library gave no direction/protocol split */
+    const char *engine; /* who counts ("kernel", "ring", per adapter...), or "" */
 } view_info;
 
 /* Key results of view_keys(). */

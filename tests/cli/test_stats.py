@@ -10,6 +10,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import netns
 from conftest import IPMON, run_ipmon
 
@@ -36,9 +38,19 @@ def parse_json(out):
     return [r for r in recs if r["type"] == "interval"], [r for r in recs if r["type"] == "total"]
 
 
-def test_json_counts_equal_what_was_sent(veth, start_ipmon):
-    ip = start_ipmon(veth.a, "stats", "-i", veth.a.ifname, "-I", "0.5", "-t", "2", "--json", "udp")
-    assert ip.wait_listening() == f"listening on {veth.a.ifname}, interval 0.5 s\n"
+# The kernel statistics engine is Linux's (eBPF); the posix platform layer
+# counts with the ring engine only.
+KERNEL_ENGINE = os.environ.get("IPM_PLATFORM", "linux") != "posix"
+needs_kernel_engine = pytest.mark.skipif(not KERNEL_ENGINE, reason="no kernel engine on IPM_PLATFORM=posix")
+ENGINE_SAYS = {"kernel": "counted in the kernel (eBPF)", "ring": "counted by the ring engine"}
+
+
+@pytest.mark.parametrize("engine", [pytest.param("kernel", marks=needs_kernel_engine), "ring"])
+def test_json_counts_equal_what_was_sent(veth, start_ipmon, engine):
+    """The same counts, bytes and split from both statistics engines."""
+    ip = start_ipmon(veth.a, "stats", "-i", veth.a.ifname, "-I", "0.5", "-t", "2", "--json",
+                     "--engine", engine, "udp")
+    assert ip.wait_listening() == f"listening on {veth.a.ifname}, interval 0.5 s, {ENGINE_SAYS[engine]}\n"
     want = send_mixed(veth)
     rc, out, err = ip.finish()
     assert rc == 0, err
@@ -161,3 +173,35 @@ def test_stats_on_unknown_and_good_adapter_exits_1(veth):
     assert r.returncode == 1
     assert r.stderr == "ipmon: no adapter named 'nosuch1' (see 'ipmon list')\n"
     assert r.stdout == ""
+
+
+@needs_kernel_engine
+def test_engine_without_cap_bpf(veth):
+    """Without CAP_BPF and CAP_SYS_ADMIN (capsh drops them from the bounding
+    set, CAP_NET_RAW stays): by default ipmon counts with the ring engine
+    and says why; --engine kernel is refused, naming the capability and
+    ipmon's own way out."""
+    def run(*args):
+        cmd = ["ip", "netns", "exec", veth.a.ns, "capsh", "--drop=cap_bpf,cap_sys_admin", "--",
+               "-c", " ".join([IPMON, "stats", "-i", veth.a.ifname, "-t", "0.5", "--json", *args])]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    p = run("--engine", "kernel")
+    assert p.returncode == 1, p
+    assert p.stdout == ""
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert "CAP_BPF" in p.stderr and "use --engine auto" in p.stderr, p.stderr
+    assert "StatisticsEngine" not in p.stderr and "needs no privilege" not in p.stderr, p.stderr
+    p = run()
+    assert p.returncode == 0, p
+    first = p.stderr.splitlines()[0]
+    assert first.startswith(f"listening on {veth.a.ifname}, interval 1 s, counted by the ring engine "
+                            f"(not the kernel's: {veth.a.ifname}: "), first
+    assert "CAP_BPF" in first, first
+    totals = [json.loads(line) for line in p.stdout.splitlines() if '"total"' in line]
+    assert len(totals) == 1 and totals[0]["adapter"] == veth.a.ifname
+
+
+def test_engine_bad_value():
+    p = subprocess.run([IPMON, "stats", "--engine", "gpu"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2
+    assert p.stderr == "ipmon stats: --engine takes auto, kernel or ring, not \"gpu\" (see 'ipmon stats --help')\n"
