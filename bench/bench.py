@@ -373,7 +373,12 @@ def capturers(progs, iface):
     """(label, command) of each live capturer; None: no capturer at all."""
     c = [(HOST_ALONE, None)]
     if progs.ipm:
-        c += [("ipmonitor stat, defaults", [progs.ipm, "--mode", "stat", "-i", iface]),
+        # The two statistics engines (config StatisticsEngine; the default,
+        # auto, is the kernel's wherever it may load BPF, as here as root).
+        c += [("ipmonitor stat, kernel engine",
+               [progs.ipm, "--mode", "stat", "--config", "StatisticsEngine=kernel", "-i", iface]),
+              ("ipmonitor stat, ring engine",
+               [progs.ipm, "--mode", "stat", "--config", "StatisticsEngine=ring", "-i", iface]),
               ("ipmonitor capture, defaults (1024 KB)", [progs.ipm, "--mode", "capture", "-i", iface]),
               ("ipmonitor capture, -B 4096", [progs.ipm, "--mode", "capture", "-B", "4096", "-i", iface]),
               ("ipmonitor capture, -B 32768", [progs.ipm, "--mode", "capture", "-B", "32768", "-i", iface]),
@@ -639,10 +644,25 @@ def targets(off, cg, live):
             runs, and one run's drops are noisy on a busy machine."""
             r = rows.get(load + (name,))
             return None if r is None else statistics.mean(1 - x for x in r["ratios"])
-        stat = [drops(ld, "ipmonitor stat, defaults") for ld in loads]
-        if None not in stat:
-            check(all(d == 0 for d in stat), "live, statistics mode with defaults loses nothing: "
-                  + ", ".join(f"{g} gen {f} B: {d}" for (g, f), d in zip(loads, stat)))
+        for engine in ("kernel", "ring"):
+            stat = [drops(ld, f"ipmonitor stat, {engine} engine") for ld in loads]
+            if None not in stat:
+                check(all(d == 0 for d in stat), f"live, statistics mode ({engine} engine) loses nothing: "
+                      + ", ".join(f"{g} gen {f} B: {d}" for (g, f), d in zip(loads, stat)))
+        stat = [drops(ld, "ipmonitor stat, kernel engine") for ld in loads]
+        alone = {ld: rows.get(ld + (HOST_ALONE,)) for ld in loads}
+        kern = {ld: rows.get(ld + ("ipmonitor stat, kernel engine",)) for ld in loads}
+        ring = {ld: rows.get(ld + ("ipmonitor stat, ring engine",)) for ld in loads}
+        if all(alone.values()) and all(kern.values()):
+            share = {ld: kern[ld]["offered_pps"] / alone[ld]["offered_pps"] for ld in loads}
+            check(all(v >= 0.97 for v in share.values()),
+                  "live, the kernel engine costs the host less than 3% of its unmonitored rate: "
+                  + ", ".join(f"{g} gen {f} B: {share[(g, f)] * 100:.1f}%" for g, f in loads))
+        if all(kern.values()) and all(ring.values()):
+            check(all(kern[ld]["cpu"] < ring[ld]["cpu"] / 10 for ld in loads),
+                  "live, the kernel engine's capturer CPU < 1/10 of the ring engine's: "
+                  + ", ".join(f"{g} gen {f} B: {kern[(g, f)]['cpu']:.3f} vs {ring[(g, f)]['cpu']:.3f} s"
+                              for g, f in loads))
         pystat = [drops(ld, "python stat, on_statistics") for ld in loads]
         if None not in pystat and None not in stat:
             check(all(p == 0 for p, c in zip(pystat, stat) if c == 0),
