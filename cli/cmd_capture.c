@@ -14,6 +14,14 @@
  * loop (or the callback, for files read in one go) then deactivates,
  * closes the output file and prints tcpdump's summary.
  *
+ * --threads N captures one adapter with N monitors, each in its own thread
+ * and its own PACKET_FANOUT member (config FanoutGroup, FanoutMode hash:
+ * a flow stays in one thread), as Suricata's and Zeek's workers do: each
+ * writes its own -w file (FILE.0 ... FILE.N-1), or all print into one
+ * merged stream, a line at a time under one lock. Threads never deactivate
+ * each other (a deactivate waits for the other's do_events): one that
+ * reaches -c or fails sets a shared flag, and each stops itself.
+ *
  * Every write is checked after each packet: printed lines go through a
  * sink (sink.h), the file through the writer, which both keep the real
  * errno and how many packets reached the output whole. The first failed
@@ -27,6 +35,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +57,8 @@
 #define MAX_CAPTURE_ADAPTERS 64
 /* How often the loop asks whether the reader of a pipe has gone. */
 #define READER_CHECK_SECONDS 0.1
+/* --threads: at most one thread per possible CPU of a large host. */
+#define MAX_CAPTURE_THREADS 64
 
 typedef struct capture_opts {
     const char *adapter;   /* -i: the first */
@@ -78,8 +89,16 @@ typedef struct capture_opts {
     const char *filter_file; /* -F */
     const char *user;      /* -Z */
     int immediate;         /* --immediate-mode, or printing to a terminal */
+    long long threads;     /* --threads: fanout workers on the one adapter (1: none) */
     char *filter;
 } capture_opts;
+
+/* What the --threads workers share (see the top). */
+typedef struct capture_shared {
+    pthread_mutex_t print_lock; /* one packet's lines at a time */
+    long long taken;            /* packets taken over all workers, for -c */
+    int stop;                   /* -c reached or a worker failed: every worker ends */
+} capture_shared;
 
 typedef struct capture_state {
     ipm_monitor *m;
@@ -107,6 +126,11 @@ typedef struct capture_state {
     int draining;           /* stopped by a signal: still taking what the kernel holds */
     char name[1024];        /* the adapters captured on, for the announcement */
     int adapter_gone;       /* the library said an adapter disappeared */
+    /* --threads: NULL, and `printer` this state itself, without it */
+    capture_shared *shared;
+    struct capture_state *printer; /* whose sink and line format print (worker 0's) */
+    int worker;             /* this worker's number, for FILE.N */
+    int loop_rc;            /* the worker's loop() result */
 } capture_state;
 
 static void usage(void)
@@ -169,6 +193,10 @@ static void usage(void)
           "  -I, --monitor-mode  Wi-Fi monitor mode (refused on adapters without it)\n"
           "  -Z USER        become USER once the capture is open (before -w creates\n"
           "                 its file), as tcpdump -Z; needs root\n"
+          "      --threads N  capture the one adapter with N threads, each with its own\n"
+          "                 ring, sharing its packets by flow (PACKET_FANOUT hash): about\n"
+          "                 N times what one thread takes. With -w FILE each thread\n"
+          "                 writes FILE.0 ... FILE.N-1; printed, one merged stream\n"
           "  -h, --help     this help\n"
           "\n"
           "Ctrl-C or SIGTERM stops cleanly: the file is completed and the summary\n"
@@ -309,7 +337,7 @@ static int list_types(const capture_opts *o)
 static int parse_args(int argc, char **argv, capture_opts *o)
 {
     enum { OPT_PROMISC = 256, OPT_NANO, OPT_PRINT, OPT_IMMEDIATE, OPT_PCAP, OPT_PCAPNG, OPT_PRECISION,
-           OPT_JSON, OPT_MICRO };
+           OPT_JSON, OPT_MICRO, OPT_THREADS };
     static const struct option opts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"read", required_argument, NULL, 'r'},
@@ -337,6 +365,7 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         {"immediate-mode", no_argument, NULL, OPT_IMMEDIATE},
         {"pcap", no_argument, NULL, OPT_PCAP},
         {"pcapng", no_argument, NULL, OPT_PCAPNG},
+        {"threads", required_argument, NULL, OPT_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
@@ -345,6 +374,7 @@ static int parse_args(int argc, char **argv, capture_opts *o)
     o->direction = IPM_PACKET_DIRECTION_ANY;
     o->format = -1;
     o->promisc = 1; /* as tcpdump: -p turns it off */
+    o->threads = 1;
     int c;
     opterr = 0;
     /* 0, not 1: glibc then also forgets a cluster of short options an
@@ -454,6 +484,10 @@ static int parse_args(int argc, char **argv, capture_opts *o)
         case OPT_IMMEDIATE: o->immediate = 1; break;
         case OPT_PCAP: o->format = IPM_FORMAT_PCAP; break;
         case OPT_PCAPNG: o->format = IPM_FORMAT_PCAPNG; break;
+        case OPT_THREADS:
+            if (cli_parse_int(CMD, "--threads", optarg, 1, MAX_CAPTURE_THREADS, &o->threads) < 0)
+                return EXIT_USAGE;
+            break;
         case 'h': usage(); return EXIT_OK;
         default:
             if (c == ':' && optopt == 'j')
@@ -492,6 +526,17 @@ static int parse_args(int argc, char **argv, capture_opts *o)
                                o->rotate_seconds ? 'G' : o->rotate_mb ? 'C' : 'W');
     if (o->rotate_count && !o->rotate_seconds && !o->rotate_mb)
         return cli_usage_error(CMD, "-W counts the files of -C or -G: add one of them");
+    if (o->threads > 1 && o->read_file)
+        return cli_usage_error(CMD, "--threads shares a live adapter's packets among threads; a -r "
+                                    "file is read by one");
+    if (o->threads > 1 && o->adapter_count > 1)
+        return cli_usage_error(CMD, "--threads captures one adapter: give -i once");
+    if (o->threads > 1 && o->write_file && strcmp(o->write_file, "-") == 0)
+        return cli_usage_error(CMD, "--threads writes a file per thread (FILE.0, FILE.1, ...): "
+                                    "give -w a file name, not -");
+    if (o->threads > 1 && (o->rotate_seconds || o->rotate_mb || o->rotate_count))
+        return cli_usage_error(CMD, "--threads does not rotate its files: -%c cannot be used with it",
+                               o->rotate_seconds ? 'G' : o->rotate_mb ? 'C' : 'W');
     if (o->write_file && strcmp(o->write_file, "-") == 0 && o->print)
         return cli_usage_error(CMD, "--print cannot share standard output with -w -");
     if (o->format >= 0 && !o->write_file)
@@ -546,11 +591,51 @@ static int apply_adapter_settings(ipm_monitor *m, int idx, const capture_opts *o
 static int rotate_if_due(capture_state *s);
 static int open_writer(capture_state *s);
 
+/* Every worker is to end (-c reached, a write failed); without
+ * --threads, only this one. Each worker deactivates its own monitor. */
+static void stop_workers(capture_state *s)
+{
+    if (s->shared)
+        __atomic_store_n(&s->shared->stop, 1, __ATOMIC_RELEASE);
+    ipm_deactivate(s->m);
+}
+
+static int workers_stopped(const capture_state *s)
+{
+    return s->shared && __atomic_load_n(&s->shared->stop, __ATOMIC_ACQUIRE);
+}
+
 /* A write failed (the sink holds why): take no more packets. */
 static void stop_on_write_error(capture_state *s)
 {
     s->write_failed = 1;
-    ipm_deactivate(s->m);
+    stop_workers(s);
+}
+
+/* Print one packet through the printer's sink and line format (under the
+ * workers' lock with --threads). Returns -1 when the sink failed. */
+static int print_packet(capture_state *s, const ipm_packet_event *e)
+{
+    const capture_opts *o = s->o;
+    capture_state *p = s->printer;
+    dec_packet d;
+    dec_packet_decode_verbose(&d, e->link_type, e->data, e->data_size, o->verbose);
+    if (!o->absolute_seq)
+        dec_seq_relative(&s->seqs, &d); /* per worker: a flow stays in one */
+    if (s->shared)
+        pthread_mutex_lock(&s->shared->print_lock);
+    long n = o->json ? out_json(&p->out, e, &d) : out_text(&p->out, e, &d);
+    if (n >= 0) {
+        sink_record(&p->print, (size_t)n);
+    } else {
+        sink_record_failed(&p->print);
+        if (!sink_failed(&p->print))
+            p->print.err = errno ? errno : EIO; /* stdio itself refused */
+    }
+    int failed = sink_failed(&p->print);
+    if (s->shared)
+        pthread_mutex_unlock(&s->shared->print_lock);
+    return failed ? -1 : 0;
 }
 
 /* Checked after every packet, so a failed write stops the capture before
@@ -559,8 +644,13 @@ static int on_packet(const ipm_packet_event *e, void *user)
 {
     capture_state *s = user;
     const capture_opts *o = s->o;
-    if ((cli_stop && !s->draining) || s->write_failed) {
+    if ((cli_stop && !s->draining) || s->write_failed || workers_stopped(s)) {
         ipm_deactivate(s->m);
+        return 0;
+    }
+    /* -c over all workers: each packet takes a number first */
+    if (s->shared && o->count && __atomic_add_fetch(&s->shared->taken, 1, __ATOMIC_ACQ_REL) > o->count) {
+        stop_workers(s);
         return 0;
     }
     if (s->writer && (o->rotate_seconds || o->rotate_mb)) {
@@ -588,26 +678,12 @@ static int on_packet(const ipm_packet_event *e, void *user)
             return 0;
         }
     }
-    if (o->print) {
-        dec_packet d;
-        dec_packet_decode_verbose(&d, e->link_type, e->data, e->data_size, o->verbose);
-        if (!o->absolute_seq)
-            dec_seq_relative(&s->seqs, &d);
-        long n = o->json ? out_json(&s->out, e, &d) : out_text(&s->out, e, &d);
-        if (n >= 0) {
-            sink_record(&s->print, (size_t)n);
-        } else {
-            sink_record_failed(&s->print);
-            if (!sink_failed(&s->print))
-                s->print.err = errno ? errno : EIO; /* stdio itself refused */
-        }
-        if (sink_failed(&s->print)) {
-            stop_on_write_error(s);
-            return 0;
-        }
+    if (o->print && print_packet(s, e) != 0) {
+        stop_on_write_error(s);
+        return 0;
     }
-    if (o->count && s->captured >= o->count)
-        ipm_deactivate(s->m);
+    if (o->count && (s->shared ? __atomic_load_n(&s->shared->taken, __ATOMIC_ACQUIRE) : s->captured) >= o->count)
+        stop_workers(s);
     return 0;
 }
 
@@ -656,6 +732,8 @@ static int make_file_name(capture_state *s)
 {
     const capture_opts *o = s->o;
     char base[sizeof s->path];
+    if (o->threads > 1) /* one file per worker; --threads does not rotate */
+        return (size_t)snprintf(s->path, sizeof s->path, "%s.%d", o->write_file, s->worker) < sizeof s->path ? 0 : -1;
     if (o->rotate_seconds) {
         time_t now = time(NULL);
         struct tm tm;
@@ -794,15 +872,24 @@ static int close_outputs(capture_state *s)
     return rc;
 }
 
-static void print_summary(capture_state *s)
+/* tcpdump's summary, over every worker. */
+static void print_summary(capture_state *w, int workers)
 {
     int64_t received = 0, dropped = 0, ifdropped = 0;
-    ipm_get_statistics(s->m, &received, &dropped, &ifdropped);
+    long long captured = 0;
+    for (int k = 0; k < workers; k++) {
+        int64_t r = 0, d = 0, i = 0;
+        ipm_get_statistics(w[k].m, &r, &d, &i);
+        received += r;
+        dropped += d;
+        ifdropped = i; /* the interface's: the same adapter for all */
+        captured += w[k].captured;
+    }
     char buf[256];
     int n = snprintf(buf, sizeof buf,
                      "%lld packet%s captured\n%lld packet%s received by filter\n"
                      "%lld packet%s dropped by kernel\n",
-                     s->captured, s->captured == 1 ? "" : "s", (long long)received,
+                     captured, captured == 1 ? "" : "s", (long long)received,
                      received == 1 ? "" : "s", (long long)dropped, dropped == 1 ? "" : "s");
     if (ifdropped > 0 && n > 0 && (size_t)n < sizeof buf)
         snprintf(buf + n, sizeof buf - (size_t)n, "%lld packet%s dropped by interface\n",
@@ -926,6 +1013,10 @@ static void announce(capture_state *s, int snaplen)
     if (s->o->read_file)
         fprintf(stderr, "reading from file %s, link-type %s (%s), snapshot length %d\n",
                 s->o->read_file, link_name(dlt), link_description(dlt), snaplen);
+    else if (s->o->threads > 1)
+        fprintf(stderr, "listening on %s with %lld threads (fanout by flow), link-type %s (%s), "
+                "snapshot length %d bytes\n", s->name, s->o->threads, link_name(dlt), link_description(dlt),
+                snaplen);
     else if (s->o->adapter_count > 1) /* each its own link type: see 'ipmon list' */
         fprintf(stderr, "listening on %s, snapshot length %d bytes\n", s->name, snaplen);
     else
@@ -956,7 +1047,7 @@ static int drain(capture_state *s)
 static int loop(capture_state *s)
 {
     double next_check = cli_now() + READER_CHECK_SECONDS;
-    while (!cli_stop && ipm_get_active(s->m) > 0) {
+    while (!cli_stop && !workers_stopped(s) && ipm_get_active(s->m) > 0) {
         int rc = ipm_do_events(s->m);
         if (rc != IPM_OK && rc != IPM_E_HANDLER) {
             /* on_error already printed what happened. */
@@ -967,7 +1058,7 @@ static int loop(capture_state *s)
             next_check = now + READER_CHECK_SECONDS;
             if (s->writer && s->write_is_pipe && cli_pipe_reader_gone(s->write_fd))
                 s->write_err = EPIPE;
-            if (sink_check_reader(&s->print) != 0 || s->write_err)
+            if ((s->printer == s && sink_check_reader(&s->print) != 0) || s->write_err)
                 stop_on_write_error(s);
         }
     }
@@ -976,6 +1067,13 @@ static int loop(capture_state *s)
     if (cli_stop && !s->o->read_file && ipm_get_active(s->m) > 0)
         return drain(s);
     return EXIT_OK;
+}
+
+static void *worker_main(void *arg)
+{
+    capture_state *s = arg;
+    s->loop_rc = loop(s);
+    return NULL;
 }
 
 int cmd_capture(int argc, char **argv)
@@ -1004,64 +1102,114 @@ int cmd_capture(int argc, char **argv)
         return EXIT_RUNTIME; /* -Z: an unknown user fails before anything opens */
     }
 
-    capture_state s;
-    memset(&s, 0, sizeof s);
-    s.o = &o;
+    /* One worker, or --threads of them (see the top); worker 0 prints. */
+    int n = (int)o.threads;
+    capture_state *w = calloc((size_t)n, sizeof *w);
+    capture_shared shared;
+    memset(&shared, 0, sizeof shared);
+    pthread_mutex_init(&shared.print_lock, NULL);
+    if (!w) {
+        free(o.filter);
+        return cli_error("out of memory");
+    }
+    capture_state *s = &w[0];
     static char outbuf[1 << 16];
-    if (o.print && sink_open_fd(&s.print, STDOUT_FILENO, "standard output", outbuf, sizeof outbuf,
+    if (o.print && sink_open_fd(&s->print, STDOUT_FILENO, "standard output", outbuf, sizeof outbuf,
                                 o.line_buffered ? SINK_LINE : SINK_FULL, 1) != 0) {
+        free(w);
         free(o.filter);
         return cli_error("out of memory");
     }
-    out_init(&s.out, s.print.f);
-    s.out.nano = o.nano;
-    s.out.time_format = o.time_format;
-    s.out.verbose = o.verbose;
-    s.out.ascii = o.ascii;
-    s.out.quiet = o.quiet;
-    s.out.hex = o.hex;
-    s.out.link_level = o.link_level;
-    s.m = ipm_new();
-    if (!s.m) {
-        sink_close(&s.print);
-        free(o.filter);
-        return cli_error("out of memory");
-    }
-    ipm_set_on_packet(s.m, on_packet, &s);
-    ipm_set_on_error(s.m, on_error, &s);
+    out_init(&s->out, s->print.f);
+    s->out.nano = o.nano;
+    s->out.time_format = o.time_format;
+    s->out.verbose = o.verbose;
+    s->out.ascii = o.ascii;
+    s->out.quiet = o.quiet;
+    s->out.hex = o.hex;
+    s->out.link_level = o.link_level;
     cli_install_signals();
 
-    int snaplen = DEFAULT_SNAPLEN;
-    rc = start(&s, &o, &snaplen);
+    /* A fanout group of this process's own (ids are per network namespace). */
+    int group = (int)(getpid() % 65535) + 1;
+    int snaplen = DEFAULT_SNAPLEN, opened = 0;
+    rc = EXIT_OK;
+    for (int k = 0; k < n && rc == EXIT_OK; k++) {
+        capture_state *x = &w[k];
+        x->o = &o;
+        x->printer = s;
+        x->worker = k;
+        x->shared = n > 1 ? &shared : NULL;
+        x->m = ipm_new();
+        if (!x->m) {
+            rc = cli_error("out of memory");
+            break;
+        }
+        opened++;
+        ipm_set_on_packet(x->m, on_packet, x);
+        ipm_set_on_error(x->m, on_error, x);
+        if (n > 1) {
+            char setting[64];
+            snprintf(setting, sizeof setting, "FanoutGroup=%d", group);
+            if (!ipm_config(x->m, setting) || !ipm_config(x->m, "FanoutMode=hash")) {
+                rc = cli_lib_error(x->m);
+                break;
+            }
+        }
+        rc = start(x, &o, &snaplen);
+    }
     if (rc == EXIT_OK && o.user)
         rc = cli_drop_privileges(o.user);
-    if (rc == EXIT_OK && o.write_file) {
-        if (make_file_name(&s) != 0) {
+    for (int k = 0; k < n && rc == EXIT_OK && o.write_file; k++) {
+        capture_state *x = &w[k];
+        if (make_file_name(x) != 0) {
             rc = cli_error("-w %s: the file name is too long", o.write_file);
         } else {
-            rc = open_writer(&s);
-            s.file_started = time(NULL);
-            s.file_bytes = o.format == IPM_FORMAT_PCAP ? 24 : 0;
+            rc = open_writer(x);
+            x->file_started = time(NULL);
+            x->file_bytes = o.format == IPM_FORMAT_PCAP ? 24 : 0;
         }
     }
     if (rc == EXIT_OK) {
         cli_signals_graceful();
-        s.activated = 1; /* the summary is owed from here on */
-        announce(&s, snaplen);
-        rc = loop(&s);
+        s->activated = 1; /* the summary is owed from here on */
+        announce(s, snaplen);
+        pthread_t threads[MAX_CAPTURE_THREADS];
+        int running = 1;
+        for (; running < n; running++)
+            if (pthread_create(&threads[running], NULL, worker_main, &w[running]) != 0)
+                break;
+        if (running < n) { /* no thread for the rest: nobody is to capture alone */
+            cli_error("cannot start capture thread %d of %d: %s", running + 1, n, strerror(errno));
+            stop_workers(s);
+            w[0].loop_rc = EXIT_RUNTIME;
+        } else {
+            w[0].loop_rc = loop(s);
+        }
+        for (int k = 1; k < running; k++)
+            pthread_join(threads[k], NULL);
+        for (int k = 0; k < running && rc == EXIT_OK; k++)
+            rc = w[k].loop_rc;
     }
-    ipm_deactivate(s.m);
-    int crc = close_outputs(&s);
-    if (rc == EXIT_OK)
-        rc = crc;
-    if (rc == EXIT_OK && s.rotate_failed)
-        rc = EXIT_RUNTIME;
-    if (s.skipped_link)
-        cli_error("%lld packets of another link type were not written to %s", s.skipped_link,
-                  o.write_file);
-    if (s.activated && !o.read_file)
-        print_summary(&s);
-    ipm_free(s.m);
+    long long skipped = 0;
+    for (int k = 0; k < opened; k++) {
+        capture_state *x = &w[k];
+        ipm_deactivate(x->m);
+        int crc = close_outputs(x);
+        if (rc == EXIT_OK)
+            rc = crc;
+        if (rc == EXIT_OK && x->rotate_failed)
+            rc = EXIT_RUNTIME;
+        skipped += x->skipped_link;
+    }
+    if (skipped)
+        cli_error("%lld packets of another link type were not written to %s", skipped, o.write_file);
+    if (s->activated && !o.read_file)
+        print_summary(w, opened);
+    for (int k = 0; k < opened; k++)
+        ipm_free(w[k].m);
+    pthread_mutex_destroy(&shared.print_lock);
+    free(w);
     free(o.filter);
     return rc;
 }
