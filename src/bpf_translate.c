@@ -1023,6 +1023,20 @@ int ipm_bpf_counter_reset(int map_fd)
     return rc < 0 ? -1 : 0;
 }
 
+int ipm_bpf_test_run_timed(int prog_fd, const void *data, size_t len, uint32_t repeat, uint32_t *ns)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.test.prog_fd = (uint32_t)prog_fd;
+    attr.test.data_in = (uint64_t)(uintptr_t)data;
+    attr.test.data_size_in = (uint32_t)len;
+    attr.test.repeat = repeat;
+    if (sys_bpf(BPF_PROG_TEST_RUN, &attr) < 0)
+        return -1;
+    *ns = attr.test.duration;
+    return 0;
+}
+
 int ipm_bpf_test_run(int prog_fd, const void *data, size_t len, uint32_t *retval)
 {
     union bpf_attr attr;

@@ -91,4 +91,8 @@ int ipm_bpf_counter_reset(int map_fd);
  * them: the program sees data from byte 14 on. 0, or -1 (errno set). */
 int ipm_bpf_test_run(int prog_fd, const void *data, size_t len, uint32_t *retval);
 
+/* The same `repeat` times in a row in the kernel; *ns is the kernel's
+ * average time per run (bench/bpf_cost.c). 0, or -1 (errno set). */
+int ipm_bpf_test_run_timed(int prog_fd, const void *data, size_t len, uint32_t repeat, uint32_t *ns);
+
 #endif
