@@ -36,6 +36,11 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * does not compile, else EXIT_RUNTIME. */
 int cli_lib_error(const ipm_monitor *m);
 
+/* Which statistics engine counts `m`'s active adapters, as the "listening
+ * on" lines say it: ", counted in the kernel (eBPF)", ", counted by the
+ * ring engine (not the kernel's: REASON)", ... ("" when none is active). */
+void cli_describe_engine(ipm_monitor *m, char *out, size_t cap);
+
 /* -Z USER, for the commands that take it. cli_find_user looks the user up
  * (uid/gid may be NULL): EXIT_OK, or EXIT_RUNTIME after one line ("no such
  * user"). cli_drop_privileges, called once the captures (and sockets) are

@@ -601,7 +601,7 @@ static int parse_args(int argc, char **argv, exporter *ex, char **filter)
     return -1;
 }
 
-static void announce(const exporter *ex)
+static void announce(exporter *ex)
 {
     char buf[2048];
     int count = 0;
@@ -615,8 +615,10 @@ static void announce(const exporter *ex)
     for (int i = 0; i < count && n > 0 && (size_t)n < sizeof buf; i++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%s", i ? ", " : "", devs[i].name);
     free(devs);
+    char engine[1024];
+    cli_describe_engine(ex->m, engine, sizeof engine);
     if (n > 0 && (size_t)n < sizeof buf)
-        snprintf(buf + n, sizeof buf - (size_t)n, "; %s\n", ex->served);
+        snprintf(buf + n, sizeof buf - (size_t)n, "%s; %s\n", engine, ex->served);
     fputs(buf, stderr);
     fflush(stderr);
 }

@@ -615,29 +615,12 @@ static int setup(stats_state *st, const char *names, const char *filter, int tim
     return EXIT_OK;
 }
 
-/* Which engine counts, in words, with why the kernel's is not used where
- * auto fell back (the library's reason names adapter and cause). */
-static void describe_engine(stats_state *st, char *out, size_t cap)
-{
-    const char *engine = ipm_config(st->m, "StatisticsEngine");
-    snprintf(st->engine_shown, sizeof st->engine_shown, "%s", engine ? engine : "");
-    if (!engine || !*engine) {
-        snprintf(out, cap, "%s", "");
-        return;
-    }
-    const char *reason = ipm_config(st->m, "StatisticsEngineReason");
-    if (strcmp(engine, "kernel") == 0)
-        snprintf(out, cap, ", counted in the kernel (eBPF)");
-    else if (reason && *reason)
-        snprintf(out, cap, ", counted by the %s engine (not the kernel's: %s)", engine, reason);
-    else
-        snprintf(out, cap, ", counted by the %s engine", engine);
-}
-
 static void announce(stats_state *st)
 {
     char buf[2048], engine[1024];
-    describe_engine(st, engine, sizeof engine);
+    cli_describe_engine(st->m, engine, sizeof engine);
+    const char *running = ipm_config(st->m, "StatisticsEngine");
+    snprintf(st->engine_shown, sizeof st->engine_shown, "%s", running ? running : "");
     if (st->n == 0) {
         fprintf(stderr, "listening on no adapter yet (none is up: waiting for one), interval %g s\n",
                 st->interval);

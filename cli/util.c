@@ -266,3 +266,19 @@ int cli_drop_privileges(const char *name)
         return cli_error("-Z %s: the change of user did not hold", name);
     return EXIT_OK;
 }
+
+void cli_describe_engine(ipm_monitor *m, char *out, size_t cap)
+{
+    const char *engine = ipm_config(m, "StatisticsEngine");
+    if (!engine || !*engine) {
+        snprintf(out, cap, "%s", "");
+        return;
+    }
+    const char *reason = ipm_config(m, "StatisticsEngineReason");
+    if (strcmp(engine, "kernel") == 0)
+        snprintf(out, cap, ", counted in the kernel (eBPF)");
+    else if (reason && *reason)
+        snprintf(out, cap, ", counted by the %s engine (not the kernel's: %s)", engine, reason);
+    else
+        snprintf(out, cap, ", counted by the %s engine", engine);
+}
