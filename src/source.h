@@ -147,7 +147,7 @@ struct ipm_source {
     ipm_totals baseline;   /* pcap_stats when the filter went in: see ipm_source_stats */
     ipm_totals last_stats; /* ipm_source_stats at the previous on_statistics */
 
-    char error[PCAP_ERRBUF_SIZE]; /* why an op failed */
+    char error[512]; /* why an op failed (a libpcap message, or ours around one) */
     char name[]; /* adapter name or file path; event.adapter points here */
 };
 

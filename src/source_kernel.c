@@ -97,10 +97,15 @@ static int kernel_compile(ipm_source *s, struct bpf_program *prog, const char *t
 static int kernel_set_filter(ipm_source *s, struct bpf_program *prog)
 {
     kernel_priv *kp = s->priv;
+    char why[IPM_ERRMSG_MAX / 4];
     int fd = ipm_bpf_counting_filter_load((const ipm_cbpf_insn *)prog->bf_insns, prog->bf_len, kp->map,
-                                          &kp->tail, s->error, sizeof s->error);
-    if (fd < 0)
+                                          &kp->tail, why, sizeof why);
+    if (fd < 0) {
+        snprintf(s->error, sizeof s->error,
+                 "the kernel statistics engine cannot run it (%s); the previous filter stays (config "
+                 "StatisticsEngine=ring counts any filter)", why);
         return -1;
+    }
     if (setsockopt(kp->sock, SOL_SOCKET, SO_ATTACH_BPF, &fd, sizeof fd) != 0) {
         snprintf(s->error, sizeof s->error, "attaching the BPF program: %s", strerror(errno));
         close(fd);
