@@ -495,6 +495,24 @@ static void load_ind(emitter *e, int size, int reg, int32_t k)
     emit(e, insn((uint8_t)(BPF_LD | BPF_IND | size), 0, (uint8_t)reg, 0, k));
 }
 
+/* Count the packet as it is (no deeper class) unless `bytes` more were
+ * captured from R8 (the header's virtual offset) on. */
+static void need_captured(emitter *e, int32_t bytes)
+{
+    mov_x(e, BPF_REG_1, BPF_REG_8);
+    alu_k(e, BPF_ADD, BPF_REG_1, bytes);
+    tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
+}
+
+/* R0 = the `size` field at `k` bytes into the header at R8 (a virtual
+ * offset: R7 is what the re-inserted VLAN tag adds, taken off for the skb). */
+static void load_header_field(emitter *e, int size, int32_t k)
+{
+    mov_x(e, BPF_REG_1, BPF_REG_8);
+    alu_x(e, BPF_SUB, BPF_REG_1, BPF_REG_7);
+    load_ind(e, size, BPF_REG_1, k);
+}
+
 /* R1 = R8 + R7 (IPv6: the extension header's skb offset) */
 static void r1_header_at(emitter *e)
 {
@@ -585,12 +603,8 @@ static void emit_classify(emitter *e)
             tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, tpids[t], L_TAG0 + i);
         tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_AFTER_TAGS);
         tail_label(e, L_TAG0 + i);
-        mov_x(e, BPF_REG_1, BPF_REG_8);
-        alu_k(e, BPF_ADD, BPF_REG_1, 4);
-        tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
-        mov_x(e, BPF_REG_1, BPF_REG_8);
-        alu_x(e, BPF_SUB, BPF_REG_1, BPF_REG_7);
-        load_ind(e, BPF_H, BPF_REG_1, 2);
+        need_captured(e, 4);
+        load_header_field(e, BPF_H, 2);
         alu_k(e, BPF_ADD, BPF_REG_8, 4);
     }
     tail_label(e, L_AFTER_TAGS);
@@ -601,12 +615,8 @@ static void emit_classify(emitter *e)
     /* IPv4: version 4 and a header of 5 to 15 words, all captured */
     tail_label(e, L_IPV4);
     stack_store_k(e, FAM_OFF, IPM_FAMILY_IPV4);
-    mov_x(e, BPF_REG_1, BPF_REG_8);
-    alu_k(e, BPF_ADD, BPF_REG_1, 20);
-    tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
-    mov_x(e, BPF_REG_1, BPF_REG_8);
-    alu_x(e, BPF_SUB, BPF_REG_1, BPF_REG_7);
-    load_ind(e, BPF_B, BPF_REG_1, 0);
+    need_captured(e, 20);
+    load_header_field(e, BPF_B, 0);
     emit(e, insn(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_0, 0, 0));
     emit(e, insn(BPF_ALU | BPF_SUB | BPF_K, BPF_REG_2, 0, 0, 0x45));
     tail_jump(e, BPF_JMP32 | BPF_JGT | BPF_K, BPF_REG_2, 0, 0x0a, L_COUNT);
@@ -614,17 +624,13 @@ static void emit_classify(emitter *e)
     alu_k(e, BPF_LSH, BPF_REG_0, 2);
     alu_x(e, BPF_ADD, BPF_REG_0, BPF_REG_8);
     tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_0, BPF_REG_9, 0, L_COUNT);
-    mov_x(e, BPF_REG_1, BPF_REG_8);
-    alu_x(e, BPF_SUB, BPF_REG_1, BPF_REG_7);
-    load_ind(e, BPF_B, BPF_REG_1, 9);
+    load_header_field(e, BPF_B, 9);
     tail_jump(e, BPF_JMP | BPF_JA, 0, 0, 0, L_CLASSIFY);
 
     /* IPv6: from here on in skb offsets (R8, R9 less the tag) */
     tail_label(e, L_IPV6);
     stack_store_k(e, FAM_OFF, IPM_FAMILY_IPV6);
-    mov_x(e, BPF_REG_1, BPF_REG_8);
-    alu_k(e, BPF_ADD, BPF_REG_1, 40);
-    tail_jump(e, BPF_JMP | BPF_JGT | BPF_X, BPF_REG_1, BPF_REG_9, 0, L_COUNT);
+    need_captured(e, 40);
     alu_x(e, BPF_SUB, BPF_REG_8, BPF_REG_7);
     alu_x(e, BPF_SUB, BPF_REG_9, BPF_REG_7);
     load_ind(e, BPF_B, BPF_REG_8, 0);
