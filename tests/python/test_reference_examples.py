@@ -170,6 +170,32 @@ def test_statistical_mode_on_statistics(pair):
     assert all(isinstance(s[0], datetime.datetime) for s in stats)
 
 
+@pytest.mark.parametrize("engine", ["auto", "kernel", "ring"])
+def test_statistics_engines_count_alike(pair, engine):
+    """The same traffic, the same counts from each statistics engine; auto
+    (the default) counts in the kernel when the process may load BPF."""
+    m = IPMonitor()
+    m.operation_mode = 1
+    m.filter = f"udp dst port {PORT}"
+    if engine != "auto":
+        assert m.config(f"StatisticsEngine={engine}") == ""
+    stats = []
+    m.on_statistics = lambda e: stats.append((e.captured_packets, e.captured_bytes))
+    activate_in(pair.a, m)
+    assert m.config("StatisticsEngine") == ("kernel" if engine == "auto" else engine)
+    assert m.config("StatisticsEngineReason") == ""
+    payloads = [b"e" * (7 * i) for i in range(1, 31)]
+    send_udp(pair.b, pair.a.ip4, PORT, payloads)
+    send_udp(pair.b, pair.a.ip4, PORT + 1, [b"not counted"])
+    run_until(m, lambda: sum(s[0] for s in stats) >= len(payloads))
+    _settle(m)
+    m.deactivate()
+    assert sum(s[0] for s in stats) == len(payloads)
+    assert sum(s[1] for s in stats) == sum(_frame_len(p) for p in payloads)
+    received, dropped = m.get_statistics()[:2]
+    assert (received, dropped) == (len(payloads), 0)
+
+
 def test_capture_statistics_get_statistics(pair):
     # ipmonitor.GetStatistics(ref received, ref dropped, ref adapterDropped)
     ipmonitor_ = IPMonitor()
