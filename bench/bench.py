@@ -371,6 +371,9 @@ class Veth:
 HOST_ALONE = "no monitor (the host alone)"
 
 
+TAP_FLOOR = "tap floor: a packet socket keeping nothing"
+
+
 def capturers(progs, iface):
     """(label, command) of each live capturer; None: no capturer at all."""
     c = [(HOST_ALONE, None)]
@@ -388,6 +391,10 @@ def capturers(progs, iface):
               # each with its own 1024 KB ring (config FanoutGroup).
               ("ipmonitor capture, 2 fanout workers (1024 KB each)",
                [progs.ipm, "--mode", "capture", "--fanout", "2", "-i", iface])]
+    # The floor of any packet-socket monitor: libpcap's socket on the
+    # adapter with a kernel filter that keeps nothing (no copy, no wake-up):
+    # what the tap alone costs the host. It captures nothing by design.
+    c += [(TAP_FLOOR, [progs.raw, "-f", "less 0", "-i", iface])]
     c += [("raw loop, libpcap default (2 MiB)", [progs.raw, "-i", iface]),
           ("raw loop, -B 1024", [progs.raw, "-B", "1024", "-i", iface]),
           ("tcpdump -w /dev/null (2 MiB)", ["tcpdump", "-i", iface, "-w", "/dev/null"]),

@@ -26,8 +26,9 @@
  *                      engine that runs, "kernel" or "ring" ("file" for
  *                      capture files), or per adapter ("eth0=kernel,
  *                      any=ring") when they differ
- *   StatisticsEngineReason  read-only: why an adapter is counted by the
- *                      ring engine under auto ("" when none is)
+ *   StatisticsEngineReason  read-only: why adapters are counted by the
+ *                      ring engine under auto ("NAME: reason; ...", "" when
+ *                      none is)
  * All but the read-only ones and NetFilterGUID apply at activation, so
  * they are refused while active.
  */

@@ -86,12 +86,12 @@ typedef struct ipm_follow {
     int seen_cap;
 } ipm_follow;
 
-/* The monitor's life cycle. STOPPING: deactivate was called inside a
- * callback (or from another thread); `active` already reads 0, but the
- * sources stay open until do_events unwinds and closes them. */
 /* config StatisticsEngine: who counts in statistics mode (source.c). */
 enum ipm_statistics_engine { IPM_ENGINE_AUTO, IPM_ENGINE_KERNEL, IPM_ENGINE_RING };
 
+/* The monitor's life cycle. STOPPING: deactivate was called inside a
+ * callback (or from another thread); `active` already reads 0, but the
+ * sources stay open until do_events unwinds and closes them. */
 typedef enum ipm_state { IPM_STATE_IDLE, IPM_STATE_ACTIVE, IPM_STATE_STOPPING } ipm_state;
 
 /* What ipm_last_error() and on_error report. */
@@ -129,8 +129,9 @@ struct ipm_monitor {
     int tstamp_type_choice; /* config TimeStampType: a PCAP_TSTAMP_, or -1: libpcap's */
     int fanout_mode;  /* config FanoutMode: enum ipm_fanout_mode */
     int statistics_engine; /* config StatisticsEngine: enum ipm_statistics_engine */
-    /* Why the last adapter opened under StatisticsEngine=auto is counted by
-     * the ring engine ("" when none is): config("StatisticsEngineReason"). */
+    /* Why adapters opened under StatisticsEngine=auto since the activation
+     * are counted by the ring engine, "NAME: reason; NAME: reason" ("" when
+     * none is): config("StatisticsEngineReason"). */
     char engine_reason[IPM_ERRMSG_MAX];
     char *netfilter_guid;
     /* What config() last returned for each setting that needs a copy

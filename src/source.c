@@ -192,7 +192,10 @@ ipm_source *ipm_source_open_adapter(ipm_monitor *m, const char *name, int adapte
                      "StatisticsEngine=auto to count it with the ring engine instead", name, why);
             return NULL;
         }
-        snprintf(m->engine_reason, sizeof m->engine_reason, "%s: %s", name, why);
+        size_t used = strlen(m->engine_reason);
+        if (used + 2 < sizeof m->engine_reason) /* each adapter's, as long as they fit */
+            snprintf(m->engine_reason + used, sizeof m->engine_reason - used, "%s%s: %s", used ? "; " : "",
+                     name, why);
     }
     return ipm_source_open_live(m, name, adapter_index, settings);
 }

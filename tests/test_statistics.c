@@ -396,6 +396,14 @@ static int unprivileged_child(const char *ifname, const char *peer_ip4)
     CHECK_INT(s.packets, ==, 20);
     CHECK_INT(s.bytes, ==, 20 * udp_frame_len(AF_INET, 64));
     close(tx);
+    /* two adapters: the reason names each */
+    CHECK_OK(m, ipm_deactivate(m));
+    const char *both[] = {ifname, "lo"};
+    CHECK_OK(m, ipm_activate_many(m, both, 2));
+    reason = ipm_config(m, "StatisticsEngineReason");
+    printf("two adapters: %s\n", reason ? reason : "(null)");
+    CHECK(reason && strstr(reason, ifname) && strstr(reason, "; lo: ") && strstr(reason, "CAP_BPF"));
+    CHECK(strcmp(ipm_config(m, "StatisticsEngine"), "ring") == 0);
     ipm_free(m);
     return t_failures ? 1 : 0;
 }
