@@ -344,6 +344,18 @@ int ipm_filter_apply_from(ipm_monitor *m, int first, const char *expression, int
     }
     memo_free(memo);
     free(memo);
+    /* Every source's program built and checked before any is installed. */
+    int prepared = 0;
+    for (; rc == IPM_OK && prepared < compiled; prepared++) {
+        ipm_source *s = m->sources[first + prepared];
+        if (s->ops->prepare_filter && s->ops->prepare_filter(s, &progs[prepared].for_pcap) != 0)
+            rc = ipm_fail(m, IPM_E_CAPTURE, "cannot install the filter on \"%s\": %s", s->name, s->error);
+    }
+    for (int i = 0; rc != IPM_OK && i < prepared; i++) {
+        ipm_source *s = m->sources[first + i];
+        if (s->ops->prepare_filter)
+            s->ops->prepare_filter(s, NULL);
+    }
     for (int i = 0; i < compiled; i++) {
         if (rc == IPM_OK)
             rc = install(m, m->sources[first + i], &progs[i], direction);

@@ -82,6 +82,11 @@ typedef struct ipm_source_ops {
     /* Compile a program text for this source (NULL: pcap_compile on
      * s->pcap, optimised): 0, or -1 with s->error. */
     int (*compile)(ipm_source *s, struct bpf_program *prog, const char *text);
+    /* Build and check what set_filter would install for `prog`, without
+     * installing it (NULL: forget it): 0, or -1 with s->error. filter.c
+     * prepares every source before it installs on any, so a program one
+     * source refuses leaves all with their old filter. */
+    int (*prepare_filter)(ipm_source *s, struct bpf_program *prog);
 } ipm_source_ops;
 
 /* Capability bits (ipm_source.caps). */

@@ -16,8 +16,9 @@
  * metadata, which a "dead" handle cannot): a short-lived handle activated
  * with a small ring, used for the compile and closed again, at opening and
  * at each filter or direction change. A filter change loads and verifies
- * the new program first and swaps it in with one setsockopt; the map stays,
- * so nothing is counted twice or lost.
+ * the new program first (prepare_filter, for every adapter before any is
+ * swapped) and swaps it in with one setsockopt; the map stays, so nothing
+ * is counted twice or lost.
  *
  * ipm_source_open_kernel says why it cannot count an adapter (not
  * Ethernet or loopback, "any", config LinkType or FanoutGroup set, no
@@ -57,6 +58,11 @@ typedef struct kernel_priv {
      * makes a long expression's compile slow: it is done once). */
     char *opened_text;
     struct bpf_program opened_prog;
+    /* A program loaded and verified by prepare_filter, not yet attached,
+     * with a copy of the classic program it was made from. */
+    int prepared_fd;
+    struct bpf_insn *prepared_insns;
+    unsigned prepared_len;
 } kernel_priv;
 
 /* Compile `text` as a live capture on the adapter would (see the top). */
@@ -91,12 +97,25 @@ static int kernel_compile(ipm_source *s, struct bpf_program *prog, const char *t
     return rc < 0 ? -1 : 0;
 }
 
-/* Load the program for `prog` and put it on the socket in place of the
- * old one (which stays if anything fails); the first one also binds the
- * socket to the adapter, so no packet ever meets it unfiltered. */
-static int kernel_set_filter(ipm_source *s, struct bpf_program *prog)
+static void drop_prepared(kernel_priv *kp)
+{
+    if (kp->prepared_fd >= 0)
+        close(kp->prepared_fd);
+    kp->prepared_fd = -1;
+    free(kp->prepared_insns);
+    kp->prepared_insns = NULL;
+    kp->prepared_len = 0;
+}
+
+/* Load and verify the program for `prog` (translated) without attaching
+ * it, so that filter.c knows every adapter takes its program before any is
+ * swapped; NULL drops what was prepared. */
+static int kernel_prepare_filter(ipm_source *s, struct bpf_program *prog)
 {
     kernel_priv *kp = s->priv;
+    drop_prepared(kp);
+    if (!prog)
+        return 0;
     char why[IPM_ERRMSG_MAX / 4];
     int fd = ipm_bpf_counting_filter_load((const ipm_cbpf_insn *)prog->bf_insns, prog->bf_len, kp->map,
                                           &kp->tail, why, sizeof why);
@@ -106,6 +125,32 @@ static int kernel_set_filter(ipm_source *s, struct bpf_program *prog)
                  "StatisticsEngine=ring counts any filter)", why);
         return -1;
     }
+    kp->prepared_insns = malloc(prog->bf_len * sizeof *prog->bf_insns);
+    if (!kp->prepared_insns) {
+        close(fd);
+        snprintf(s->error, sizeof s->error, "out of memory");
+        return -1;
+    }
+    memcpy(kp->prepared_insns, prog->bf_insns, prog->bf_len * sizeof *prog->bf_insns);
+    kp->prepared_len = prog->bf_len;
+    kp->prepared_fd = fd;
+    return 0;
+}
+
+/* Put the program for `prog` on the socket in place of the old one (which
+ * stays if anything fails), the prepared one when it was made from the
+ * same classic program; the first one also binds the socket to the
+ * adapter, so no packet ever meets it unfiltered. */
+static int kernel_set_filter(ipm_source *s, struct bpf_program *prog)
+{
+    kernel_priv *kp = s->priv;
+    int same = kp->prepared_fd >= 0 && kp->prepared_len == prog->bf_len &&
+               memcmp(kp->prepared_insns, prog->bf_insns, prog->bf_len * sizeof *prog->bf_insns) == 0;
+    if (!same && kernel_prepare_filter(s, prog) != 0)
+        return -1;
+    int fd = kp->prepared_fd;
+    kp->prepared_fd = -1; /* ours now */
+    drop_prepared(kp);
     if (setsockopt(kp->sock, SOL_SOCKET, SO_ATTACH_BPF, &fd, sizeof fd) != 0) {
         snprintf(s->error, sizeof s->error, "attaching the BPF program: %s", strerror(errno));
         close(fd);
@@ -183,6 +228,7 @@ static void kernel_close(ipm_source *s)
     if (kp->sock >= 0)
         close(kp->sock);
     kp->prog = kp->map = kp->sock = -1;
+    drop_prepared(kp);
     free(kp->opened_text);
     kp->opened_text = NULL;
     if (kp->opened_prog.bf_insns)
@@ -201,6 +247,7 @@ static const ipm_source_ops kernel_ops = {
     .link_state = ipm_source_link_state,
     .refresh = kernel_refresh,
     .compile = kernel_compile,
+    .prepare_filter = kernel_prepare_filter,
 };
 
 /* Why this adapter is not for the kernel engine before anything is
@@ -235,7 +282,7 @@ ipm_source *ipm_source_open_kernel(ipm_monitor *m, const char *name, int adapter
         return NULL;
     }
     kernel_priv *kp = s->priv;
-    kp->sock = kp->map = kp->prog = -1;
+    kp->sock = kp->map = kp->prog = kp->prepared_fd = -1;
     kp->tail.detail = m->statistics_detail;
     kp->tail.snapshot = (uint32_t)ipm_stat_snaplen(m);
     s->ops = &kernel_ops;
