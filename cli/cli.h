@@ -41,6 +41,10 @@ int cli_lib_error(const ipm_monitor *m);
  * ring engine (not the kernel's: REASON)", ... ("" when none is active). */
 void cli_describe_engine(ipm_monitor *m, char *out, size_t cap);
 
+/* The statistics engine ("kernel", "ring", "file") counting the active
+ * adapter `name` of `m`, into out: 0, or -1 when `m` does not say. */
+int cli_adapter_engine(ipm_monitor *m, const char *name, char *out, size_t cap);
+
 /* -Z USER, for the commands that take it. cli_find_user looks the user up
  * (uid/gid may be NULL): EXIT_OK, or EXIT_RUNTIME after one line ("no such
  * user"). cli_drop_privileges, called once the captures (and sockets) are

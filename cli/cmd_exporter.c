@@ -407,6 +407,12 @@ static int on_statistics(const ipm_statistics_event *ev, void *user)
 {
     exporter *ex = user;
     metrics_add_event(&ex->store, ev);
+    /* the device's engine, once per (re)appearance: asked here, where the
+     * library already counts it */
+    char engine[8];
+    if (ev->adapter && !metrics_engine_known(&ex->store, ev->adapter) &&
+        cli_adapter_engine(ex->m, ev->adapter, engine, sizeof engine) == 0)
+        metrics_set_engine(&ex->store, ev->adapter, engine);
     return 0;
 }
 

@@ -75,8 +75,10 @@ int metrics_register(metrics_store *s, const char *name)
 {
     pthread_mutex_lock(&s->lock);
     metrics_device *d = register_locked(s, name);
-    if (d)
+    if (d) {
         d->up = 1;
+        d->engine[0] = '\0';
+    }
     pthread_mutex_unlock(&s->lock);
     return d ? 0 : -1;
 }
@@ -88,6 +90,24 @@ void metrics_set_up(metrics_store *s, const char *name, int up)
     if (d)
         d->up = up;
     pthread_mutex_unlock(&s->lock);
+}
+
+void metrics_set_engine(metrics_store *s, const char *name, const char *engine)
+{
+    pthread_mutex_lock(&s->lock);
+    metrics_device *d = find_locked(s, name);
+    if (d)
+        snprintf(d->engine, sizeof d->engine, "%s", engine);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int metrics_engine_known(metrics_store *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    metrics_device *d = find_locked(s, name);
+    int known = d && d->engine[0];
+    pthread_mutex_unlock(&s->lock);
+    return known;
 }
 
 void metrics_add_event(metrics_store *s, const ipm_statistics_event *ev)
@@ -301,6 +321,15 @@ void metrics_format(textbuf *b, const metrics_device *devs, int count, const met
         char dev[160];
         escape_label(dev, sizeof dev, devs[i].name);
         textbuf_printf(b, "ipmonitor_device_up{device=\"%s\"} %d\n", dev, devs[i].up);
+    }
+    textbuf_printf(b, "# HELP ipmonitor_device_info Which statistics engine counts the device: engine=\"kernel\" (an eBPF program, nothing copied), or \"ring\" (a packet ring read by ipmon, where the kernel's could not be used); always 1.\n"
+                      "# TYPE ipmonitor_device_info gauge\n");
+    for (int i = 0; i < count; i++) {
+        if (!devs[i].engine[0])
+            continue;
+        char dev[160];
+        escape_label(dev, sizeof dev, devs[i].name);
+        textbuf_printf(b, "ipmonitor_device_info{device=\"%s\",engine=\"%s\"} 1\n", dev, devs[i].engine);
     }
     char version[64], libpcap[64];
     escape_label(version, sizeof version, info->version);

@@ -23,6 +23,7 @@ typedef struct metrics_device {
     int64_t packets[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
     int64_t bytes[IPM_DIRECTION_CLASSES][IPM_PROTO_COUNT][IPM_FAMILY_COUNT];
     int64_t dropped_kernel, dropped_interface;
+    char engine[8];  /* the statistics engine counting it ("kernel", "ring"), "" not yet known */
 } metrics_device;
 
 typedef struct metrics_store {
@@ -42,6 +43,11 @@ void metrics_store_free(metrics_store *s);
 int metrics_register(metrics_store *s, const char *name);
 /* ipmonitor_device_up of `name` (no-op for an unknown device). */
 void metrics_set_up(metrics_store *s, const char *name, int up);
+/* ipmonitor_device_info{engine} of `name`, and whether it is known yet
+ * (metrics_register forgets it: a device made again may be counted by
+ * another engine). */
+void metrics_set_engine(metrics_store *s, const char *name, const char *engine);
+int metrics_engine_known(metrics_store *s, const char *name);
 /* Add one on_statistics event (StatisticsDetail on) to its device's
  * counters. Events with nothing to add take no lock. It never changes
  * ipmonitor_device_up (a device first seen here starts at 0 until

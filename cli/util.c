@@ -282,3 +282,25 @@ void cli_describe_engine(ipm_monitor *m, char *out, size_t cap)
     else
         snprintf(out, cap, ", counted by the %s engine", engine);
 }
+
+int cli_adapter_engine(ipm_monitor *m, const char *name, char *out, size_t cap)
+{
+    const char *all = ipm_config(m, "StatisticsEngine");
+    if (!all || !*all)
+        return -1;
+    if (!strchr(all, '=')) { /* one engine for every adapter */
+        snprintf(out, cap, "%s", all);
+        return 0;
+    }
+    /* "eth0=kernel, any=ring": this adapter's entry */
+    size_t n = strlen(name);
+    for (const char *p = all; p && *p; p = strstr(p, ", ") ? strstr(p, ", ") + 2 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            const char *v = p + n + 1;
+            size_t len = strcspn(v, ",");
+            snprintf(out, cap, "%.*s", (int)len, v);
+            return 0;
+        }
+    }
+    return -1;
+}

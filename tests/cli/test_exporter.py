@@ -104,9 +104,11 @@ def value(metrics, name, **labels):
 class Exporter:
     """ipmon exporter in a namespace; its stderr read in a thread."""
 
-    def __init__(self, host, *args):
+    def __init__(self, host, *args, wrap=None):
+        """wrap: argv -> argv, to run the exporter under another program."""
         self.host = host
-        self.proc = host.popen(IPMON, "exporter", *args, stdout=subprocess.PIPE,
+        argv = [IPMON, "exporter", *args]
+        self.proc = host.popen(*(wrap(argv) if wrap else argv), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         self.lines = []
         self._listening = threading.Event()
@@ -739,3 +741,27 @@ def test_unknown_user(veth):
                   host=veth.a)
     check_one_line(r, 1, "-Z no-such-user-x: no such user")
     assert f":{PORT}" not in listening_ports(veth.a)
+
+
+@pytest.mark.parametrize("without_bpf", [False, True])
+def test_device_info_says_which_engine_counts(veth, running, without_bpf):
+    """ipmonitor_device_info{engine}: the kernel's where the exporter may load
+    BPF; without CAP_BPF (capsh drops it, and CAP_SYS_ADMIN) the ring's,
+    which an operator can alert on."""
+    posix = os.environ.get("IPM_PLATFORM") == "posix"
+    if without_bpf and posix:
+        pytest.skip("no kernel engine on IPM_PLATFORM=posix: nothing to drop")
+    wrap = None
+    if without_bpf:
+        wrap = lambda argv: ["capsh", "--drop=cap_bpf,cap_sys_admin", "--", "-c", " ".join(argv)]
+    ex = running(Exporter, veth.a, "-i", veth.a.ifname, "-I", "0.05", f"--web.listen-address=127.0.0.1:{PORT}",
+                 "udp", wrap=wrap)
+    ex.wait_listening()
+    want = "ring" if without_bpf or posix else "kernel"
+    deadline = time.monotonic() + 10
+    while True:  # the first interval's event names the engine
+        got = {k: v for k, v in scrape(veth).items() if k[0] == "ipmonitor_device_info"}
+        if got or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert got == {("ipmonitor_device_info", frozenset({("device", veth.a.ifname), ("engine", want)})): 1}, got
