@@ -700,8 +700,8 @@ static void emit_tail(emitter *e, const ipm_bpf_tail *t)
     tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0, L_EXIT);
     mov_x(e, BPF_REG_7, BPF_REG_0);
     stack_load(e, BPF_REG_4, BYTES_OFF);
-    add_counter(e, offsetof(ipm_bpf_counts, packets), -1);
-    add_counter(e, offsetof(ipm_bpf_counts, bytes), BPF_REG_4);
+    add_counter(e, offsetof(ipm_bpf_slot, packets), -1);
+    add_counter(e, offsetof(ipm_bpf_slot, bytes), BPF_REG_4);
     if (t->detail) {
         /* row = direction + 1 from the packet type: 0-3 arrived (2), 4 sent (3), else unknown (0) */
         emit_skb_field(e, BPF_REG_1, offsetof(struct __sk_buff, pkt_type));
@@ -717,12 +717,25 @@ static void emit_tail(emitter *e, const ipm_bpf_tail *t)
         alu_k(e, BPF_MUL, BPF_REG_2, IPM_FAMILY_COUNT);
         stack_load(e, BPF_REG_3, FAM_OFF);
         alu_x(e, BPF_ADD, BPF_REG_2, BPF_REG_3);
-        /* bounded for the verifier (it always is) */
+        /* never beyond the cells (it cannot be: the map would refuse it) */
         tail_jump(e, BPF_JMP | BPF_JGT | BPF_K, BPF_REG_2, 0, IPM_BPF_CELLS - 1, L_EXIT);
-        alu_k(e, BPF_LSH, BPF_REG_2, 3);
-        alu_x(e, BPF_ADD, BPF_REG_7, BPF_REG_2);
-        add_counter(e, offsetof(ipm_bpf_counts, cell_packets), -1);
-        add_counter(e, offsetof(ipm_bpf_counts, cell_bytes), BPF_REG_4);
+        /* The cell's own map entry, key 1 + cell. A key, not an offset into
+         * one value: without CAP_PERFMON the verifier masks pointer
+         * arithmetic against Spectre v1 and refuses an offset whose bounds
+         * differ between paths, as a class set outright on one path and
+         * read from the packet on another does. */
+        alu_k(e, BPF_ADD, BPF_REG_2, 1);
+        emit(e, insn(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_2, KEY_OFF, 0));
+        emit(e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, e->map_fd));
+        emit(e, insn(0, 0, 0, 0, 0));
+        mov_x(e, BPF_REG_2, BPF_REG_10);
+        alu_k(e, BPF_ADD, BPF_REG_2, KEY_OFF);
+        emit(e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
+        tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0, L_EXIT);
+        mov_x(e, BPF_REG_7, BPF_REG_0);
+        stack_load(e, BPF_REG_4, BYTES_OFF); /* the call took R1-R5 */
+        add_counter(e, offsetof(ipm_bpf_slot, packets), -1);
+        add_counter(e, offsetof(ipm_bpf_slot, bytes), BPF_REG_4);
     }
     tail_label(e, L_EXIT);
     emit_return_no_match(e);
@@ -866,8 +879,8 @@ int ipm_bpf_counter_map_create(char *err, size_t errlen)
     memset(&attr, 0, sizeof attr);
     attr.map_type = BPF_MAP_TYPE_PERCPU_ARRAY;
     attr.key_size = sizeof(uint32_t);
-    attr.value_size = sizeof(ipm_bpf_counts);
-    attr.max_entries = 1;
+    attr.value_size = sizeof(ipm_bpf_slot);
+    attr.max_entries = IPM_BPF_KEYS;
     memcpy(attr.map_name, "ipm_counts", sizeof "ipm_counts");
     int fd = (int)sys_bpf(BPF_MAP_CREATE, &attr);
     if (fd < 0)
@@ -975,6 +988,42 @@ static unsigned possible_cpus(void)
     return total;
 }
 
+/* Every key's per-CPU slots, IPM_BPF_KEYS x cpus key by key: one
+ * BPF_MAP_LOOKUP_BATCH (one system call a read), or key by key where the
+ * kernel has no batch lookup. 0, or -1 (errno set). */
+static int read_slots(int map_fd, ipm_bpf_slot *slots, unsigned cpus)
+{
+    uint32_t keys[IPM_BPF_KEYS], next = 0;
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.batch.in_batch = 0; /* from the first key */
+    attr.batch.out_batch = (uint64_t)(uintptr_t)&next;
+    attr.batch.keys = (uint64_t)(uintptr_t)keys;
+    attr.batch.values = (uint64_t)(uintptr_t)slots;
+    attr.batch.count = IPM_BPF_KEYS;
+    attr.batch.map_fd = (uint32_t)map_fd;
+    long rc = sys_bpf(BPF_MAP_LOOKUP_BATCH, &attr);
+    if ((rc == 0 || errno == ENOENT) && attr.batch.count == IPM_BPF_KEYS) {
+        for (uint32_t k = 0; k < IPM_BPF_KEYS; k++)
+            if (keys[k] != k) { /* an array hands its keys in order */
+                errno = EIO;
+                return -1;
+            }
+        return 0;
+    }
+    if (rc < 0 && errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP)
+        return -1;
+    for (uint32_t k = 0; k < IPM_BPF_KEYS; k++) {
+        memset(&attr, 0, sizeof attr);
+        attr.map_fd = (uint32_t)map_fd;
+        attr.key = (uint64_t)(uintptr_t)&k;
+        attr.value = (uint64_t)(uintptr_t)(slots + (size_t)k * cpus);
+        if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int ipm_bpf_counter_read(int map_fd, ipm_bpf_counts *out)
 {
     unsigned cpus = possible_cpus();
@@ -982,29 +1031,25 @@ int ipm_bpf_counter_read(int map_fd, ipm_bpf_counts *out)
         errno = ENOENT;
         return -1;
     }
-    ipm_bpf_counts *values = calloc(cpus, sizeof *values);
-    if (!values)
+    ipm_bpf_slot *slots = calloc((size_t)IPM_BPF_KEYS * cpus, sizeof *slots);
+    if (!slots)
         return -1;
-    uint32_t key = 0;
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.map_fd = (uint32_t)map_fd;
-    attr.key = (uint64_t)(uintptr_t)&key;
-    attr.value = (uint64_t)(uintptr_t)values;
-    int rc = (int)sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr);
+    int rc = read_slots(map_fd, slots, cpus);
     if (rc == 0) {
         memset(out, 0, sizeof *out);
         for (unsigned c = 0; c < cpus; c++) {
-            out->packets += values[c].packets;
-            out->bytes += values[c].bytes;
+            out->packets += slots[c].packets;
+            out->bytes += slots[c].bytes;
             for (int i = 0; i < IPM_BPF_CELLS; i++) {
-                out->cell_packets[i] += values[c].cell_packets[i];
-                out->cell_bytes[i] += values[c].cell_bytes[i];
+                out->cell_packets[i] += slots[(size_t)(1 + i) * cpus + c].packets;
+                out->cell_bytes[i] += slots[(size_t)(1 + i) * cpus + c].bytes;
             }
         }
     }
-    free(values);
-    return rc < 0 ? -1 : 0;
+    int e = errno;
+    free(slots);
+    errno = e;
+    return rc;
 }
 
 int ipm_bpf_counter_reset(int map_fd)
@@ -1014,19 +1059,21 @@ int ipm_bpf_counter_reset(int map_fd)
         errno = ENOENT;
         return -1;
     }
-    ipm_bpf_counts *values = calloc(cpus, sizeof *values);
-    if (!values)
+    ipm_bpf_slot *zero = calloc(cpus, sizeof *zero);
+    if (!zero)
         return -1;
-    uint32_t key = 0;
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.map_fd = (uint32_t)map_fd;
-    attr.key = (uint64_t)(uintptr_t)&key;
-    attr.value = (uint64_t)(uintptr_t)values;
-    attr.flags = BPF_ANY;
-    int rc = (int)sys_bpf(BPF_MAP_UPDATE_ELEM, &attr);
-    free(values);
-    return rc < 0 ? -1 : 0;
+    int rc = 0;
+    for (uint32_t k = 0; k < IPM_BPF_KEYS && rc == 0; k++) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.map_fd = (uint32_t)map_fd;
+        attr.key = (uint64_t)(uintptr_t)&k;
+        attr.value = (uint64_t)(uintptr_t)zero;
+        attr.flags = BPF_ANY;
+        rc = sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0 ? -1 : 0;
+    }
+    free(zero);
+    return rc;
 }
 
 int ipm_bpf_test_run_timed(int prog_fd, const void *data, size_t len, uint32_t repeat, uint32_t *ns)

@@ -39,6 +39,15 @@ typedef struct ipm_cbpf_insn {
  * from the packet type, so row 1 stays empty. */
 #define IPM_BPF_ROWS 4
 #define IPM_BPF_CELLS (IPM_BPF_ROWS * IPM_PROTO_COUNT * IPM_FAMILY_COUNT)
+/* The map: a per-CPU array of slots, key 0 every matched packet, key
+ * 1 + cell each detail cell (so that the program reaches a cell by its key,
+ * with no pointer arithmetic for the verifier to refuse). */
+typedef struct ipm_bpf_slot {
+    uint64_t packets, bytes;
+} ipm_bpf_slot;
+#define IPM_BPF_KEYS (1 + IPM_BPF_CELLS)
+
+/* What a read of the map gives, summed over every CPU. */
 typedef struct ipm_bpf_counts {
     uint64_t packets; /* packets the filter matched */
     uint64_t bytes;   /* their lengths, as the ring engine gives them (below) */

@@ -58,6 +58,15 @@ def copied(place):
 
 
 @pytest.fixture(scope="module")
+def with_bpf(place):
+    """A copy of the build's ipmon with caps and CAP_BPF (the kernel engine)."""
+    exe = os.path.join(place, "ipmon-bpf")
+    shutil.copy2(IPMON, exe)
+    subprocess.run(["setcap", "cap_net_raw,cap_net_admin,cap_bpf=eip", exe], check=True)
+    return exe
+
+
+@pytest.fixture(scope="module")
 def bare(place):
     """A copy of the build's ipmon without any capability."""
     exe = os.path.join(place, "ipmon-bare")
@@ -142,3 +151,23 @@ def test_list_and_read_file_need_no_privilege(veth, bare, place):
     assert p.returncode == 0, err
     assert len(out.splitlines()) == 2, out
     assert '"dport":5301' in out
+
+
+@pytest.mark.skipif(os.environ.get("IPM_PLATFORM") == "posix", reason="no kernel engine on IPM_PLATFORM=posix")
+@pytest.mark.parametrize("which,says", [
+    ("with_bpf", "counted in the kernel (eBPF)"),
+    ("copied", "counted by the ring engine (not the kernel's: "),
+])
+def test_stats_engine_as_nobody_follows_cap_bpf(veth, request, which, says):
+    """As an ordinary user with file capabilities: with cap_bpf among them
+    `ipmon stats` counts in the kernel; without, it counts from a ring and
+    says why (naming CAP_BPF)."""
+    exe = request.getfixturevalue(which)
+    p = as_nobody(veth.a, exe, "stats", "-i", veth.a.ifname, "-t", "0.3", "--json")
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    first = err.splitlines()[0]
+    assert first.startswith(f"listening on {veth.a.ifname}, interval 1 s, {says}"), first
+    if which == "copied":
+        assert "CAP_BPF" in first, first
+    assert '"type":"total"' in out
