@@ -14,7 +14,7 @@ import pytest
 from conftest import IPMON, run_ipmon
 
 scapy = pytest.importorskip("scapy.all")
-from scapy.all import (ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap)  # noqa: E402
+from scapy.all import (ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap, wrpcapng)  # noqa: E402
 
 M1, M2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
 T0 = 1700000000.123456
@@ -588,3 +588,79 @@ def test_json_file_name_not_utf8(tmp_path):
     obj = json.loads(line)
     assert obj["adapter"].endswith("caf\ufffd-\ufffd.pcap")
     assert isinstance(obj["ts_ns"], int)
+
+
+# ---- -s with -r: what is shown and written is cut ----
+# tcpdump 4.99 ignores -s when it reads a file (tcpdump -s 100 -r F -w out
+# writes the packets whole, -x dumps them whole): the judge of the cutting is
+# editcap -s N, Wireshark's tool for exactly that, and tcpdump reading
+# editcap's file. The announcement is tcpdump's: the file's snapshot length,
+# with -s too.
+
+def snap_packets():
+    """Frames of 42 to 1042 bytes: some shorter than the cut, some longer."""
+    return [Ether(src=M1, dst=M2) / IP(src="10.0.0.1", dst="10.0.0.2", id=i) / UDP(sport=1, dport=2) / Raw((bytes(range(256)) * 4)[:n])
+            for i, n in enumerate([0, 10, 27, 58, 200, 1000])]
+
+
+def frames(path):
+    """The (caplen, wire length) of each frame and tshark's hex dumps of them."""
+    def tshark(*args):
+        r = subprocess.run(["tshark", "-r", str(path), *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    lengths = [tuple(l.split("\t")) for l in tshark("-T", "fields", "-e", "frame.cap_len", "-e", "frame.len").splitlines()]
+    return lengths, tshark("-x")
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("snap", ["60", "100", "14"])
+def test_s_with_r_cuts_as_editcap(tmp_path, fmt, snap):
+    f = tmp_path / f"s.{fmt}"
+    (wrpcap if fmt == "pcap" else wrpcapng)(str(f), snap_packets())
+    judge = tmp_path / f"editcap.{fmt}"
+    subprocess.run(["editcap", "-s", snap, str(f), str(judge)], check=True, timeout=30)
+    out = tmp_path / "ipmon.pcap"
+    r = run_ipmon("capture", "-s", snap, "-r", str(f), "-w", str(out))
+    assert r.returncode == 0, r.stderr
+    got, want = frames(out), frames(judge)
+    assert got == want
+    assert [int(c) for c, _ in got[0]] == [min(int(snap), 42 + n) for n in [0, 10, 27, 58, 200, 1000]]
+    assert [int(w) for _, w in got[0]] == [42 + n for n in [0, 10, 27, 58, 200, 1000]]  # the length stays
+    # -x shows the cut bytes as tcpdump -xx shows editcap's file
+    hexes = [l for l in ipmon_lines("-x", "-s", snap, "-r", str(f)) if l.startswith("\t")]
+    assert hexes == [l for l in tcpdump("-xx", "-r", str(judge)) if l.startswith("\t")]
+
+
+def test_s_with_r_from_stdin(tmp_path):
+    f = tmp_path / "s.pcap"
+    wrpcap(str(f), snap_packets())
+    with open(f, "rb") as stdin:
+        r = subprocess.run([IPMON, "capture", "-s", "50", "-r", "-", "-w", "-"], stdin=stdin, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "o.pcap"
+    out.write_bytes(r.stdout)
+    judge = tmp_path / "e.pcap"
+    subprocess.run(["editcap", "-s", "50", str(f), str(judge)], check=True, timeout=30)
+    assert frames(out) == frames(judge)
+
+
+def announcement(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return [l for l in r.stderr.splitlines() if l.startswith("reading from file")]
+
+
+@pytest.mark.parametrize("fmt,snaplen", [("pcap", 65535), ("pcap", 1500), ("pcap", 262144), ("pcapng", 96),
+                                         ("pcapng", 262144)])
+@pytest.mark.parametrize("s", [[], ["-s", "40"]])
+def test_announced_snapshot_length_is_the_files(tmp_path, fmt, snaplen, s):
+    f = tmp_path / "a.pcap"
+    wrpcap(str(f), snap_packets()[:2], snaplen=snaplen)
+    if fmt == "pcapng":  # editcap keeps the snapshot length in the interface block
+        subprocess.run(["editcap", "-F", "pcapng", str(f), str(tmp_path / "a.pcapng")], check=True, timeout=30)
+        f = tmp_path / "a.pcapng"
+    want = announcement(["tcpdump", *s, "-r", str(f)])
+    got = announcement([IPMON, "capture", *s, "-r", str(f)])
+    assert len(want) == 1 and got == want
+    assert want[0].endswith(f"snapshot length {snaplen}")
