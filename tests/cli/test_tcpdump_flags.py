@@ -664,3 +664,104 @@ def test_announced_snapshot_length_is_the_files(tmp_path, fmt, snaplen, s):
     got = announcement([IPMON, "capture", *s, "-r", str(f)])
     assert len(want) == 1 and got == want
     assert want[0].endswith(f"snapshot length {snaplen}")
+
+
+# ---- -v: IPv4 options as tcpdump -v shows them ----
+
+def with_ip_options(opt, l4=None):
+    """An Ethernet frame whose IPv4 header carries the option bytes `opt`
+    (padded with EOL to a multiple of 4), its header checksum right: scapy's
+    own option classes cannot build the malformed ones."""
+    import struct
+    l4 = l4 if l4 is not None else UDP(sport=1, dport=2) / Raw(b"x")
+    base = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / l4)
+    pad = opt + b"\0" * (-len(opt) % 4)
+    h = bytearray(base[:20])
+    h[0] = 0x40 | (5 + len(pad) // 4)
+    h[2:4] = struct.pack("!H", len(base) + len(pad))
+    h[10:12] = b"\0\0"
+    h = bytes(h) + pad
+    s = sum(struct.unpack("!%dH" % (len(h) // 2), h))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    h = h[:10] + struct.pack("!H", ~s & 0xffff) + h[12:]
+    return Ether(src=M1, dst=M2, type=0x800) / Raw(h + base[20:])
+
+
+A4, B4 = bytes([1, 2, 3, 4]), bytes([5, 6, 7, 8])
+IP_OPTIONS = [
+    b"\x07\x0b\x04" + A4 + B4,            # RR, nothing recorded yet
+    b"\x07\x0b\x08" + A4 + B4,            # RR, one recorded
+    b"\x07\x0b\x0c" + A4 + B4,            # RR, full
+    b"\x07\x0b\x05" + A4 + B4,            # RR, bad pointer
+    b"\x94\x04\x00\x00",                  # Router Alert
+    b"\x94\x04\x00\x07",                  # Router Alert with a value
+    b"\x94\x02",                          # Router Alert too short
+    b"\x01\x01\x01\x00",                  # NOP padding, EOL
+    b"\x44\x0c\x05\x00" + b"\x00\x00\x00\x01\x00\x00\x00\x02",  # timestamps only
+    b"\x44\x0c\x0d\x11" + A4 + b"\x00\x00\x00\x03",             # TS+ADDR, full, overflow 1
+    b"\x44\x0c\x05\x13" + A4 + b"\x00\x00\x00\x03",             # prespecified
+    b"\x44\x0c\x05\x02" + A4 + b"\x00\x00\x00\x03",             # bad type
+    b"\x44\x03\x05",                                             # timestamp too short
+    b"\x44\x0a\x05\x00" + b"\x00\x00\x00\x01\x00\x00",          # length not a multiple
+    b"\x44\x28\x05\x01" + (A4 + b"\x00\x00\x00\x09") * 4 + b"\x00" * 4,
+    b"\x83\x0b\x04" + A4 + B4,            # LSRR
+    b"\x89\x07\x04" + A4,                 # SSRR
+    b"\x82\x0b" + bytes(9),               # security
+    b"\x88\x04\x12\x34",                  # stream id: unknown to tcpdump
+    b"\x99\x03\x00",                      # unknown
+    b"\x52\x0c" + bytes(10),              # traceroute
+    b"\x01\x94\x04\x00\x00\x00",          # NOP, RA
+    b"\x07\x02", b"\x07\x40", b"\x07\x01",  # bad lengths
+    b"\x07\x09\x00" + A4 + B4[:2],        # bad length and pointer, read past the option
+    b"\x07\x27\x04" + bytes(36),          # the longest RR
+    b"\x01" * 40,                         # 40 NOPs
+    b"\x00\x07\x07\x04",                  # EOL first
+]
+
+
+def ip_options_file(path):
+    pkts = [with_ip_options(o) for o in IP_OPTIONS]
+    # a TCP checksum over a source route: tcpdump sums with the route's last hop
+    pkts.append(with_ip_options(b"\x83\x07\x04" + bytes([10, 0, 0, 9]), TCP(sport=5, dport=6, flags="S")))
+    pkts.append(with_ip_options(b"\x89\x07\x04" + bytes([10, 0, 0, 2]), TCP(sport=5, dport=6, flags="S")))
+    wrpcap(str(path), pkts)
+    return len(pkts)
+
+
+def ip_groups_agree(path, vflag):
+    want = [l for l in tcpdump(vflag, "-r", str(path)) if not l.startswith(" ")]
+    got = ipmon_lines(vflag, "-r", str(path))
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want):
+        group = w[w.index(" IP ") + 4:]  # tcpdump's IP group ends its first line
+        if group.endswith(" [|ip]"):  # tcpdump stops the packet there; ipmon closes the group
+            assert group + "))" in g, (g, w)
+        else:
+            assert group + " " in g, (g, w)
+    return got
+
+
+@pytest.mark.parametrize("vflag", ["-v", "-vv"])
+def test_ip_options_are_tcpdumps(tmp_path, vflag):
+    f = tmp_path / "opts.pcap"
+    n = ip_options_file(f)
+    got = ip_groups_agree(f, vflag)
+    assert sum("options (" in g for g in got) == n
+    assert ", options (RR 1.2.3.4, 5.6.7.8,EOL))" in got[1]
+    assert ", options (NOP,NOP,NOP,EOL))" in got[7]
+    # the TCP verdicts over a source route, as tcpdump's
+    want = [re.search(r"cksum 0x[0-9a-f]{4} \([^)]*\)", l).group(0) for l in tcpdump(vflag, "-r", str(f)) if "Flags [" in l]
+    assert [re.search(r"cksum 0x[0-9a-f]{4} \([^)]*\)", l).group(0) for l in got[-2:]] == want
+    assert "incorrect" in want[0] and "correct)" in want[1]
+    # without -v, no options
+    assert not any(", options (" in l for l in ipmon_lines("-r", str(f)))
+
+
+@pytest.mark.parametrize("snap", [34, 35, 36, 37, 38, 40, 44, 50])
+def test_ip_options_cut_short_are_tcpdumps(tmp_path, snap):
+    f = tmp_path / "opts.pcap"
+    ip_options_file(f)
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-s", str(snap), str(f), str(cut)], check=True, timeout=30)
+    ip_groups_agree(cut, "-v")
