@@ -154,7 +154,8 @@ static void usage(void)
           "      --pcapng   write pcapng whatever the name; --pcap: classic pcap\n"
           "      --print    print lines even with -w\n"
           "  -c COUNT       stop after COUNT packets\n"
-          "  -s SNAPLEN     keep at most SNAPLEN bytes of each packet (0 = 262144)\n"
+          "  -s SNAPLEN     keep at most SNAPLEN bytes of each packet (0 = 262144); with\n"
+          "                 -r, what is shown and written is cut to SNAPLEN bytes\n"
           "  -B KB          kernel capture buffer in KiB\n"
           "  -p, --no-promiscuous-mode  leave promiscuous mode off (it is on by\n"
           "                 default, as in tcpdump); --promisc: on (the default)\n"
@@ -169,8 +170,9 @@ static void usage(void)
           "      --time-stamp-precision=micro|nano  digits of the time stamps\n"
           "                 (default micro); --nano, --micro: the same as =nano, =micro\n"
           "  -v, -vv        add the IP header's facts (tos, ttl, id, offset, flags,\n"
-          "                 protocol, length; IPv6 class, flow label, hop limit, next\n"
-          "                 header, payload length) and TCP's checksum and options\n"
+          "                 protocol, length, IPv4 options; IPv6 class, flow label, hop\n"
+          "                 limit, next header, payload length) and TCP's checksum and\n"
+          "                 options\n"
           "  -A             after each line, the packet from its IP header as ASCII\n"
           "  -q             quieter lines: protocol, addresses, payload length\n"
           "  -S             absolute TCP sequence numbers (default: relative to each\n"
@@ -644,6 +646,14 @@ static int on_packet(const ipm_packet_event *e, void *user)
 {
     capture_state *s = user;
     const capture_opts *o = s->o;
+    ipm_packet_event cut;
+    if (o->read_file && o->snaplen > 0 && e->data_size > (uint64_t)o->snaplen) {
+        /* -s with -r: keep the first snaplen bytes (the original length
+         * stays), for the lines and the -w file alike */
+        cut = *e;
+        cut.data_size = (uint32_t)o->snaplen;
+        e = &cut;
+    }
     if ((cli_stop && !s->draining) || s->write_failed || workers_stopped(s)) {
         ipm_deactivate(s->m);
         return 0;
@@ -1010,9 +1020,10 @@ static int start(capture_state *s, const capture_opts *o, int *snaplen)
 static void announce(capture_state *s, int snaplen)
 {
     int dlt = ipm_get_link_type(s->m);
-    if (s->o->read_file)
+    if (s->o->read_file) /* the file's snapshot length, with -s too (as tcpdump) */
         fprintf(stderr, "reading from file %s, link-type %s (%s), snapshot length %d\n",
-                s->o->read_file, link_name(dlt), link_description(dlt), snaplen);
+                s->o->read_file, link_name(dlt), link_description(dlt),
+                ipm_get_snapshot_length(s->m));
     else if (s->o->threads > 1)
         fprintf(stderr, "listening on %s with %lld threads (fanout by flow), link-type %s (%s), "
                 "snapshot length %d bytes\n", s->name, s->o->threads, link_name(dlt), link_description(dlt),

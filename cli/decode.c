@@ -6,7 +6,7 @@
  * MACs as text, TCP flags as tcpdump's letters, and a short note (ICMP
  * message, TCP sequence numbers, ARP question, fragment). For -v it also
  * reads the few header fields ipm_decode() does not report (IP TOS, TTL,
- * id, flow label, hop limit, TCP options and checksum) at the offsets
+ * id, IPv4 options, flow label, hop limit, TCP options and checksum) at the offsets
  * ipm_decode() found, every read checked against the captured length; and
  * it keeps tcpdump's relative TCP sequence numbers in a fixed table.
  */
@@ -272,8 +272,166 @@ static unsigned fold16(uint32_t sum)
     return sum;
 }
 
+static void opt_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static uint32_t be32(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static void addr4_text(char out[16], const uint8_t *a)
+{
+    snprintf(out, 16, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+}
+
+/* The names tcpdump gives IPv4 options. */
+static const char *ipv4_option_name(unsigned code)
+{
+    switch (code) {
+    case 0: return "EOL";
+    case 1: return "NOP";
+    case 7: return "RR";
+    case 68: return "timestamp";
+    case 82: return "traceroute";
+    case 130: return "security";
+    case 131: return "LSRR";
+    case 137: return "SSRR";
+    case 148: return "RA";
+    default: return NULL;
+    }
+}
+
+/* A route option (RR, LSRR, SSRR) of `olen` bytes at o, `avail` bytes
+ * readable from o: " 1.2.3.4, 5.6.7.8" as tcpdump -v, a comma after each
+ * address already recorded (before the pointer), with its notes on a bad
+ * length or pointer. The addresses are read in steps of four from byte 3
+ * to the option's end, as tcpdump reads them. -1 when the capture ends
+ * first. */
+static int ipv4_route_text(char *buf, size_t cap, size_t *n, const uint8_t *o, uint32_t olen,
+                           uint32_t avail)
+{
+    if (olen < 3) {
+        opt_add(buf, cap, n, " [bad length %u]", olen);
+        return 0;
+    }
+    if ((olen + 1) & 3)
+        opt_add(buf, cap, n, " [bad length %u]", olen);
+    unsigned ptr = o[2] - 1u; /* wraps for 0, as tcpdump's unsigned does */
+    if (ptr < 3 || ((ptr + 1) & 3) || ptr > olen + 1)
+        opt_add(buf, cap, n, " [bad ptr %u]", o[2]);
+    for (uint32_t at = 3; at < olen; at += 4) {
+        if (at + 4 > avail)
+            return -1;
+        char a[16];
+        addr4_text(a, o + at);
+        opt_add(buf, cap, n, " %s%s", a, ptr > at ? "," : "");
+    }
+    return 0;
+}
+
+/* A timestamp option: " TS{TSONLY 1@ 2@ ^ }", " TS{TS+ADDR 3@1.2.3.4 ^ }" as
+ * tcpdump -v (" ^ " where the pointer is, "[N hops not recorded]" for the
+ * overflow count). -1 when the capture ends first. */
+static int ipv4_timestamp_text(char *buf, size_t cap, size_t *n, const uint8_t *o, uint32_t olen,
+                               uint32_t avail)
+{
+    if (olen < 4) {
+        opt_add(buf, cap, n, "[bad length %u]", olen);
+        return 0;
+    }
+    opt_add(buf, cap, n, " TS{");
+    unsigned kind = o[3] & 15, hop = kind != 0 ? 8 : 4;
+    if ((olen - 4) & (hop - 1))
+        opt_add(buf, cap, n, "[bad length %u]", olen);
+    unsigned ptr = o[2] - 1u;
+    if (ptr < 4 || ((ptr - 4) & (hop - 1)) || ptr > olen + 1)
+        opt_add(buf, cap, n, "[bad ptr %u]", o[2]);
+    uint32_t at = 0;
+    static const char *const kinds[] = {"TSONLY", "TS+ADDR", NULL, "PRESPEC"};
+    if (kind <= 3 && kinds[kind]) {
+        opt_add(buf, cap, n, "%s", kinds[kind]);
+        for (at = 4; at < olen; at += hop) {
+            if (at + hop > avail)
+                return -1;
+            char a[16] = "";
+            if (hop == 8)
+                addr4_text(a, o + at);
+            opt_add(buf, cap, n, "%s%u@%s", ptr == at ? " ^ " : " ", (unsigned)be32(o + at + hop - 4), a);
+        }
+    } else {
+        opt_add(buf, cap, n, "[bad ts type %u]", kind);
+    }
+    opt_add(buf, cap, n, "%s", ptr == at ? " ^ " : "");
+    if (o[3] >> 4)
+        opt_add(buf, cap, n, " [%u hops not recorded]} ", o[3] >> 4);
+    else
+        opt_add(buf, cap, n, "}");
+    return 0;
+}
+
+/* The IPv4 options (`len` bytes at o, `avail` of them readable) as
+ * tcpdump -v shows them: ", options (NOP,NOP,RR 1.2.3.4, 5.6.7.8,EOL)".
+ * Reading stops at EOL and at a length that cannot be (noted
+ * "[bad length N]"). Where the capture ends: " [truncated-option]" inside
+ * an option, tcpdump's " [|ip]" before an option's kind or length byte
+ * (tcpdump ends the packet there; the group is closed here all the same,
+ * as the line goes on). */
+static void ipv4_options_text(char *buf, size_t cap, size_t *n, const uint8_t *o, uint32_t len,
+                              uint32_t avail)
+{
+    opt_add(buf, cap, n, ", options (");
+    int cut = 0;
+    for (uint32_t i = 0, olen; i < len && !cut; i += olen) {
+        if (i >= avail) {
+            opt_add(buf, cap, n, "%s [|ip]", i ? "," : "");
+            break;
+        }
+        unsigned code = o[i];
+        const char *name = ipv4_option_name(code);
+        if (name)
+            opt_add(buf, cap, n, "%s%s", i ? "," : "", name);
+        else
+            opt_add(buf, cap, n, "%sunknown %u", i ? "," : "", code);
+        olen = 1;
+        if (code > 1) {
+            if (i + 1 >= avail) {
+                opt_add(buf, cap, n, " [|ip]");
+                break;
+            }
+            olen = o[i + 1];
+            if (olen < 2) {
+                opt_add(buf, cap, n, " [bad length %u]", olen);
+                break;
+            }
+        }
+        if (olen > len - i) {
+            opt_add(buf, cap, n, " [bad length %u]", olen);
+            break;
+        }
+        if (i + olen > avail) {
+            cut = 1;
+            break;
+        }
+        if (code == 0)
+            break;
+        if (code == 68)
+            cut = ipv4_timestamp_text(buf, cap, n, o + i, olen, avail - i) < 0;
+        else if (code == 7 || code == 131 || code == 137)
+            cut = ipv4_route_text(buf, cap, n, o + i, olen, avail - i) < 0;
+        else if (code == 148 && olen < 4)
+            opt_add(buf, cap, n, " [bad length %u]", olen);
+        else if (code == 148 && be16(o + i + 2) != 0)
+            opt_add(buf, cap, n, " value %u", be16(o + i + 2));
+    }
+    if (cut)
+        opt_add(buf, cap, n, " [truncated-option]");
+    opt_add(buf, cap, n, ")");
+}
+
 /* IPv4: "(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6), length 60)",
- * with ", bad cksum" as tcpdump when the header checksum is wrong. */
+ * with the options and ", bad cksum" as tcpdump when the header checksum is
+ * wrong. */
 static void ipv4_facts(dec_packet *p, const uint8_t *ip, uint32_t avail)
 {
     if (avail < 20)
@@ -294,6 +452,14 @@ static void ipv4_facts(dec_packet *p, const uint8_t *ip, uint32_t avail)
                      ip[1], ecn[ip[1] & 3], ip[8], be16(ip + 4), (frag & 0x1fff) * 8, flags,
                      ip_proto_name(ip[9]), ip[9], be16(ip + 2));
     unsigned hlen = (ip[0] & 15) * 4u;
+    if (n > 0 && (size_t)n < sizeof p->ip_facts && hlen > 20) {
+        /* tcpdump reads no further than the IP length says */
+        uint32_t readable = avail < be16(ip + 2) ? avail : be16(ip + 2);
+        size_t at = (size_t)n;
+        ipv4_options_text(p->ip_facts, sizeof p->ip_facts, &at, ip + 20, hlen - 20,
+                          readable > 20 ? readable - 20 : 0);
+        n = (int)at;
+    }
     if (n > 0 && (size_t)n < sizeof p->ip_facts && hlen >= 20 && hlen <= avail) {
         unsigned stored = be16(ip + 10);
         unsigned want = ~fold16(sum16(0, ip, hlen) - stored) & 0xffff;
@@ -321,8 +487,6 @@ static void ipv6_facts(dec_packet *p, const uint8_t *ip, uint32_t avail)
 }
 
 /* Append to the options text, never past its end. */
-static void opt_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 static void opt_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
 {
     if (*n >= cap - 1)
@@ -388,6 +552,26 @@ static void tcp_options_text(dec_packet *p, const uint8_t *o, uint32_t len)
     opt_add(buf, cap, &n, "]");
 }
 
+/* The destination an IPv4 checksum's pseudo-header holds, as tcpdump
+ * takes it: with a source route (LSRR or SSRR, in full in the capture and
+ * the header), the route's last address; else the header's. */
+static const uint8_t *ipv4_final_destination(const uint8_t *ip, uint32_t avail)
+{
+    uint32_t hlen = (ip[0] & 15) * 4u, end = hlen < avail ? hlen : avail;
+    for (uint32_t i = 20, olen; i < end; i += olen) {
+        if (ip[i] == 0)
+            break;
+        olen = 1;
+        if (ip[i] == 1)
+            continue;
+        if (i + 1 >= end || (olen = ip[i + 1]) < 2 || i + olen > end)
+            break;
+        if ((ip[i] == 131 || ip[i] == 137) && olen >= 7)
+            return ip + i + olen - 4;
+    }
+    return ip + 16;
+}
+
 /* TCP: the checksum, "(correct)" or "(incorrect -> 0x....)" when the
  * whole segment was captured (as tcpdump), and the options. */
 static void tcp_facts(dec_packet *p, const ipm_decoded *d, const uint8_t *data, uint32_t len)
@@ -408,7 +592,8 @@ static void tcp_facts(dec_packet *p, const ipm_decoded *d, const uint8_t *data, 
     if (seg >= 20 && (uint64_t)seg <= avail && d->fragment_offset < 0 && n > 0) {
         uint32_t sum = 0;
         if (d->addr_family == IPM_FAMILY_IPV4)
-            sum = sum16(sum16(0, d->src, 4), d->dst, 4);
+            sum = sum16(sum16(0, d->src, 4),
+                        ipv4_final_destination(ip, (uint32_t)(len - d->network_offset)), 4);
         else
             sum = sum16(sum16(0, d->src, 16), d->dst, 16);
         sum += 6 + (uint32_t)seg;

@@ -45,7 +45,9 @@ typedef struct dec_packet {
 
     /* -v facts in tcpdump's words, "" unless asked for (dec_packet_decode's
      * verbose) or not applicable. */
-    char ip_facts[192];      /* "(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6), length 60)" */
+    /* "(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6), length 60)",
+     * with ", options (...)": room for 40 bytes of options as text */
+    char ip_facts[512];
     char tcp_cksum[48];      /* "cksum 0x1c46 (correct)" */
     char tcp_options[192];   /* "options [mss 1460,sackOK,TS val 1 ecr 2,nop,wscale 7]" */
 } dec_packet;

@@ -356,7 +356,9 @@ static int write_hex(out_ctx *o, const uint8_t *d, uint32_t len, long *total)
         lb_str(&b, pos);
         lb_str(&b, ": ");
         uint32_t n = len - off < 16 ? len - off : 16;
-        for (uint32_t i = 0; i < 16; i++) {
+        /* -x stops after the last byte (no trailing blanks); -X pads to
+         * the ASCII column */
+        for (uint32_t i = 0; i < (o->hex == 2 ? 16 : n); i++) {
             if (i % 2 == 0)
                 lb_chr(&b, ' ');
             if (i < n) {

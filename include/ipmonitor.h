@@ -458,6 +458,11 @@ IPM_API int ipm_list_time_stamp_types(ipm_monitor *m, const char *adapter, int *
  * adapter, to decode packets or write them to a pcap file; IPM_E_NOT_ACTIVE
  * when inactive. Each packet event also carries its own. */
 IPM_API int ipm_get_link_type(const ipm_monitor *m);
+/* Beyond the reference: the snapshot length of the first monitored adapter
+ * (the most bytes of a packet it captures) or capture file (the snaplen its
+ * header records, what `tcpdump -r` announces); IPM_E_NOT_ACTIVE when
+ * inactive. */
+IPM_API int ipm_get_snapshot_length(const ipm_monitor *m);
 
 /* ------------------------------------------------------------------ */
 /* Events                                                              */

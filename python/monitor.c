@@ -624,6 +624,14 @@ static PyObject *m_get_link_type(SELF, PyObject *unused)
     return int_result(self, ipm_get_link_type(self->m));
 }
 
+static PyObject *m_get_snapshot_length(SELF, PyObject *unused)
+{
+    (void)unused;
+    if (guard(self))
+        return NULL;
+    return int_result(self, ipm_get_snapshot_length(self->m));
+}
+
 /* ------------------------------------------------------------------ */
 /* Event hooks                                                         */
 /* ------------------------------------------------------------------ */
@@ -866,6 +874,7 @@ static PyMethodDef monitor_methods[] = {
     M0(list_adapters, "Read the adapters available for monitoring."),
     M1(find_adapter, "name", "-> int: the index of an adapter (beyond the reference)."),
     M0(get_link_type, "-> int: DLT_* of the first monitored adapter."),
+    M0(get_snapshot_length, "-> int: snapshot length of the first monitored adapter or file."),
     {NULL, NULL, 0, NULL}};
 
 PyTypeObject MonitorType = {

@@ -63,6 +63,7 @@ enum {
     X(list_adapters, IPM_R_CB | IPM_R_CLEARS)                            \
     X(find_adapter, IPM_R_CB)                                            \
     X(get_link_type, IPM_R_CB)                                           \
+    X(get_snapshot_length, IPM_R_CB)                                     \
     X(list_link_types, IPM_R_CB | IPM_R_CLEARS)                          \
     X(list_time_stamp_types, IPM_R_CB | IPM_R_CLEARS)                    \
     X(set_on_packet, IPM_R_CB | IPM_R_CLEARS)                            \

@@ -524,3 +524,17 @@ int ipm_get_link_type(const ipm_monitor *m)
                         "the link type is known only while the monitor is active on an adapter");
     return m->sources[0]->link_type;
 }
+
+int ipm_get_snapshot_length(const ipm_monitor *m)
+{
+    int rc = ipm_enter(m, IPM_CALL_get_snapshot_length, NULL);
+    if (rc != IPM_OK)
+        return rc;
+    if (ipm_state_of(m) != IPM_STATE_ACTIVE || m->source_count == 0)
+        return ipm_fail(m, IPM_E_NOT_ACTIVE,
+                        "the snapshot length is known only while the monitor is active");
+    /* every kind of source keeps a libpcap handle that knows it (the
+     * kernel engine's a dead one with its snapshot) */
+    const ipm_source *s = m->sources[0];
+    return s->pcap ? pcap_snapshot(s->pcap) : s->settings.max_packet_bytes;
+}

@@ -131,8 +131,10 @@ static void t_activate_lists_first(void)
     CHECK_INT(ipm_get_adapter_count(m), >=, 2);
     CHECK_INT(ipm_find_adapter(m, T.a.ifname), >=, 0);
     CHECK_INT(ipm_get_link_type(m), ==, 1);
+    CHECK_INT(ipm_get_snapshot_length(m), ==, 262144); /* max_packet_bytes' default */
     CHECK_OK(m, ipm_deactivate(m));
     CHECK_INT(ipm_get_link_type(m), ==, IPM_E_NOT_ACTIVE);
+    CHECK_INT(ipm_get_snapshot_length(m), ==, IPM_E_NOT_ACTIVE);
     ipm_free(m);
 }
 

@@ -110,6 +110,7 @@ static int try_get_statistics(ipm_monitor *m) { return ipm_get_statistics(m, NUL
 static int try_list_adapters(ipm_monitor *m) { return ipm_list_adapters(m); }
 static int try_find_adapter(ipm_monitor *m) { return ipm_find_adapter(m, ipm_get_adapter_name(m, 0)); }
 static int try_get_link_type(ipm_monitor *m) { return ipm_get_link_type(m); }
+static int try_get_snapshot_length(ipm_monitor *m) { return ipm_get_snapshot_length(m); }
 static int try_list_link_types(ipm_monitor *m)
 {
     int types[8];

@@ -14,7 +14,7 @@ import pytest
 from conftest import IPMON, run_ipmon
 
 scapy = pytest.importorskip("scapy.all")
-from scapy.all import (ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap)  # noqa: E402
+from scapy.all import (ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap, wrpcapng)  # noqa: E402
 
 M1, M2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
 T0 = 1700000000.123456
@@ -588,3 +588,180 @@ def test_json_file_name_not_utf8(tmp_path):
     obj = json.loads(line)
     assert obj["adapter"].endswith("caf\ufffd-\ufffd.pcap")
     assert isinstance(obj["ts_ns"], int)
+
+
+# ---- -s with -r: what is shown and written is cut ----
+# tcpdump 4.99 ignores -s when it reads a file (tcpdump -s 100 -r F -w out
+# writes the packets whole, -x dumps them whole): the judge of the cutting is
+# editcap -s N, Wireshark's tool for exactly that, and tcpdump reading
+# editcap's file. The announcement is tcpdump's: the file's snapshot length,
+# with -s too.
+
+def snap_packets():
+    """Frames of 42 to 1042 bytes: some shorter than the cut, some longer."""
+    return [Ether(src=M1, dst=M2) / IP(src="10.0.0.1", dst="10.0.0.2", id=i) / UDP(sport=1, dport=2) / Raw((bytes(range(256)) * 4)[:n])
+            for i, n in enumerate([0, 10, 27, 58, 200, 1000])]
+
+
+def frames(path):
+    """The (caplen, wire length) of each frame and tshark's hex dumps of them."""
+    def tshark(*args):
+        r = subprocess.run(["tshark", "-r", str(path), *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    lengths = [tuple(l.split("\t")) for l in tshark("-T", "fields", "-e", "frame.cap_len", "-e", "frame.len").splitlines()]
+    return lengths, tshark("-x")
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("snap", ["60", "100", "14"])
+def test_s_with_r_cuts_as_editcap(tmp_path, fmt, snap):
+    f = tmp_path / f"s.{fmt}"
+    (wrpcap if fmt == "pcap" else wrpcapng)(str(f), snap_packets())
+    judge = tmp_path / f"editcap.{fmt}"
+    subprocess.run(["editcap", "-s", snap, str(f), str(judge)], check=True, timeout=30)
+    out = tmp_path / "ipmon.pcap"
+    r = run_ipmon("capture", "-s", snap, "-r", str(f), "-w", str(out))
+    assert r.returncode == 0, r.stderr
+    got, want = frames(out), frames(judge)
+    assert got == want
+    assert [int(c) for c, _ in got[0]] == [min(int(snap), 42 + n) for n in [0, 10, 27, 58, 200, 1000]]
+    assert [int(w) for _, w in got[0]] == [42 + n for n in [0, 10, 27, 58, 200, 1000]]  # the length stays
+    # -x shows the cut bytes as tcpdump -xx shows editcap's file
+    hexes = [l for l in ipmon_lines("-x", "-s", snap, "-r", str(f)) if l.startswith("\t")]
+    assert hexes == [l for l in tcpdump("-xx", "-r", str(judge)) if l.startswith("\t")]
+
+
+def test_s_with_r_from_stdin(tmp_path):
+    f = tmp_path / "s.pcap"
+    wrpcap(str(f), snap_packets())
+    with open(f, "rb") as stdin:
+        r = subprocess.run([IPMON, "capture", "-s", "50", "-r", "-", "-w", "-"], stdin=stdin, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "o.pcap"
+    out.write_bytes(r.stdout)
+    judge = tmp_path / "e.pcap"
+    subprocess.run(["editcap", "-s", "50", str(f), str(judge)], check=True, timeout=30)
+    assert frames(out) == frames(judge)
+
+
+def announcement(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return [l for l in r.stderr.splitlines() if l.startswith("reading from file")]
+
+
+@pytest.mark.parametrize("fmt,snaplen", [("pcap", 65535), ("pcap", 1500), ("pcap", 262144), ("pcapng", 96),
+                                         ("pcapng", 262144)])
+@pytest.mark.parametrize("s", [[], ["-s", "40"]])
+def test_announced_snapshot_length_is_the_files(tmp_path, fmt, snaplen, s):
+    f = tmp_path / "a.pcap"
+    wrpcap(str(f), snap_packets()[:2], snaplen=snaplen)
+    if fmt == "pcapng":  # editcap keeps the snapshot length in the interface block
+        subprocess.run(["editcap", "-F", "pcapng", str(f), str(tmp_path / "a.pcapng")], check=True, timeout=30)
+        f = tmp_path / "a.pcapng"
+    want = announcement(["tcpdump", *s, "-r", str(f)])
+    got = announcement([IPMON, "capture", *s, "-r", str(f)])
+    assert len(want) == 1 and got == want
+    assert want[0].endswith(f"snapshot length {snaplen}")
+
+
+# ---- -v: IPv4 options as tcpdump -v shows them ----
+
+def with_ip_options(opt, l4=None):
+    """An Ethernet frame whose IPv4 header carries the option bytes `opt`
+    (padded with EOL to a multiple of 4), its header checksum right: scapy's
+    own option classes cannot build the malformed ones."""
+    import struct
+    l4 = l4 if l4 is not None else UDP(sport=1, dport=2) / Raw(b"x")
+    base = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / l4)
+    pad = opt + b"\0" * (-len(opt) % 4)
+    h = bytearray(base[:20])
+    h[0] = 0x40 | (5 + len(pad) // 4)
+    h[2:4] = struct.pack("!H", len(base) + len(pad))
+    h[10:12] = b"\0\0"
+    h = bytes(h) + pad
+    s = sum(struct.unpack("!%dH" % (len(h) // 2), h))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    h = h[:10] + struct.pack("!H", ~s & 0xffff) + h[12:]
+    return Ether(src=M1, dst=M2, type=0x800) / Raw(h + base[20:])
+
+
+A4, B4 = bytes([1, 2, 3, 4]), bytes([5, 6, 7, 8])
+IP_OPTIONS = [
+    b"\x07\x0b\x04" + A4 + B4,            # RR, nothing recorded yet
+    b"\x07\x0b\x08" + A4 + B4,            # RR, one recorded
+    b"\x07\x0b\x0c" + A4 + B4,            # RR, full
+    b"\x07\x0b\x05" + A4 + B4,            # RR, bad pointer
+    b"\x94\x04\x00\x00",                  # Router Alert
+    b"\x94\x04\x00\x07",                  # Router Alert with a value
+    b"\x94\x02",                          # Router Alert too short
+    b"\x01\x01\x01\x00",                  # NOP padding, EOL
+    b"\x44\x0c\x05\x00" + b"\x00\x00\x00\x01\x00\x00\x00\x02",  # timestamps only
+    b"\x44\x0c\x0d\x11" + A4 + b"\x00\x00\x00\x03",             # TS+ADDR, full, overflow 1
+    b"\x44\x0c\x05\x13" + A4 + b"\x00\x00\x00\x03",             # prespecified
+    b"\x44\x0c\x05\x02" + A4 + b"\x00\x00\x00\x03",             # bad type
+    b"\x44\x03\x05",                                             # timestamp too short
+    b"\x44\x0a\x05\x00" + b"\x00\x00\x00\x01\x00\x00",          # length not a multiple
+    b"\x44\x28\x05\x01" + (A4 + b"\x00\x00\x00\x09") * 4 + b"\x00" * 4,
+    b"\x83\x0b\x04" + A4 + B4,            # LSRR
+    b"\x89\x07\x04" + A4,                 # SSRR
+    b"\x82\x0b" + bytes(9),               # security
+    b"\x88\x04\x12\x34",                  # stream id: unknown to tcpdump
+    b"\x99\x03\x00",                      # unknown
+    b"\x52\x0c" + bytes(10),              # traceroute
+    b"\x01\x94\x04\x00\x00\x00",          # NOP, RA
+    b"\x07\x02", b"\x07\x40", b"\x07\x01",  # bad lengths
+    b"\x07\x09\x00" + A4 + B4[:2],        # bad length and pointer, read past the option
+    b"\x07\x27\x04" + bytes(36),          # the longest RR
+    b"\x01" * 40,                         # 40 NOPs
+    b"\x00\x07\x07\x04",                  # EOL first
+]
+
+
+def ip_options_file(path):
+    pkts = [with_ip_options(o) for o in IP_OPTIONS]
+    # a TCP checksum over a source route: tcpdump sums with the route's last hop
+    pkts.append(with_ip_options(b"\x83\x07\x04" + bytes([10, 0, 0, 9]), TCP(sport=5, dport=6, flags="S")))
+    pkts.append(with_ip_options(b"\x89\x07\x04" + bytes([10, 0, 0, 2]), TCP(sport=5, dport=6, flags="S")))
+    wrpcap(str(path), pkts)
+    return len(pkts)
+
+
+def ip_groups_agree(path, vflag):
+    want = [l for l in tcpdump(vflag, "-r", str(path)) if not l.startswith(" ")]
+    got = ipmon_lines(vflag, "-r", str(path))
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want):
+        group = w[w.index(" IP ") + 4:]  # tcpdump's IP group ends its first line
+        if group.endswith(" [|ip]"):  # tcpdump stops the packet there; ipmon closes the group
+            assert group + "))" in g, (g, w)
+        else:
+            assert group + " " in g, (g, w)
+    return got
+
+
+@pytest.mark.parametrize("vflag", ["-v", "-vv"])
+def test_ip_options_are_tcpdumps(tmp_path, vflag):
+    f = tmp_path / "opts.pcap"
+    n = ip_options_file(f)
+    got = ip_groups_agree(f, vflag)
+    assert sum("options (" in g for g in got) == n
+    assert ", options (RR 1.2.3.4, 5.6.7.8,EOL))" in got[1]
+    assert ", options (NOP,NOP,NOP,EOL))" in got[7]
+    # the TCP verdicts over a source route, as tcpdump's
+    want = [re.search(r"cksum 0x[0-9a-f]{4} \([^)]*\)", l).group(0) for l in tcpdump(vflag, "-r", str(f)) if "Flags [" in l]
+    assert [re.search(r"cksum 0x[0-9a-f]{4} \([^)]*\)", l).group(0) for l in got[-2:]] == want
+    assert "incorrect" in want[0] and "correct)" in want[1]
+    # without -v, no options
+    assert not any(", options (" in l for l in ipmon_lines("-r", str(f)))
+
+
+@pytest.mark.parametrize("snap", [34, 35, 36, 37, 38, 40, 44, 50])
+def test_ip_options_cut_short_are_tcpdumps(tmp_path, snap):
+    f = tmp_path / "opts.pcap"
+    ip_options_file(f)
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-s", str(snap), str(f), str(cut)], check=True, timeout=30)
+    ip_groups_agree(cut, "-v")
