@@ -56,7 +56,7 @@
 #define REG_SKB BPF_REG_6
 #define MEM_WORDS 16                  /* classic BPF_MEMWORDS */
 #define MEM_OFF(i) (-64 + 4 * (int)(i)) /* M[i] relative to fp */
-#define KEY_OFF (-72)                  /* the map key, a u32 0 */
+#define KEY_OFF (-72)                  /* the map key, a u32: 0, or 1 + the cell */
 /* The tail's own stack slots (u64 each), below the key. */
 #define FAM_OFF (-80)   /* IPM_FAMILY_* of the packet */
 #define PROTO_OFF (-88) /* IPM_PROTO_* */
@@ -664,6 +664,23 @@ static void add_counter(emitter *e, int off, int reg)
     emit(e, insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_7, BPF_REG_1, (int16_t)off, 0));
 }
 
+/* Add the packet (one, and its length from BYTES_OFF) to the map slot whose
+ * key is at KEY_OFF; on to L_EXIT if the map has no such key. The call
+ * takes R1-R5, so the length is loaded after it. */
+static void count_in_slot(emitter *e)
+{
+    emit(e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, e->map_fd));
+    emit(e, insn(0, 0, 0, 0, 0));
+    mov_x(e, BPF_REG_2, BPF_REG_10);
+    alu_k(e, BPF_ADD, BPF_REG_2, KEY_OFF);
+    emit(e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
+    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0, L_EXIT);
+    mov_x(e, BPF_REG_7, BPF_REG_0);
+    stack_load(e, BPF_REG_4, BYTES_OFF);
+    add_counter(e, offsetof(ipm_bpf_slot, packets), -1);
+    add_counter(e, offsetof(ipm_bpf_slot, bytes), BPF_REG_4);
+}
+
 /* The counting tail, entered with R9 = the bytes the classic program keeps. */
 static void emit_tail(emitter *e, const ipm_bpf_tail *t)
 {
@@ -692,16 +709,7 @@ static void emit_tail(emitter *e, const ipm_bpf_tail *t)
 
     tail_label(e, L_COUNT);
     emit(e, insn(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, KEY_OFF, 0));
-    emit(e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, e->map_fd));
-    emit(e, insn(0, 0, 0, 0, 0));
-    mov_x(e, BPF_REG_2, BPF_REG_10);
-    alu_k(e, BPF_ADD, BPF_REG_2, KEY_OFF);
-    emit(e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
-    tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0, L_EXIT);
-    mov_x(e, BPF_REG_7, BPF_REG_0);
-    stack_load(e, BPF_REG_4, BYTES_OFF);
-    add_counter(e, offsetof(ipm_bpf_slot, packets), -1);
-    add_counter(e, offsetof(ipm_bpf_slot, bytes), BPF_REG_4);
+    count_in_slot(e);
     if (t->detail) {
         /* row = direction + 1 from the packet type: 0-3 arrived (2), 4 sent (3), else unknown (0) */
         emit_skb_field(e, BPF_REG_1, offsetof(struct __sk_buff, pkt_type));
@@ -726,16 +734,7 @@ static void emit_tail(emitter *e, const ipm_bpf_tail *t)
          * read from the packet on another does. */
         alu_k(e, BPF_ADD, BPF_REG_2, 1);
         emit(e, insn(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_2, KEY_OFF, 0));
-        emit(e, insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, e->map_fd));
-        emit(e, insn(0, 0, 0, 0, 0));
-        mov_x(e, BPF_REG_2, BPF_REG_10);
-        alu_k(e, BPF_ADD, BPF_REG_2, KEY_OFF);
-        emit(e, insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
-        tail_jump(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 0, L_EXIT);
-        mov_x(e, BPF_REG_7, BPF_REG_0);
-        stack_load(e, BPF_REG_4, BYTES_OFF); /* the call took R1-R5 */
-        add_counter(e, offsetof(ipm_bpf_slot, packets), -1);
-        add_counter(e, offsetof(ipm_bpf_slot, bytes), BPF_REG_4);
+        count_in_slot(e);
     }
     tail_label(e, L_EXIT);
     emit_return_no_match(e);
