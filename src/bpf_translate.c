@@ -992,7 +992,9 @@ static unsigned possible_cpus(void)
  * kernel has no batch lookup. 0, or -1 (errno set). */
 static int read_slots(int map_fd, ipm_bpf_slot *slots, unsigned cpus)
 {
-    uint32_t keys[IPM_BPF_KEYS], next = 0;
+    /* zeroed first: tools that do not know the batch call (valgrind) then
+     * see defined memory; the kernel writes every key it returns */
+    uint32_t keys[IPM_BPF_KEYS] = {0}, next = 0;
     union bpf_attr attr;
     memset(&attr, 0, sizeof attr);
     attr.batch.in_batch = 0; /* from the first key */
