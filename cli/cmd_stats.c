@@ -573,27 +573,22 @@ static void file_emit_interval(stats_state *st)
     st->file_interval++;
 }
 
-/* The slot of a file's interface, by name (the pointer the library hands
- * over stays the same for an interface: compared first). */
+/* The slot of a file's interface, by name (a few string compares: a file
+ * has few interfaces), added when new; NULL when the table is full. */
 static slot *file_slot(stats_state *st, const char *name)
 {
-    static const char *last_name;
-    static slot *last;
-    if (last && name == last_name)
-        return last;
-    const char *given = name;
     if (strcmp(name, st->file_path) == 0)
         name = st->read_file; /* a file without interface names: as typed (-r -) */
     for (int i = 0; i < st->n; i++)
         if (strcmp(st->slots[i].name, name) == 0)
-            return last_name = given, last = &st->slots[i];
+            return &st->slots[i];
     if (st->n == MAX_ADAPTERS)
         return NULL;
     slot *s = &st->slots[st->n++];
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
     s->index = -1;
-    return last_name = given, last = s;
+    return s;
 }
 
 static void counters_add_packet(counters *c, int64_t bytes, int direction, int protocol, int family)

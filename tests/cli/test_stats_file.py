@@ -253,3 +253,17 @@ def test_usage_errors(args, words):
     r = run_ipmon("stats", *args)
     assert r.returncode == 2
     assert len(r.stderr.splitlines()) == 1 and words in r.stderr
+
+
+def test_truncated_file_counts_what_is_whole(trace, tmp_path):
+    cut = tmp_path / "cut.pcap"
+    data = trace.read_bytes()
+    cut.write_bytes(data[:len(data) - 10])  # the last record cut short
+    r = run_ipmon("stats", "-r", str(cut), "-I", "1")
+    assert r.returncode == 1
+    errors = [l for l in r.stderr.splitlines() if not l.startswith("reading from file")]
+    assert len(errors) == 1 and "truncated" in errors[0]
+    whole = subprocess.run(["tshark", "-r", str(cut), "-T", "fields", "-e", "frame.number"], capture_output=True,
+                           text=True, timeout=30).stdout.split()
+    _, totals = parse_lines(r.stdout)
+    assert int(totals[0][2]["packets"]) == len(whole) == len(OFFSETS) - 1
