@@ -16,12 +16,26 @@
  * collected and the totals printed: a small aligned table after the view,
  * machine lines (key=value or JSON) otherwise.
  *
+ * With -r FILE (or -r - for standard input) the same lines come from a
+ * capture file, as fast as it reads: the monitor reads the file in capture
+ * mode and each packet is counted here, in the interval its own time stamp
+ * falls in (interval k covers [t0 + k*I, t0 + (k+1)*I), t0 the first
+ * packet's time), classified by ipm_decode() as the library's detailed
+ * statistics classify (its family and protocol class) and by the packet's
+ * direction. The library's statistics events cannot do this: a file's are
+ * fired once per do_events, which reads the whole file. An interval is
+ * printed when the first packet past it comes (and the empty ones between,
+ * with zero counts, as live); the last at the end of the file, then the
+ * totals. Adapters are the file's interfaces (pcapng if_name), else its
+ * path.
+ *
  * The output goes through a sink (sink.h), flushed and checked after every
  * interval: a failed write stops the command at once with its real errno
  * (a closed pipe quietly, with status 0), instead of counting on.
  */
 #include <getopt.h>
 #include <math.h>
+#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +79,14 @@ typedef struct stats_state {
     const char *engine; /* --engine: auto (NULL), kernel or ring */
     char engine_shown[64]; /* what counts, for the view's header */
     sink out;          /* standard output */
+    /* -r FILE: intervals by the file's time stamps */
+    const char *read_file;
+    const char *file_path;     /* what the library opened: read_file, /dev/stdin for -r - */
+    int64_t file_interval_ns;  /* I */
+    int64_t file_t0_ns;        /* the first packet's time */
+    int64_t file_last_ns;      /* the latest packet's time */
+    int64_t file_interval;     /* k of the interval being counted, -1 before the first packet */
+    int file_write_failed;
 } stats_state;
 
 static void usage(void)
@@ -82,6 +104,10 @@ static void usage(void)
           "  -i ADAPTER     adapter to watch; repeat (or separate with commas) for more\n"
           "                 (default: every adapter that is up, and those that appear\n"
           "                 while it runs; one that disappears is marked gone)\n"
+          "  -r FILE        the statistics of a pcap or pcapng file ('-': standard input),\n"
+          "                 read as fast as it can: intervals by the packets' time\n"
+          "                 stamps from the first packet's, a line per interface of the\n"
+          "                 file (plain lines, or --json), then the totals over the file\n"
           "  -I SECONDS     interval between reports (default 1; fractions allowed)\n"
           "  -t SECONDS     stop after this long (default: run until Ctrl-C)\n"
           "  -j, --json     JSON lines: {\"type\":\"interval\",...} and {\"type\":\"total\",...}\n"
@@ -103,7 +129,9 @@ static void usage(void)
           "Examples:\n"
           "  ipmon                       live table of every adapter that is up\n"
           "  ipmon stats -i eth0 -I 5    one adapter, a report every 5 seconds\n"
-          "  ipmon stats -t 10 --json    ten seconds of JSON lines, then totals\n",
+          "  ipmon stats -t 10 --json    ten seconds of JSON lines, then totals\n"
+          "  ipmon stats -r trace.pcap -I 60 tcp\n"
+          "                              TCP per minute of the trace, and its totals\n",
           stdout);
 }
 
@@ -267,10 +295,13 @@ static void print_line(FILE *f, const char *label, const slot *s, const counters
 /* ---- JSON lines ---- */
 
 static void print_json(FILE *f, const char *type, const stats_state *st, const slot *s,
-                       const counters *c, double secs)
+                       const counters *c, double secs, const char *at)
 {
     char when[48];
-    wall_iso_utc(when);
+    if (at)
+        snprintf(when, sizeof when, "%s", at);
+    else
+        wall_iso_utc(when);
     double pps = secs > 0 ? (double)c->packets / secs : 0;
     double bps = secs > 0 ? 8.0 * (double)c->bytes / secs : 0;
     fprintf(f, "{\"type\":\"%s\",\"time\":\"%s\",\"adapter\":", type, when);
@@ -401,7 +432,7 @@ static int emit_interval(stats_state *st, double secs)
         if (st->mode == MODE_LINES)
             print_line(f, hms, s, &s->interval, secs);
         else if (st->mode == MODE_JSON)
-            print_json(f, "interval", st, s, &s->interval, secs);
+            print_json(f, "interval", st, s, &s->interval, secs, NULL);
         memset(&s->interval, 0, sizeof s->interval);
         if (s->gone)
             s->gone = 2;
@@ -422,7 +453,7 @@ static int emit_totals(stats_state *st, double secs)
     for (int i = 0; i < st->n; i++) {
         const slot *s = &st->slots[i];
         if (st->mode == MODE_JSON)
-            print_json(f, "total", st, s, &s->total, secs);
+            print_json(f, "total", st, s, &s->total, secs, NULL);
         else
             print_line(f, "total", s, &s->total, secs);
     }
@@ -504,6 +535,165 @@ static int run(stats_state *st, int timeout_ms)
     return rc;
 }
 
+/* ---- -r FILE: intervals by the file's time stamps ---- */
+
+/* A time in nanoseconds since the epoch as the plain lines' label (local
+ * HH:MM:SS, as live) and as JSON's "time" (UTC, milliseconds). */
+static void file_time_texts(int64_t ns, char hms[16], char iso[48])
+{
+    int64_t sec = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
+    int ms = (int)((ns - sec * 1000000000) / 1000000);
+    time_t when = (time_t)sec;
+    struct tm tm;
+    char head[24] = "";
+    if (localtime_r(&when, &tm))
+        strftime(hms, 16, "%H:%M:%S", &tm);
+    else
+        snprintf(hms, 16, "?");
+    if (gmtime_r(&when, &tm))
+        strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(iso, 48, "%s.%03dZ", head, ms);
+}
+
+/* Print the interval being counted (labelled with its start, in the file's
+ * time; its seconds are the interval's length) and start the next. */
+static void file_emit_interval(stats_state *st)
+{
+    char hms[16], iso[48];
+    file_time_texts(st->file_t0_ns + st->file_interval * st->file_interval_ns, hms, iso);
+    double secs = (double)st->file_interval_ns / 1e9;
+    for (int i = 0; i < st->n; i++) {
+        slot *s = &st->slots[i];
+        if (st->mode == MODE_JSON)
+            print_json(st->out.f, "interval", st, s, &s->interval, secs, iso);
+        else
+            print_line(st->out.f, hms, s, &s->interval, secs);
+        memset(&s->interval, 0, sizeof s->interval);
+    }
+    st->file_interval++;
+}
+
+/* The slot of a file's interface, by name (a few string compares: a file
+ * has few interfaces), added when new; NULL when the table is full. */
+static slot *file_slot(stats_state *st, const char *name)
+{
+    if (strcmp(name, st->file_path) == 0)
+        name = st->read_file; /* a file without interface names: as typed (-r -) */
+    for (int i = 0; i < st->n; i++)
+        if (strcmp(st->slots[i].name, name) == 0)
+            return &st->slots[i];
+    if (st->n == MAX_ADAPTERS)
+        return NULL;
+    slot *s = &st->slots[st->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->index = -1;
+    return s;
+}
+
+static void counters_add_packet(counters *c, int64_t bytes, int direction, int protocol, int family)
+{
+    c->packets++;
+    c->bytes += bytes;
+    if (direction == IPM_PACKET_DIRECTION_INCOMING) {
+        c->in_p++;
+        c->in_b += bytes;
+    } else if (direction == IPM_PACKET_DIRECTION_OUTGOING) {
+        c->out_p++;
+        c->out_b += bytes;
+    }
+    c->proto_p[protocol]++;
+    c->proto_b[protocol] += bytes;
+    c->fam_p[family]++;
+    c->fam_b[family] += bytes;
+}
+
+/* One packet of the file: close the intervals it is past (printing them,
+ * the empty ones too), then count it. A packet stamped earlier than the
+ * interval being counted (files are not always in time order) is counted
+ * in it. Nothing is allocated. */
+static int on_file_packet(const ipm_packet_event *e, void *user)
+{
+    stats_state *st = user;
+    if (cli_stop || st->file_write_failed) {
+        ipm_deactivate(st->m);
+        return 0;
+    }
+    int64_t ns = (int64_t)e->time_stamp.tv_sec * 1000000000 + e->time_stamp.tv_nsec;
+    if (st->file_interval < 0) {
+        st->file_t0_ns = st->file_last_ns = ns;
+        st->file_interval = 0;
+    }
+    if (ns > st->file_last_ns)
+        st->file_last_ns = ns;
+    if (ns - st->file_t0_ns >= (st->file_interval + 1) * st->file_interval_ns) {
+        int64_t k = (ns - st->file_t0_ns) / st->file_interval_ns;
+        while (st->file_interval < k && !sink_failed(&st->out))
+            file_emit_interval(st);
+        if (sink_failed(&st->out)) {
+            st->file_write_failed = 1;
+            ipm_deactivate(st->m);
+            return 0;
+        }
+    }
+    slot *s = file_slot(st, e->adapter ? e->adapter : st->file_path);
+    if (!s) {
+        st->unmatched++;
+        return 0;
+    }
+    ipm_decoded d;
+    ipm_decode(e->link_type, e->data, e->data_size, &d);
+    int protocol = d.protocol >= 0 && d.protocol < IPM_PROTO_COUNT ? d.protocol : IPM_PROTO_OTHER;
+    int family = d.family >= 0 && d.family < IPM_FAMILY_COUNT ? d.family : IPM_FAMILY_OTHER;
+    counters_add_packet(&s->interval, e->packet_size, e->direction, protocol, family);
+    counters_add_packet(&s->total, e->packet_size, e->direction, protocol, family);
+    return 0;
+}
+
+/* ipmon stats -r: read the file to its end, then the last interval and
+ * the totals (over the time from the first packet to the last). */
+static int run_file(stats_state *st, const char *filter)
+{
+    ipm_monitor *m = st->m;
+    st->file_interval = -1;
+    st->file_interval_ns = (int64_t)llround(st->interval * 1e9);
+    if (ipm_set_operation_mode(m, IPM_OM_CAPTURE) != IPM_OK || ipm_set_filter(m, filter) != IPM_OK)
+        return cli_lib_error(m);
+    ipm_set_on_packet(m, on_file_packet, st);
+    const char *path = strcmp(st->read_file, "-") == 0 ? "/dev/stdin" : st->read_file;
+    st->file_path = path;
+    if (ipm_activate(m, path) != IPM_OK) {
+        const char *msg = ipm_last_error(m), *at = msg ? strstr(msg, "\"/dev/stdin\"") : NULL;
+        if (path == st->read_file || !at)
+            return cli_lib_error(m);
+        /* the library names the path it opened; the user typed "-" */
+        return cli_error("%.*sstandard input (-r -)%s", (int)(at - msg), msg, at + strlen("\"/dev/stdin\""));
+    }
+    int dlt = ipm_get_link_type(m);
+    const char *lt = pcap_datalink_val_to_name(dlt), *ltd = pcap_datalink_val_to_description(dlt);
+    fprintf(stderr, "reading from file %s, link-type %s (%s), interval %g s\n", st->read_file,
+            lt ? lt : "unknown", ltd ? ltd : "unknown", st->interval);
+    fflush(stderr);
+    int rc = EXIT_OK;
+    while (!cli_stop && !st->file_write_failed && ipm_get_active(m) > 0) {
+        int r = ipm_do_events(m);
+        if (r != IPM_OK && r != IPM_E_HANDLER) {
+            rc = EXIT_RUNTIME; /* on_error printed it */
+            break;
+        }
+    }
+    if (st->file_write_failed)
+        return sink_report(&st->out, "");
+    if (st->file_interval >= 0)
+        file_emit_interval(st);
+    double secs = st->file_interval >= 0 ? (double)(st->file_last_ns - st->file_t0_ns) / 1e9 : 0;
+    if (emit_totals(st, secs) != 0) {
+        int wrc = sink_report(&st->out, "");
+        return rc == EXIT_OK ? wrc : rc;
+    }
+    return rc;
+}
+
 /* Parse; returns -1 to go on, else an exit code. Adapter names are kept
  * in `names` (joined with commas) until the list is read. */
 static int parse_args(int argc, char **argv, stats_state *st, char *names, size_t cap,
@@ -516,6 +706,7 @@ static int parse_args(int argc, char **argv, stats_state *st, char *names, size_
                                          {"json", no_argument, NULL, 'j'},
                                          {"plain", no_argument, NULL, OPT_PLAIN},
                                          {"engine", required_argument, NULL, OPT_ENGINE},
+                                         {"read", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int json = 0, plain = 0, c;
@@ -526,7 +717,7 @@ static int parse_args(int argc, char **argv, stats_state *st, char *names, size_
     /* 0, not 1: glibc then also forgets a cluster of short options an
      * earlier parse left half-read ("-hx"), which 1 would go on reading. */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":i:I:t:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:I:t:r:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': {
             size_t len = strlen(names);
@@ -544,6 +735,7 @@ static int parse_args(int argc, char **argv, stats_state *st, char *names, size_
                 return EXIT_USAGE;
             break;
         case 'j': json = 1; break;
+        case 'r': st->read_file = optarg; break;
         case OPT_PLAIN: plain = 1; break;
         case OPT_ENGINE:
             if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "kernel") != 0 && strcmp(optarg, "ring") != 0)
@@ -554,8 +746,18 @@ static int parse_args(int argc, char **argv, stats_state *st, char *names, size_
         default: return cli_getopt_error(CMD, c, argv);
         }
     }
+    if (st->read_file && names[0])
+        return cli_usage_error(CMD, "-r reads a file and -i watches adapters: give one of them");
+    if (st->read_file && st->duration > 0)
+        return cli_usage_error(CMD, "-t stops a live run; a -r file is read to its end");
+    if (st->read_file && st->engine)
+        return cli_usage_error(CMD, "--engine chooses who counts live adapters; a -r file is read by ipmon");
+    if (st->read_file && !*st->read_file)
+        return cli_usage_error(CMD, "-r needs a file name ('-' for standard input)");
     const char *term = getenv("TERM");
-    if (json)
+    if (st->read_file) /* no live view for a file: it is read in an instant */
+        st->mode = json ? MODE_JSON : MODE_LINES;
+    else if (json)
         st->mode = MODE_JSON;
     else if (!plain && isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0))
         st->mode = MODE_LIVE;
@@ -665,8 +867,13 @@ int cmd_stats(int argc, char **argv)
     ipm_set_on_error(st.m, on_error, &st);
     cli_install_signals();
     int timeout_ms = packet_timeout_ms(st.interval);
-    rc = setup(&st, names, filter, timeout_ms);
-    if (rc == EXIT_OK) {
+    if (st.read_file) {
+        cli_signals_graceful();
+        rc = run_file(&st, filter);
+    } else {
+        rc = setup(&st, names, filter, timeout_ms);
+    }
+    if (rc == EXIT_OK && !st.read_file) {
         cli_signals_graceful();
         announce(&st);
         /* No terminal ncurses can drive: plain lines (view_open said so). */
